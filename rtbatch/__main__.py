@@ -1,0 +1,5 @@
+"""``python -m rtbatch``: the same as the ``rtbatch`` command."""
+
+from rtbatch.cli import main
+
+main()

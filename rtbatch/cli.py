@@ -1,0 +1,282 @@
+"""The command line: thin translators from options to one library call.
+
+Heavy modules (trio, the emulator, audio) are imported inside the commands so
+that ``rtbatch --help``, paid by every cron and make invocation, stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+
+from rtbatch import __version__
+from rtbatch.config import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MODEL,
+    DEFAULT_URL,
+    JOB_TIMEOUT_S,
+    MAX_ATTEMPTS,
+    SIGNAL_GRACE_S,
+)
+from rtbatch.exitcodes import EPILOG, EXIT_OK, EXIT_USAGE
+
+EMULATOR_KEY = "sk-emulator"
+
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
+
+
+def parse_duration(value: str) -> float:
+    """``90``, ``90s``, ``15m``, ``1h30m`` → seconds."""
+    match = _DURATION.match(value.strip())
+    if not value.strip() or not match or not any(match.groups()):
+        raise ValueError(f"expected a duration like 90s, 15m or 1h30m, got {value!r}")
+    h, m, s = (float(g) if g else 0.0 for g in match.groups())
+    seconds = h * 3600 + m * 60 + s
+    if seconds <= 0:
+        raise ValueError("the duration must be positive")
+    return seconds
+
+
+class Duration(click.ParamType):
+    """A click type for durations."""
+
+    name = "DURATION"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, int | float):
+            return float(value)
+        try:
+            return parse_duration(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    fmt = "rtbatch: %(message)s" if sys.stderr.isatty() else "%(asctime)s %(levelname)s %(message)s"
+    logging.basicConfig(level=level, format=fmt, stream=sys.stderr, force=True)
+    if verbose < 2:
+        logging.getLogger("trio-websocket").setLevel(logging.WARNING)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EPILOG)
+@click.version_option(__version__, prog_name="rtbatch")
+def main() -> None:
+    """Run batches of jobs through the OpenAI Realtime API, or its local emulator."""
+
+
+def _env(name: str) -> dict[str, Any]:
+    return {"envvar": f"RTBATCH_{name}", "show_envvar": True}
+
+
+@main.command(epilog=EPILOG)
+@click.argument("jobs_file", metavar="JOBS.jsonl", type=click.Path(dir_okay=False, allow_dash=True))
+def validate(jobs_file: str) -> None:
+    """Check a job file without running it; print every problem.
+
+    Exits 0 when the file is valid and 2 when any line is not.
+    """
+    from rtbatch.jobs import Job, JobFileError, read_jobs
+
+    jobs = problems = 0
+    try:
+        for item in read_jobs(jobs_file, check_files=True):
+            if isinstance(item, Job):
+                jobs += 1
+            else:
+                problems += 1
+                click.echo(str(item), err=True)
+    except JobFileError as exc:
+        raise click.FileError(jobs_file, hint=str(exc)) from None
+    click.echo(f"{jobs_file}: {jobs} valid job(s), {problems} problem(s)", err=True)
+    sys.exit(EXIT_USAGE if problems else EXIT_OK)
+
+
+@main.command(epilog=EPILOG)
+@click.argument("jobs_file", metavar="JOBS.jsonl", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Result file (JSONL, appended; '-' for stdout). "
+    "Default: JOBS.results.jsonl next to the job file.",
+    **_env("OUTPUT"),
+)
+@click.option(
+    "--url",
+    default=DEFAULT_URL,
+    show_default=True,
+    help="Realtime WebSocket endpoint.",
+    **_env("URL"),
+)
+@click.option(
+    "--model", default=DEFAULT_MODEL, show_default=True, help="Realtime model.", **_env("MODEL")
+)
+@click.option(
+    "-c",
+    "--concurrency",
+    type=click.IntRange(1, 10_000),
+    default=DEFAULT_CONCURRENCY,
+    show_default=True,
+    help="Connections (and jobs) in flight.",
+    **_env("CONCURRENCY"),
+)
+@click.option("--instructions", help="Instructions for jobs that set none.", **_env("INSTRUCTIONS"))
+@click.option(
+    "--beta",
+    is_flag=True,
+    help="Speak the beta dialect (OpenAI-Beta: realtime=v1).",
+    **_env("BETA"),
+)
+@click.option(
+    "--emulate",
+    is_flag=True,
+    help="Run against the built-in emulator on an ephemeral local port.",
+    **_env("EMULATE"),
+)
+@click.option(
+    "--api-key-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Read the API key from this file instead of OPENAI_API_KEY.",
+    **_env("API_KEY_FILE"),
+)
+@click.option(
+    "--summary",
+    "summary_file",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Also write the run summary as JSON to this file.",
+    **_env("SUMMARY"),
+)
+@click.option(
+    "--max-attempts",
+    type=click.IntRange(1, 100),
+    default=MAX_ATTEMPTS,
+    show_default=True,
+    help="Attempts per job for transient failures.",
+    **_env("MAX_ATTEMPTS"),
+)
+@click.option(
+    "--job-timeout",
+    type=Duration(),
+    default=JOB_TIMEOUT_S,
+    show_default=True,
+    help="Deadline of one attempt of one job (seconds, or 90s, 5m).",
+    **_env("JOB_TIMEOUT"),
+)
+@click.option(
+    "--deadline",
+    type=Duration(),
+    help="Stop the run after this long (e.g. 50m); unfinished jobs run next time.",
+    **_env("DEADLINE"),
+)
+@click.option(
+    "--grace",
+    type=Duration(),
+    default=SIGNAL_GRACE_S,
+    show_default=True,
+    help="After a first SIGINT/SIGTERM, how long in-flight jobs may take.",
+    **_env("GRACE"),
+)
+@click.option(
+    "--rpm", type=click.IntRange(1), help="Cap on jobs started per minute.", **_env("RPM")
+)
+@click.option("--tpm", type=click.IntRange(1), help="Cap on tokens per minute.", **_env("TPM"))
+@click.option(
+    "--retry-failed/--no-retry-failed",
+    default=True,
+    show_default=True,
+    help="On a rerun, run again the jobs an earlier run recorded as failed.",
+    **_env("RETRY_FAILED"),
+)
+@click.option(
+    "--skip-invalid",
+    is_flag=True,
+    help="Record invalid lines as failed results and run the rest.",
+    **_env("SKIP_INVALID"),
+)
+@click.option(
+    "--audio-out",
+    type=click.Path(file_okay=False),
+    help="Directory for audio answers (one WAV per job).",
+    **_env("AUDIO_OUT"),
+)
+@click.option(
+    "--transcription-model",
+    default="gpt-4o-mini-transcribe",
+    show_default=True,
+    help="Transcription model for jobs that name none.",
+    **_env("TRANSCRIPTION_MODEL"),
+)
+@click.option(
+    "--language", help="Language hint (ISO-639-1) for transcription jobs.", **_env("LANGUAGE")
+)
+@click.option("--seed", type=int, help="Seed for retry jitter (reproducible runs).", **_env("SEED"))
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and the summary.")
+def run(jobs_file: str, **options: Any) -> None:
+    """Run every job of JOBS.jsonl and append one result line per job.
+
+    Rerunning the same command resumes: completed jobs are skipped, failed ones
+    run again, a torn last line is repaired. The API key comes from
+    OPENAI_API_KEY or --api-key-file, never from an option.
+    """
+    from rtbatch.runner import build_request, execute
+
+    _setup_logging(options.pop("verbose"), options.pop("quiet"))
+    api_key = _api_key(options)
+    spooled = jobs_file == "-"
+    if spooled:
+        jobs_file = _spool_stdin()
+    try:
+        request = build_request(jobs_file, options, api_key=api_key, stdin_spool=spooled)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        code = execute(request)
+    finally:
+        if spooled:
+            os.unlink(jobs_file)
+    sys.exit(code)
+
+
+def _api_key(options: dict[str, Any]) -> str | None:
+    key_file = options.pop("api_key_file")
+    if key_file:
+        key = Path(key_file).read_text(encoding="utf-8").strip()
+        if not key:
+            raise click.BadParameter("the file is empty", param_hint="--api-key-file")
+        return key
+    key = os.environ.get("OPENAI_API_KEY", "").strip()
+    if key:
+        return key
+    if options["emulate"]:
+        return EMULATOR_KEY
+    raise click.UsageError("no API key: set OPENAI_API_KEY or pass --api-key-file")
+
+
+def _spool_stdin() -> str:
+    # A run validates the whole file before sending anything, so stdin is read
+    # twice: spool it to a private temporary file first.
+    fd, path = tempfile.mkstemp(prefix="rtbatch-stdin-", suffix=".jsonl")
+    with os.fdopen(fd, "wb") as f:
+        while chunk := sys.stdin.buffer.read(1 << 20):
+            f.write(chunk)
+    return path
+
+
+def _register() -> None:
+    from rtbatch.emulator.cli import serve
+
+    main.add_command(serve)
+
+
+_register()

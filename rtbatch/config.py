@@ -1,0 +1,158 @@
+"""A run's settings as immutable objects.
+
+Defaults are module constants (units in their names) so that the CLI's
+``show_default`` and the library agree by construction. Validation happens in
+``__post_init__`` and names the offending field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+Dialect = Literal["ga", "beta"]
+
+DEFAULT_URL = "wss://api.openai.com/v1/realtime"
+DEFAULT_MODEL = "gpt-realtime"
+DEFAULT_CONCURRENCY = 8
+MAX_CONCURRENCY = 10_000
+
+CONNECT_TIMEOUT_S = 30.0
+SESSION_TIMEOUT_S = 30.0
+JOB_TIMEOUT_S = 300.0
+CLOSE_TIMEOUT_S = 5.0
+# The service pings idle sockets about every 20 s; we probe a silent socket at the
+# same pace so that a dead peer is noticed long before a job's own deadline.
+PING_INTERVAL_S = 20.0
+PING_TIMEOUT_S = 10.0
+
+MAX_ATTEMPTS = 5
+BACKOFF_INITIAL_S = 0.5
+BACKOFF_MAX_S = 30.0
+BACKOFF_BASE = 2.0
+RETRY_TOTAL_S = 900.0
+
+SIGNAL_GRACE_S = 30.0
+
+# The service accepts client events up to 15 MiB; base64 and JSON framing add a
+# third, so both directions allow 24 MiB rather than trio-websocket's 1 MiB.
+MAX_MESSAGE_BYTES = 24 * 1024 * 1024
+# One parsed message in flight per connection: backpressure on a fast server.
+MESSAGE_QUEUE_SIZE = 8
+RECEIVE_BUFFER_BYTES = 64 * 1024
+
+
+class ApiKey:
+    """An API key that never shows itself in a repr, a log line or a traceback."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        if not value or not value.strip():
+            raise ValueError("api_key: must not be empty")
+        self._value = value.strip()
+
+    def reveal(self) -> str:
+        """The key itself, for the Authorization header only."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "ApiKey('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ApiKey) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Deadlines for every network wait, in seconds."""
+
+    connect_s: float = CONNECT_TIMEOUT_S
+    session_s: float = SESSION_TIMEOUT_S
+    job_s: float = JOB_TIMEOUT_S
+    close_s: float = CLOSE_TIMEOUT_S
+    ping_interval_s: float = PING_INTERVAL_S
+    ping_timeout_s: float = PING_TIMEOUT_S
+
+    def __post_init__(self) -> None:
+        for name in ("connect_s", "session_s", "job_s", "close_s", "ping_interval_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"timeouts.{name}: must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how patiently a retryable failure is tried again.
+
+    The wait before attempt ``n + 1`` is drawn uniformly from
+    ``[0, min(max_s, initial_s * base ** (n - 1))]`` (full jitter); a server's
+    hint (a rate-limit "try again in", a ``retry-after`` header) replaces the
+    drawn value, up to ``max_s``. A job stops being retried after ``max_attempts`` attempts or
+    once ``total_s`` have passed since its first attempt; its result line is
+    then ``failed`` with the last error and the number of attempts.
+    """
+
+    max_attempts: int = MAX_ATTEMPTS
+    initial_s: float = BACKOFF_INITIAL_S
+    max_s: float = BACKOFF_MAX_S
+    base: float = BACKOFF_BASE
+    total_s: float = RETRY_TOTAL_S
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("retry.max_attempts: must be at least 1")
+        if self.initial_s < 0 or self.max_s < self.initial_s:
+            raise ValueError("retry.initial_s/max_s: need 0 <= initial_s <= max_s")
+        if self.base < 1:
+            raise ValueError("retry.base: must be at least 1")
+        if self.total_s <= 0:
+            raise ValueError("retry.total_s: must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """Everything one ``rtbatch run`` needs, fixed before the first connection."""
+
+    api_key: ApiKey
+    url: str = DEFAULT_URL
+    model: str = DEFAULT_MODEL
+    dialect: Dialect = "ga"
+    concurrency: int = DEFAULT_CONCURRENCY
+    instructions: str | None = None
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    rpm: int | None = None
+    tpm: int | None = None
+    deadline_s: float | None = None
+    grace_s: float = SIGNAL_GRACE_S
+    retry_failed: bool = True
+    skip_invalid: bool = False
+    audio_out: Path | None = None
+    transcription_model: str = "gpt-4o-mini-transcribe"
+    language: str | None = None
+    audio_format: Literal["pcm16", "g711_ulaw", "g711_alaw"] = "pcm16"
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(("ws://", "wss://")):
+            raise ValueError(f"url: expected a ws:// or wss:// URL, got {self.url!r}")
+        if not self.model:
+            raise ValueError("model: must not be empty")
+        if self.dialect not in ("ga", "beta"):
+            raise ValueError(f"dialect: expected 'ga' or 'beta', got {self.dialect!r}")
+        if not 1 <= self.concurrency <= MAX_CONCURRENCY:
+            raise ValueError(f"concurrency: expected 1..{MAX_CONCURRENCY}, got {self.concurrency}")
+        for name in ("rpm", "tpm"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name}: must be at least 1")
+        if self.deadline_s is not None and self.deadline_s <= 0:
+            raise ValueError("deadline_s: must be positive")
+        if self.grace_s < 0:
+            raise ValueError("grace_s: must not be negative")

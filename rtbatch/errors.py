@@ -1,0 +1,170 @@
+"""The one error hierarchy of rtbatch.
+
+Every failure is classified once, where it happens, into one of three branches::
+
+    RtbatchError
+    ├── RetryableError            the job may succeed if tried again later
+    │   ├── ConnectionLost        the socket closed or broke mid-session
+    │   ├── HandshakeRetryable    the upgrade was refused with 429 or 5xx
+    │   ├── ServerError           the service failed the response (server_error)
+    │   ├── RateLimited           the service refused for rate limits
+    │   ├── SessionExpired        the session hit its maximum duration
+    │   └── ResponseTimeout       no answer within the job's deadline
+    ├── JobError                  this job can never succeed as written
+    │   ├── InvalidJob            the job line is malformed
+    │   ├── BadAudio              the job's audio cannot be read or decoded
+    │   └── RequestRejected       the service rejected the job's request
+    └── RunFatalError             no job can succeed: stop starting jobs
+        ├── AuthenticationFailed  the API key was refused
+        ├── ModelUnavailable      the model is unknown or not realtime
+        ├── QuotaExhausted        the account has no quota left
+        ├── DialectRefused        the service no longer speaks the beta dialect
+        └── HandshakeRefused      the upgrade was refused with another 4xx
+
+Each error carries the context a log line or a result needs: the server's
+``code``, the WebSocket close code or handshake status where there is one, and the
+job id and attempt once the pool knows them.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+ErrorClass = Literal["retryable", "job", "run"]
+
+
+class RtbatchError(Exception):
+    """Base of every error rtbatch raises on purpose."""
+
+    error_class: ClassVar[ErrorClass]
+    #: The ``type`` written to a result's ``error`` object.
+    kind: ClassVar[str] = "error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        close_code: int | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+        self.close_code = close_code
+        self.retry_after_s = retry_after_s
+        self.job_id: str | None = None
+        self.attempt: int | None = None
+
+    def to_result(self) -> dict[str, object]:
+        """The ``error`` object of a result line."""
+        out: dict[str, object] = {"type": self.kind, "code": self.code, "message": self.message}
+        if self.status is not None:
+            out["status"] = self.status
+        if self.close_code is not None:
+            out["close_code"] = self.close_code
+        return out
+
+
+class RetryableError(RtbatchError):
+    """Raised when a job failed for a transient reason and may be tried again."""
+
+    error_class = "retryable"
+
+
+class ConnectionLost(RetryableError):
+    """Raised when the WebSocket closed or broke while a session was in use."""
+
+    kind = "connection_lost"
+
+
+class HandshakeRetryable(RetryableError):
+    """Raised when the WebSocket upgrade was refused with 429 or a 5xx status."""
+
+    kind = "handshake_rejected"
+
+
+class ServerError(RetryableError):
+    """Raised when the service reported a server error for a response."""
+
+    kind = "server_error"
+
+
+class RateLimited(RetryableError):
+    """Raised when the service refused a request for rate limits."""
+
+    kind = "rate_limited"
+
+
+class SessionExpired(RetryableError):
+    """Raised when the session reached the service's maximum duration."""
+
+    kind = "session_expired"
+
+
+class ResponseTimeout(RetryableError):
+    """Raised when a network wait (connect, session, response) passed its deadline."""
+
+    kind = "timeout"
+
+
+class JobError(RtbatchError):
+    """Raised when the job itself is at fault; retrying cannot help."""
+
+    error_class = "job"
+
+
+class InvalidJob(JobError):
+    """Raised when a job line is malformed (see :mod:`rtbatch.jobs`)."""
+
+    kind = "invalid_job"
+
+
+class BadAudio(JobError):
+    """Raised when a job's audio file is missing, unreadable, corrupt, empty or too short."""
+
+    kind = "bad_audio"
+
+
+class RequestRejected(JobError):
+    """Raised when the service rejected this job's request (``invalid_request_error``)."""
+
+    kind = "invalid_request"
+
+
+class RunFatalError(RtbatchError):
+    """Raised when no job can succeed; the run stops starting jobs."""
+
+    error_class = "run"
+
+
+class AuthenticationFailed(RunFatalError):
+    """Raised when the service refused the API key."""
+
+    kind = "authentication"
+
+
+class ModelUnavailable(RunFatalError):
+    """Raised when the model is unknown or does not support realtime."""
+
+    kind = "model_unavailable"
+
+
+class QuotaExhausted(RunFatalError):
+    """Raised when the account has no quota left."""
+
+    kind = "quota_exhausted"
+
+
+class DialectRefused(RunFatalError):
+    """Raised when the service refuses the beta dialect (``beta_api_shape_disabled``)."""
+
+    kind = "dialect_refused"
+
+
+class HandshakeRefused(RunFatalError):
+    """Raised when the WebSocket upgrade was refused with a 4xx other than 429."""
+
+    kind = "handshake_refused"

@@ -1,0 +1,267 @@
+"""Client events to send and server events to read, in both dialects.
+
+This module is pure: no trio, no I/O. It is the only place on the client side
+that knows the beta dialect (``OpenAI-Beta: realtime=v1``) from the GA one;
+everything else speaks GA event names, which :func:`canonical_type` maps beta
+names onto.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import orjson
+
+from rtbatch.config import Dialect
+from rtbatch.errors import InvalidJob
+from rtbatch.jobs import Job, Message
+
+SessionKind = Literal["realtime", "transcription"]
+AudioFormat = Literal["pcm16", "g711_ulaw", "g711_alaw"]
+Event = dict[str, Any]
+
+BETA_HEADER = (b"OpenAI-Beta", b"realtime=v1")
+
+# Beta server event names → their GA names. Everything else is named alike.
+_BETA_TO_GA = {
+    "conversation.item.created": "conversation.item.added",
+    "response.text.delta": "response.output_text.delta",
+    "response.text.done": "response.output_text.done",
+    "response.audio.delta": "response.output_audio.delta",
+    "response.audio.done": "response.output_audio.done",
+    "response.audio_transcript.delta": "response.output_audio_transcript.delta",
+    "response.audio_transcript.done": "response.output_audio_transcript.done",
+    "transcription_session.created": "session.created",
+    "transcription_session.updated": "session.updated",
+}
+
+_GA_FORMATS: dict[str, dict[str, Any]] = {
+    "pcm16": {"type": "audio/pcm", "rate": 24000},
+    "g711_ulaw": {"type": "audio/pcmu"},
+    "g711_alaw": {"type": "audio/pcma"},
+}
+
+
+def canonical_type(dialect: Dialect, event_type: str) -> str:
+    """The GA name of a server event type."""
+    if dialect == "beta":
+        return _BETA_TO_GA.get(event_type, event_type)
+    return event_type
+
+
+def connect_url(base_url: str, model: str, kind: SessionKind) -> str:
+    """The WebSocket URL for a session: ``?model=`` or ``?intent=transcription``.
+
+    Query parameters already on ``base_url`` (an Azure ``api-version``, say) are kept.
+    """
+    parts = urlsplit(base_url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k not in ("model", "intent")]
+    if kind == "transcription":
+        query.append(("intent", "transcription"))
+    else:
+        query.append(("model", model))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def handshake_headers(api_key: str, dialect: Dialect) -> list[tuple[bytes, bytes]]:
+    """The upgrade request's extra headers: the key, and the beta marker when asked."""
+    headers = [(b"Authorization", b"Bearer " + api_key.encode())]
+    if dialect == "beta":
+        headers.append(BETA_HEADER)
+    return headers
+
+
+def session_update(
+    dialect: Dialect,
+    kind: SessionKind,
+    *,
+    audio_format: AudioFormat = "pcm16",
+    transcription: dict[str, str] | None = None,
+) -> Event:
+    """Configure a fresh session for batch work: no turn detection, text output.
+
+    Batch jobs commit their own audio, so server VAD (on by default) is switched
+    off; output modalities are chosen per response.
+    """
+    if dialect == "beta":
+        return _beta_session_update(kind, audio_format, transcription)
+    audio_input: dict[str, Any] = {"format": _GA_FORMATS[audio_format], "turn_detection": None}
+    if kind == "transcription":
+        audio_input["transcription"] = transcription or {}
+        session: dict[str, Any] = {"type": "transcription", "audio": {"input": audio_input}}
+    else:
+        session = {
+            "type": "realtime",
+            "output_modalities": ["text"],
+            "audio": {"input": audio_input},
+        }
+    return {"type": "session.update", "session": session}
+
+
+def _beta_session_update(
+    kind: SessionKind, audio_format: AudioFormat, transcription: dict[str, str] | None
+) -> Event:
+    if kind == "transcription":
+        return {
+            "type": "transcription_session.update",
+            "session": {
+                "input_audio_format": audio_format,
+                "input_audio_transcription": transcription or {},
+                "turn_detection": None,
+            },
+        }
+    return {
+        "type": "session.update",
+        "session": {
+            "modalities": ["text"],
+            "input_audio_format": audio_format,
+            "turn_detection": None,
+        },
+    }
+
+
+def transcription_settings(model: str, language: str | None, prompt: str | None) -> dict[str, str]:
+    """The transcription object of a session update, without empty fields."""
+    out = {"model": model}
+    if language:
+        out["language"] = language
+    if prompt:
+        out["prompt"] = prompt
+    return out
+
+
+def response_create(
+    dialect: Dialect,
+    job: Job,
+    *,
+    event_id: str,
+    default_instructions: str | None,
+    audio_item_id: str | None = None,
+) -> Event:
+    """An out-of-band ``response.create`` holding everything the job needs.
+
+    Out of band (``conversation: "none"``) with the job's own items as ``input``,
+    so no job ever sees another job's turns on a reused connection. The job id
+    travels in ``metadata`` and comes back on ``response.done``.
+
+    Raises:
+        InvalidJob: an option the dialect does not have (GA has no temperature).
+    """
+    response: dict[str, Any] = {
+        "conversation": "none",
+        "metadata": {"job_id": job.id[:512]},
+        "input": _input_items(dialect, job, audio_item_id),
+    }
+    instructions = job.instructions if job.instructions is not None else default_instructions
+    if instructions is not None:
+        response["instructions"] = instructions
+    _apply_options(dialect, job, response)
+    return {"type": "response.create", "event_id": event_id, "response": response}
+
+
+def _input_items(dialect: Dialect, job: Job, audio_item_id: str | None) -> list[Event]:
+    if audio_item_id is not None:
+        return [{"type": "item_reference", "id": audio_item_id}]
+    if job.messages is not None:
+        return [_message_item(dialect, m) for m in job.messages]
+    return [_message_item(dialect, Message(role="user", content=job.prompt or ""))]
+
+
+def _message_item(dialect: Dialect, message: Message) -> Event:
+    if message.role == "assistant":
+        part_type = "text" if dialect == "beta" else "output_text"
+    else:
+        part_type = "input_text"
+    return {
+        "type": "message",
+        "role": message.role,
+        "content": [{"type": part_type, "text": message.content}],
+    }
+
+
+def _apply_options(dialect: Dialect, job: Job, response: Event) -> None:
+    opts = job.options
+    wants_audio = opts.output_modalities is not None and "audio" in opts.output_modalities
+    if dialect == "beta":
+        response["modalities"] = ["audio", "text"] if wants_audio else ["text"]
+        if opts.max_output_tokens is not None:
+            response["max_response_output_tokens"] = opts.max_output_tokens
+        if opts.temperature is not None:
+            response["temperature"] = opts.temperature
+        if opts.voice is not None:
+            response["voice"] = opts.voice
+        return
+    if opts.temperature is not None:
+        raise InvalidJob(
+            f"line {job.line}: temperature: the GA Realtime API has no temperature; "
+            "drop the field or run with --beta",
+            code="unsupported_option",
+        )
+    response["output_modalities"] = ["audio"] if wants_audio else ["text"]
+    if opts.max_output_tokens is not None:
+        response["max_output_tokens"] = opts.max_output_tokens
+    if opts.voice is not None:
+        response["audio"] = {"output": {"voice": opts.voice}}
+
+
+def append_frame(chunk: bytes) -> str:
+    """A serialised ``input_audio_buffer.append`` for one raw audio chunk.
+
+    Built as a string, not through a dict and a JSON encoder: this runs once per
+    audio chunk and base64 output needs no escaping.
+    """
+    return '{"type":"input_audio_buffer.append","audio":"' + base64.b64encode(chunk).decode() + '"}'
+
+
+def commit_event(event_id: str) -> Event:
+    """Close the input buffer into a user item."""
+    return {"type": "input_audio_buffer.commit", "event_id": event_id}
+
+
+def delete_item_event(item_id: str, event_id: str) -> Event:
+    """Remove an item a job created, so the next job on the connection starts clean."""
+    return {"type": "conversation.item.delete", "event_id": event_id, "item_id": item_id}
+
+
+def encode(event: Event) -> str:
+    """One client event as the text of one WebSocket frame."""
+    return orjson.dumps(event).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseResult:
+    """What a job's result needs from one ``response.done``."""
+
+    response_id: str | None
+    status: str
+    text: str | None
+    transcript: str | None
+    usage: dict[str, Any] | None
+    reason: str | None
+    error: dict[str, Any] | None
+
+
+def read_response(response: Event) -> ResponseResult:
+    """Aggregate a ``response.done``'s response object: output text, transcript, usage."""
+    texts: list[str] = []
+    transcripts: list[str] = []
+    for item in response.get("output") or ():
+        for part in item.get("content") or ():
+            kind = part.get("type")
+            if kind in ("text", "output_text") and part.get("text") is not None:
+                texts.append(part["text"])
+            elif kind in ("audio", "output_audio") and part.get("transcript") is not None:
+                transcripts.append(part["transcript"])
+    details = response.get("status_details") or {}
+    return ResponseResult(
+        response_id=response.get("id"),
+        status=response.get("status", "failed"),
+        text="".join(texts) if texts else None,
+        transcript="".join(transcripts) if transcripts else None,
+        usage=response.get("usage"),
+        reason=details.get("reason"),
+        error=details.get("error"),
+    )

@@ -1,0 +1,137 @@
+"""cli.py: options and environment become the right request; usage errors exit 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from rtbatch import cli, runner
+from rtbatch.runner import RunRequest
+
+
+@pytest.fixture
+def jobs(tmp_path: Path) -> Path:
+    path = tmp_path / "jobs.jsonl"
+    path.write_text('{"id": "a", "prompt": "hi"}\n')
+    return path
+
+
+@pytest.fixture
+def captured(monkeypatch: pytest.MonkeyPatch) -> list[RunRequest]:
+    calls: list[RunRequest] = []
+
+    def fake_execute(request: RunRequest) -> int:
+        calls.append(request)
+        return 0
+
+    monkeypatch.setattr(runner, "execute", fake_execute)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    return calls
+
+
+def _run(args: list[str], env: dict[str, str] | None = None) -> Any:
+    return CliRunner().invoke(cli.main, args, env=env, catch_exceptions=False)
+
+
+def test_options_reach_the_config(jobs: Path, captured: list[RunRequest]) -> None:
+    """Every run option lands in the request the library receives."""
+    result = _run(
+        ["run", str(jobs), "--model", "m1", "-c", "7", "--beta", "--max-attempts", "9",
+         "--job-timeout", "2m", "--deadline", "1h30m", "--rpm", "100", "--no-retry-failed",
+         "--url", "ws://127.0.0.1:9/v1/realtime", "-o", "out.jsonl", "--seed", "4"],
+        env={"OPENAI_API_KEY": "sk-abc"},
+    )
+    assert result.exit_code == 0, result.output
+    (request,) = captured
+    c = request.config
+    assert (c.model, c.concurrency, c.dialect, c.retry.max_attempts) == ("m1", 7, "beta", 9)
+    assert (c.timeouts.job_s, c.deadline_s, c.rpm, c.retry_failed) == (120.0, 5400.0, 100, False)
+    assert c.url == "ws://127.0.0.1:9/v1/realtime"
+    assert c.api_key.reveal() == "sk-abc"
+    assert request.output == Path("out.jsonl")
+    assert c.seed == 4
+
+
+def test_environment_fallbacks(jobs: Path, captured: list[RunRequest]) -> None:
+    """RTBATCH_* variables stand in for options."""
+    result = _run(["run", str(jobs)], env={
+        "OPENAI_API_KEY": "sk-abc", "RTBATCH_CONCURRENCY": "3", "RTBATCH_MODEL": "m2",
+        "RTBATCH_EMULATE": "1",
+    })
+    assert result.exit_code == 0, result.output
+    assert captured[0].config.concurrency == 3
+    assert captured[0].config.model == "m2"
+    assert captured[0].emulate
+
+
+def test_default_output_is_next_to_the_jobs(jobs: Path, captured: list[RunRequest]) -> None:
+    """Without -o the results go beside the job file; '-' means stdout."""
+    _run(["run", str(jobs)], env={"OPENAI_API_KEY": "k"})
+    _run(["run", str(jobs), "-o", "-"], env={"OPENAI_API_KEY": "k"})
+    assert captured[0].output == jobs.with_name("jobs.results.jsonl")
+    assert captured[1].output is None
+
+
+def test_key_from_file_and_never_from_an_option(
+    jobs: Path, tmp_path: Path, captured: list[RunRequest]
+) -> None:
+    """--api-key-file works; there is no --api-key option."""
+    key_file = tmp_path / "key"
+    key_file.write_text("sk-from-file\n")
+    assert _run(["run", str(jobs), "--api-key-file", str(key_file)]).exit_code == 0
+    assert captured[0].config.api_key.reveal() == "sk-from-file"
+    assert _run(["run", str(jobs), "--api-key", "sk-x"]).exit_code == 2
+
+
+def test_missing_key_is_a_usage_error(jobs: Path, captured: list[RunRequest]) -> None:
+    """No key and no --emulate: exit 2 naming OPENAI_API_KEY; --emulate needs none."""
+    result = _run(["run", str(jobs)])
+    assert result.exit_code == 2
+    assert "OPENAI_API_KEY" in result.output
+    assert _run(["run", str(jobs), "--emulate"]).exit_code == 0
+    assert not captured[0].config.api_key.reveal().startswith("sk-abc")
+
+
+@pytest.mark.parametrize("args", [["-c", "0"], ["--deadline", "soon"], ["--job-timeout", "-3"]])
+def test_bad_values_exit_2(jobs: Path, captured: list[RunRequest], args: list[str]) -> None:
+    """Bad option values are usage errors, not tracebacks."""
+    result = _run(["run", str(jobs), *args], env={"OPENAI_API_KEY": "k"})
+    assert result.exit_code == 2
+    assert not captured
+
+
+def test_exit_code_is_the_librarys(jobs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever execute returns is the process exit code."""
+    for code in (0, 1, 3, 130):
+        monkeypatch.setattr(runner, "execute", lambda request, code=code: code)
+        assert _run(["run", str(jobs), "--emulate"]).exit_code == code
+
+
+def test_help_lists_exit_codes_and_env() -> None:
+    """--help documents exit codes and the RTBATCH_ variables."""
+    text = _run(["run", "--help"]).output
+    assert "130" in text and "run-fatal" in text
+    assert "RTBATCH_CONCURRENCY" in text
+
+
+def test_validate_reports_and_exits_2(tmp_path: Path) -> None:
+    """validate prints each problem with file and line, and exits 2."""
+    path = tmp_path / "j.jsonl"
+    path.write_text('{"id": "a", "prompt": "x"}\n{"id": "a", "prompt": "y"}\nnot json\n')
+    result = CliRunner().invoke(cli.main, ["validate", str(path)])
+    assert result.exit_code == 2
+    assert f"{path}:2: id:" in result.output
+    assert f"{path}:3:" in result.output
+    ok = tmp_path / "ok.jsonl"
+    ok.write_text('{"id": "a", "prompt": "x"}\n')
+    assert CliRunner().invoke(cli.main, ["validate", str(ok)]).exit_code == 0
+
+
+def test_validate_missing_file_exits_2(tmp_path: Path) -> None:
+    """A job file that does not exist is a usage error, not a traceback."""
+    result = CliRunner().invoke(cli.main, ["validate", str(tmp_path / "nope.jsonl")])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output

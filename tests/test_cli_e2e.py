@@ -1,0 +1,159 @@
+"""The real command in a subprocess, against an emulator in the test's trio run.
+
+Rules: loopback only, port 0, the emulator started in pytest-trio's nursery; the
+CLI runs as ``python -m rtbatch`` so signals and exit codes are the real ones.
+The kill test waits random real times before SIGKILL on purpose: the moment of
+the kill is the thing under test, and no assertion depends on it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import trio
+
+from rtbatch.exitcodes import EXIT_FATAL, EXIT_INTERRUPTED, EXIT_OK
+from tests.harness import by_id, prompt_jobs, read_results, start_emulator, write_jobs
+
+SECRET = "sk-live-DO-NOT-SHOW-9f8e7d6c5b4a"
+
+
+def _cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "rtbatch", "run", *args]
+
+
+def _env(key: str = "sk-test-cli") -> dict[str, str]:
+    return {**os.environ, "OPENAI_API_KEY": key, "PYTHONUNBUFFERED": "1"}
+
+
+async def test_sigkill_at_random_moments_then_rerun(nursery: trio.Nursery, tmp_path: Path) -> None:
+    """Ten kills at random instants, then a rerun: every job exactly once, file valid."""
+    h = await start_emulator(nursery, tmp_path, latency_ms=15, record=False)
+    jobs = write_jobs(tmp_path / "jobs.jsonl", prompt_jobs(400))
+    out = tmp_path / "results.jsonl"
+    args = _cmd(str(jobs), "-o", str(out), "--url", h.emulator.url, "-c", "16", "-q")
+    rng = random.Random(2024)
+    for _ in range(10):
+        proc = await trio.lowlevel.open_process(args, env=_env(), stderr=subprocess.DEVNULL)
+        await trio.sleep(rng.uniform(0.3, 1.2))
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    done = await trio.run_process(args, env=_env(), capture_stderr=True, check=False)
+    assert done.returncode == EXIT_OK, done.stderr.decode()
+    results = read_results(out)
+    assert len(by_id(results)) == 400
+    assert {r["status"] for r in results} == {"completed"}
+    assert out.read_bytes().endswith(b"\n")
+
+
+async def test_sigterm_finishes_in_flight_and_exits_130(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    """SIGTERM mid-run: in-flight jobs finish, every written line is whole, exit 130."""
+    h = await start_emulator(nursery, tmp_path, latency_ms=200, record=False)
+    jobs = write_jobs(tmp_path / "jobs.jsonl", prompt_jobs(300))
+    proc = await trio.lowlevel.open_process(
+        _cmd(str(jobs), "-o", "-", "--url", h.emulator.url, "-c", "10", "-q"),
+        env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    first = await proc.stdout.receive_some(1)  # the first result is being written
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = bytearray(first), bytearray()
+    async with trio.open_nursery() as readers:
+        async def drain(stream: trio.abc.ReceiveStream, into: bytearray) -> None:
+            while chunk := await stream.receive_some():
+                into += chunk
+        readers.start_soon(drain, proc.stdout, stdout)
+        readers.start_soon(drain, proc.stderr, stderr)
+    assert await proc.wait() == EXIT_INTERRUPTED
+    lines = bytes(stdout).splitlines()
+    results = [orjson.loads(line) for line in lines]
+    assert bytes(stdout).endswith(b"\n")
+    assert 1 <= len(by_id(results)) < 300
+    assert {r["status"] for r in results} == {"completed"}
+    text = stderr.decode()
+    assert f"{len(results)} completed" in text
+    assert "interrupted" in text
+    assert "Traceback" not in text
+
+
+async def test_wrong_key_exits_3_and_is_never_shown(nursery: trio.Nursery, tmp_path: Path) -> None:
+    """A refused key: exit 3, one clear message, no results, the key nowhere in any output."""
+    h = await start_emulator(nursery, tmp_path, api_key="sk-the-right-one", record=False)
+    jobs = write_jobs(tmp_path / "jobs.jsonl", prompt_jobs(25))
+    out = tmp_path / "results.jsonl"
+    summary = tmp_path / "summary.json"
+    done = await trio.run_process(
+        _cmd(str(jobs), "-o", str(out), "--url", h.emulator.url, "-c", "4", "-vv",
+             "--summary", str(summary)),
+        env=_env(SECRET), capture_stdout=True, capture_stderr=True, check=False,
+    )
+    assert done.returncode == EXIT_FATAL
+    stderr = done.stderr.decode()
+    assert "run-fatal" in stderr and "API key" in stderr
+    assert "Traceback" not in stderr
+    assert not out.exists() or out.read_bytes() == b""
+    assert orjson.loads(summary.read_bytes())["not_started"] == 25
+    for blob in (done.stdout, done.stderr, summary.read_bytes(),
+                 out.read_bytes() if out.exists() else b""):
+        assert SECRET.encode() not in blob
+        assert SECRET[-10:].encode() not in blob
+
+
+async def test_invalid_file_is_refused_before_any_connection(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    """An invalid line stops the run with exit 2 and its location; nothing is sent."""
+    h = await start_emulator(nursery, tmp_path)
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text('{"id": "a", "prompt": "x"}\n{"id": "b", "promt": "y"}\n')
+    done = await trio.run_process(
+        _cmd(str(jobs), "--url", h.emulator.url), env=_env(),
+        capture_stderr=True, check=False,
+    )
+    assert done.returncode == 2
+    assert f"{jobs}:2: promt:" in done.stderr.decode()
+    assert h.emulator.stats.handshakes == 0
+    skip = await trio.run_process(
+        _cmd(str(jobs), "--url", h.emulator.url, "--skip-invalid", "-o", str(tmp_path / "r.jsonl")),
+        env=_env(), capture_stderr=True, check=False,
+    )
+    assert skip.returncode == 1
+    results = read_results(tmp_path / "r.jsonl")
+    assert sorted(r["status"] for r in results) == ["completed", "failed"]
+    failed = next(r for r in results if r["status"] == "failed")
+    assert failed["line"] == 2 and "promt" in failed["error"]["message"]
+
+
+async def test_second_run_on_the_same_file_is_refused(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    """While a run holds the result file, another refuses with exit 2 naming the lock."""
+    from rtbatch.results import RunLock
+
+    jobs = write_jobs(tmp_path / "jobs.jsonl", prompt_jobs(2))
+    out = tmp_path / "r.jsonl"
+    with RunLock(out):
+        done = await trio.run_process(_cmd(str(jobs), "-o", str(out), "--emulate"),
+                                      env=_env(), capture_stderr=True, check=False)
+    assert done.returncode == 2
+    assert "another rtbatch run" in done.stderr.decode()
+
+
+async def test_emulate_demo_run(tmp_path: Path) -> None:
+    """--emulate runs the example jobs end to end with no key and no server."""
+    out = tmp_path / "demo.jsonl"
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    demo = Path(__file__).parent.parent / "jobs" / "demo.jsonl"
+    done = await trio.run_process(_cmd(str(demo), "--emulate", "-o", str(out)), env=env,
+                                  capture_stderr=True, check=False)
+    assert done.returncode == EXIT_OK, done.stderr.decode()
+    assert {r["status"] for r in read_results(out)} == {"completed"}
+    assert "completed" in done.stderr.decode()

@@ -1,0 +1,174 @@
+"""protocol.py: the client events we send match the SDK contract, in both dialects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rtbatch import protocol
+from rtbatch.errors import InvalidJob
+from rtbatch.jobs import Job, Message, ResponseOptions
+from tests.contract import assert_conforms, assert_ga_response_with_references, client_adapter
+
+DIALECTS = ["ga", "beta"]
+
+PROMPT_JOB = Job(id="j1", line=1, kind="text", prompt="What is 2+2?", metadata={"k": 1})
+MESSAGES_JOB = Job(
+    id="j2",
+    line=2,
+    kind="text",
+    messages=(
+        Message("system", "Be brief."),
+        Message("user", "Hi"),
+        Message("assistant", "Hello."),
+        Message("user", "Name a colour."),
+    ),
+    instructions="Answer in one word.",
+    options=ResponseOptions(max_output_tokens=64, output_modalities=("audio",), voice="alloy"),
+)
+AUDIO_JOB = Job(id="a1", line=3, kind="respond", audio=Path("x.wav"))
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("job", [PROMPT_JOB, MESSAGES_JOB], ids=["prompt", "messages"])
+def test_response_create_conforms(dialect: str, job: Job) -> None:
+    """A text job's response.create is a valid client event of the dialect, out of band."""
+    event = protocol.response_create(dialect, job, event_id="e1", default_instructions="Default.")  # type: ignore[arg-type]
+    assert_conforms(client_adapter(dialect), event)
+    response = event["response"]
+    assert response["conversation"] == "none"
+    assert response["metadata"] == {"job_id": job.id}
+    assert response["instructions"] == (job.instructions or "Default.")
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_audio_response_references_committed_item(dialect: str) -> None:
+    """An audio answer refers to the committed item and nothing else."""
+    event = protocol.response_create(
+        dialect, AUDIO_JOB, event_id="e", default_instructions=None, audio_item_id="item_1"  # type: ignore[arg-type]
+    )
+    if dialect == "ga":
+        assert_ga_response_with_references(event)
+    else:
+        assert_conforms(client_adapter(dialect), event)
+    assert event["response"]["input"] == [{"type": "item_reference", "id": "item_1"}]
+
+
+def test_options_use_each_dialects_names() -> None:
+    """Token cap, modalities and voice are spelt the way each dialect spells them."""
+    ga = protocol.response_create("ga", MESSAGES_JOB, event_id="e", default_instructions=None)
+    beta = protocol.response_create("beta", MESSAGES_JOB, event_id="e", default_instructions=None)
+    assert ga["response"]["max_output_tokens"] == 64
+    assert ga["response"]["output_modalities"] == ["audio"]
+    assert ga["response"]["audio"] == {"output": {"voice": "alloy"}}
+    assert beta["response"]["max_response_output_tokens"] == 64
+    assert beta["response"]["modalities"] == ["audio", "text"]
+    assert beta["response"]["voice"] == "alloy"
+    assert ga["response"]["input"][2]["content"][0]["type"] == "output_text"
+    assert beta["response"]["input"][2]["content"][0]["type"] == "text"
+
+
+def test_temperature_is_refused_on_ga_before_sending() -> None:
+    """GA has no temperature: the job fails clearly instead of drawing a server error."""
+    job = Job(id="t", line=9, kind="text", prompt="x", options=ResponseOptions(temperature=0.7))
+    with pytest.raises(InvalidJob, match="line 9: temperature"):
+        protocol.response_create("ga", job, event_id="e", default_instructions=None)
+    beta = protocol.response_create("beta", job, event_id="e", default_instructions=None)
+    assert_conforms(client_adapter("beta"), beta)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("kind", ["realtime", "transcription"])
+@pytest.mark.parametrize("fmt", ["pcm16", "g711_ulaw", "g711_alaw"])
+def test_session_update_conforms(dialect: str, kind: str, fmt: str) -> None:
+    """Session configuration turns VAD off and is valid in both dialects and session kinds."""
+    settings = protocol.transcription_settings("whisper-1", "en", None)
+    event = protocol.session_update(dialect, kind, audio_format=fmt, transcription=settings)  # type: ignore[arg-type]
+    if dialect == "beta" and kind == "transcription":
+        # The beta union lacks transcription_session.update; check its own model.
+        from openai.types.beta.realtime import TranscriptionSessionUpdate
+
+        assert_conforms(__import__("pydantic").TypeAdapter(TranscriptionSessionUpdate), event)
+        assert event["session"]["turn_detection"] is None
+        return
+    assert_conforms(client_adapter(dialect), event)
+    session = event["session"]
+    vad = session["turn_detection"] if dialect == "beta" else session["audio"]["input"]["turn_detection"]
+    assert vad is None
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_buffer_and_item_events_conform(dialect: str) -> None:
+    """Append, commit and delete are valid client events."""
+    import orjson
+
+    adapter = client_adapter(dialect)
+    append = orjson.loads(protocol.append_frame(b"\x01\x00" * 2400))
+    assert_conforms(adapter, append)
+    assert_conforms(adapter, protocol.commit_event("e1"))
+    assert_conforms(adapter, protocol.delete_item_event("item_1", "e2"))
+
+
+def test_append_frame_round_trips_the_audio() -> None:
+    """The hand-built append frame is valid JSON carrying the exact bytes."""
+    import base64
+
+    import orjson
+
+    chunk = bytes(range(256)) * 10
+    frame = orjson.loads(protocol.append_frame(chunk))
+    assert base64.b64decode(frame["audio"]) == chunk
+
+
+def test_connect_url_keeps_other_query_parameters() -> None:
+    """The model or intent is set; an Azure api-version survives."""
+    url = protocol.connect_url("wss://h/openai/realtime?api-version=1&model=old", "m1", "realtime")
+    assert url == "wss://h/openai/realtime?api-version=1&model=m1"
+    assert protocol.connect_url("ws://h/v1/realtime", "m1", "transcription").endswith(
+        "?intent=transcription"
+    )
+
+
+def test_handshake_headers() -> None:
+    """The key goes in Authorization; beta adds its header, GA must not send it."""
+    assert protocol.handshake_headers("sk-x", "ga") == [(b"Authorization", b"Bearer sk-x")]
+    assert (b"OpenAI-Beta", b"realtime=v1") in protocol.handshake_headers("sk-x", "beta")
+
+
+def test_canonical_type_maps_beta_names_only_in_beta() -> None:
+    """Beta event names map to GA; GA names pass through."""
+    assert protocol.canonical_type("beta", "response.text.delta") == "response.output_text.delta"
+    assert protocol.canonical_type("beta", "transcription_session.created") == "session.created"
+    assert protocol.canonical_type("ga", "response.text.delta") == "response.text.delta"
+
+
+@pytest.mark.parametrize(
+    ("content", "field", "expect"),
+    [
+        ({"type": "output_text", "text": "four"}, "text", "four"),
+        ({"type": "text", "text": "four"}, "text", "four"),
+        ({"type": "output_audio", "transcript": "spoken"}, "transcript", "spoken"),
+        ({"type": "audio", "transcript": "spoken"}, "transcript", "spoken"),
+    ],
+)
+def test_read_response_collects_output(content: dict[str, str], field: str, expect: str) -> None:
+    """Text and transcripts come from response.done's items in either dialect."""
+    result = protocol.read_response({
+        "id": "resp_1", "status": "completed",
+        "output": [{"type": "message", "content": [content]}],
+        "usage": {"total_tokens": 3},
+    })
+    assert getattr(result, field) == expect
+    assert result.response_id == "resp_1"
+    assert result.usage == {"total_tokens": 3}
+
+
+def test_read_response_failed_carries_error() -> None:
+    """A failed response's error object is surfaced for classification."""
+    error = {"type": "server_error", "code": None, "message": "boom"}
+    result = protocol.read_response({
+        "status": "failed", "status_details": {"type": "failed", "error": error}
+    })
+    assert result.status == "failed"
+    assert result.error == error

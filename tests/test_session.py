@@ -1,0 +1,54 @@
+"""session.py: the one translation boundary maps every WebSocket failure."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import trio_websocket as tw
+from trio_websocket import CloseReason
+
+from rtbatch import errors
+from rtbatch.session import WS_ERRORS, translate
+
+
+def _exported_exceptions() -> list[type[BaseException]]:
+    return [
+        obj for name in dir(tw) if not name.startswith("_")
+        for obj in [getattr(tw, name)]
+        if inspect.isclass(obj) and issubclass(obj, BaseException)
+    ]
+
+
+def test_every_exported_trio_websocket_exception_is_mapped() -> None:
+    """A trio-websocket upgrade that adds an exception class fails here first."""
+    exported = _exported_exceptions()
+    assert exported
+    for cls in exported:
+        assert issubclass(cls, WS_ERRORS), f"{cls.__name__} has no translation"
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (tw.ConnectionRejected(429, ((b"retry-after", b"3"),), None), errors.HandshakeRetryable),
+        (tw.ConnectionRejected(503, (), b"{}"), errors.HandshakeRetryable),
+        (tw.ConnectionRejected(401, (), None), errors.AuthenticationFailed),
+        (tw.ConnectionRejected(403, (), None), errors.HandshakeRefused),
+        (tw.ConnectionTimeout(), errors.ResponseTimeout),
+        (tw.DisconnectionTimeout(), errors.ConnectionLost),
+        (tw.ConnectionClosed(CloseReason(1006, None)), errors.ConnectionLost),
+        (tw.ConnectionClosed(CloseReason(3000, "invalid_api_key")), errors.AuthenticationFailed),
+        (tw.ConnectionClosed(None), errors.ConnectionLost),
+        (tw.HandshakeError(), errors.ConnectionLost),
+        (ConnectionRefusedError(111, "refused"), errors.ConnectionLost),
+    ],
+)
+def test_translate(exc: BaseException, expected: type[errors.RtbatchError]) -> None:
+    """Each failure becomes the most specific rtbatch error, with its context."""
+    out = translate(exc)
+    assert type(out) is expected
+    if isinstance(exc, tw.ConnectionRejected):
+        assert out.status == exc.status_code
+    if isinstance(exc, tw.ConnectionRejected) and exc.status_code == 429:
+        assert out.retry_after_s == 3.0
