@@ -44,7 +44,7 @@ def parse_duration(value: str) -> float:
     return seconds
 
 
-class Duration(click.ParamType):
+class Duration(click.ParamType[float]):
     """A click type for durations."""
 
     name = "DURATION"
@@ -96,7 +96,7 @@ def validate(jobs_file: str) -> None:
                 problems += 1
                 click.echo(str(item), err=True)
     except JobFileError as exc:
-        raise click.FileError(jobs_file, hint=str(exc)) from None
+        raise click.BadParameter(str(exc), param_hint="JOBS.jsonl") from None
     click.echo(f"{jobs_file}: {jobs} valid job(s), {problems} problem(s)", err=True)
     sys.exit(EXIT_USAGE if problems else EXIT_OK)
 
@@ -248,7 +248,7 @@ def run(jobs_file: str, **options: Any) -> None:
     sys.exit(code)
 
 
-def _api_key(options: dict[str, Any]) -> str | None:
+def _api_key(options: dict[str, Any]) -> str:
     key_file = options.pop("api_key_file")
     if key_file:
         key = Path(key_file).read_text(encoding="utf-8").strip()

@@ -52,8 +52,14 @@ class Harness:
     def config(self, **overrides: Any) -> RunConfig:
         retry = overrides.pop("retry", RetryPolicy(initial_s=0.05, max_s=2.0))
         timeouts = overrides.pop("timeouts", Timeouts(job_s=30.0))
-        return RunConfig(api_key=ApiKey(overrides.pop("key", TEST_KEY)), url=self.emulator.url,
-                         retry=retry, timeouts=timeouts, seed=overrides.pop("seed", 7), **overrides)
+        return RunConfig(
+            api_key=ApiKey(overrides.pop("key", TEST_KEY)),
+            url=overrides.pop("url", self.emulator.url),
+            retry=retry,
+            timeouts=timeouts,
+            seed=overrides.pop("seed", 7),
+            **overrides,
+        )
 
     async def run(
         self, jobs_file: Path, results: Path | None = None, **overrides: Any

@@ -43,9 +43,9 @@ def test_bad_values_name_the_field(kwargs: dict[str, object], field: str) -> Non
 
 def test_nested_policies_validate() -> None:
     """Timeouts and retry policy refuse nonsense."""
-    with pytest.raises(ValueError, match="timeouts.job_s"):
+    with pytest.raises(ValueError, match=r"timeouts\.job_s"):
         Timeouts(job_s=0)
-    with pytest.raises(ValueError, match="retry.max_attempts"):
+    with pytest.raises(ValueError, match=r"retry\.max_attempts"):
         RetryPolicy(max_attempts=0)
     with pytest.raises(ValueError, match="api_key"):
         ApiKey("  ")

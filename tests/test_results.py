@@ -25,11 +25,24 @@ def _line(job_id: str, status: str) -> bytes:
 
 
 def test_outcome_line_has_the_documented_fields() -> None:
-    """A result line carries id, status, output, usage, response_id, attempts, latency, error, metadata."""
-    record = orjson.loads(Outcome(job_id="a", status="completed", kind="text", line=3,
-                                  attempts=2, metadata={"x": 1}).to_json())
-    assert set(record) == {"id", "status", "kind", "output", "usage", "response_id",
-                           "attempts", "latency_ms", "error", "metadata"}
+    """A result line has the documented fields: id, status, output, usage, attempts, …"""
+    record = orjson.loads(
+        Outcome(
+            job_id="a", status="completed", kind="text", line=3, attempts=2, metadata={"x": 1}
+        ).to_json()
+    )
+    assert set(record) == {
+        "id",
+        "status",
+        "kind",
+        "output",
+        "usage",
+        "response_id",
+        "attempts",
+        "latency_ms",
+        "error",
+        "metadata",
+    }
     assert record["attempts"] == 2
     assert record["metadata"] == {"x": 1}
 
@@ -37,8 +50,12 @@ def test_outcome_line_has_the_documented_fields() -> None:
 def test_resume_drops_torn_line_and_failed_jobs(tmp_path: Path) -> None:
     """A torn last line and failed lines go; completed and incomplete stay; file rewritten."""
     path = tmp_path / "r.jsonl"
-    path.write_bytes(_line("a", "completed") + _line("b", "failed") + _line("c", "incomplete")
-                     + b'{"id": "d", "stat')
+    path.write_bytes(
+        _line("a", "completed")
+        + _line("b", "failed")
+        + _line("c", "incomplete")
+        + b'{"id": "d", "stat'
+    )
     index = prepare_resume(path, retry_failed=True)
     assert index.done == {"a", "c"}
     assert index.dropped_torn == 1
@@ -78,9 +95,8 @@ def test_result_file_appends_whole_lines(tmp_path: Path) -> None:
 def test_lock_refuses_a_second_holder(tmp_path: Path) -> None:
     """A second run on the same result file is refused with a message naming the lock."""
     results = tmp_path / "r.jsonl"
-    with RunLock(results):
-        with pytest.raises(LockBusy, match="another rtbatch run"):
-            RunLock(results).__enter__()
+    with RunLock(results), pytest.raises(LockBusy, match="another rtbatch run"):
+        RunLock(results).__enter__()
     with RunLock(results):
         pass  # released on exit
 
@@ -101,7 +117,9 @@ def test_usage_totals_do_not_count_cached_twice() -> None:
     """Cached tokens are a part of input, reported beside it, not added to it."""
     totals = UsageTotals()
     usage = {
-        "total_tokens": 30, "input_tokens": 20, "output_tokens": 10,
+        "total_tokens": 30,
+        "input_tokens": 20,
+        "output_tokens": 10,
         "input_token_details": {"text_tokens": 12, "audio_tokens": 8, "cached_tokens": 16},
         "output_token_details": {"text_tokens": 4, "audio_tokens": 6},
     }
@@ -116,8 +134,15 @@ def test_usage_totals_do_not_count_cached_twice() -> None:
 def test_summary_json_shape() -> None:
     """The --summary JSON lists counts by status, usage and rates."""
     summary = Summary()
-    summary.add(Outcome(job_id="a", status="completed", kind="text", line=1,
-                        usage={"input_tokens": 3, "output_tokens": 4}))
+    summary.add(
+        Outcome(
+            job_id="a",
+            status="completed",
+            kind="text",
+            line=1,
+            usage={"input_tokens": 3, "output_tokens": 4},
+        )
+    )
     summary.wall_s = 2.0
     data = summary.to_dict()
     assert data["counts"] == {"completed": 1, "incomplete": 0, "failed": 0}

@@ -1,0 +1,81 @@
+"""A silent peer is noticed by the ping heartbeat, long before the job's own deadline.
+
+Network rules as in tests/harness.py. A loopback TCP proxy sits between the
+client and the emulator; freezing it stops forwarding in both directions while
+both sockets stay open — what a dead NAT entry or a hung peer looks like.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import trio
+import trio.testing
+
+from rtbatch.config import RetryPolicy, Timeouts
+from rtbatch.exitcodes import EXIT_OK
+from tests.harness import prompt_jobs, start_emulator, write_jobs
+
+
+class FreezingProxy:
+    """Forwards TCP connections to ``port``; ``freeze()`` silences those open now."""
+
+    def __init__(self, port: int) -> None:
+        self._port = port
+        self._frozen: list[trio.Event] = []
+        self.connections = 0
+
+    async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        task_status.started(listeners[0].socket.getsockname()[1])
+        await trio.serve_listeners(self._handle, listeners)
+
+    def freeze(self) -> None:
+        for event in self._frozen:
+            event.set()
+
+    async def _handle(self, client: trio.SocketStream) -> None:
+        self.connections += 1
+        frozen = trio.Event()
+        self._frozen.append(frozen)
+        server = await trio.open_tcp_stream("127.0.0.1", self._port)
+        async with client, server, trio.open_nursery() as nursery:
+            nursery.start_soon(self._pump, client, server, frozen)
+            nursery.start_soon(self._pump, server, client, frozen)
+
+    @staticmethod
+    async def _pump(src: trio.SocketStream, dst: trio.SocketStream, frozen: trio.Event) -> None:
+        async for data in src:
+            if frozen.is_set():
+                await trio.sleep_forever()
+            await dst.send_all(data)
+
+
+async def test_dead_peer_is_detected_by_ping_and_the_job_retried(
+    nursery: trio.Nursery, tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Frozen mid-response: no pong within ping interval + timeout, reconnect, job completes."""
+    h = await start_emulator(nursery, tmp_path, latency_ms=1000)
+    proxy = FreezingProxy(h.emulator.port)
+    proxy_port = await nursery.start(proxy.serve)
+
+    async def freeze_mid_response() -> None:
+        await trio.sleep(0.5)  # virtual time: the response is due at 1.0
+        proxy.freeze()
+
+    nursery.start_soon(freeze_mid_response)
+    jobs = write_jobs(tmp_path / "jobs.jsonl", prompt_jobs(1))
+    timeouts = Timeouts(job_s=300.0, ping_interval_s=20.0, ping_timeout_s=10.0, close_s=2.0)
+    report, results = await h.run(
+        jobs,
+        url=f"ws://127.0.0.1:{proxy_port}/v1/realtime",
+        timeouts=timeouts,
+        retry=RetryPolicy(initial_s=0.1, max_s=0.1),
+    )
+    assert report.exit_code == EXIT_OK
+    (record,) = results
+    assert record["status"] == "completed"
+    assert record["attempts"] == 2
+    assert proxy.connections == 2
+    # Noticed after about ping interval + ping timeout (30 s), not the 300 s job deadline.
+    assert 30.0 <= report.summary.wall_s < 40.0
