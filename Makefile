@@ -15,9 +15,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# A demo writes fresh results each time (a rerun on the same file would skip all).
 demo: $(STAMP)
-	$(BIN)/rtbatch run jobs/demo.jsonl --emulate -o out/demo-results.jsonl --concurrency 8
-	@echo "results: out/demo-results.jsonl"
+	rm -f out/demo.results.jsonl out/audio.results.jsonl
+	$(BIN)/rtbatch run jobs/demo.jsonl --emulate -o out/demo.results.jsonl -c 8
+	$(BIN)/rtbatch run jobs/audio.jsonl --emulate -o out/audio.results.jsonl -c 4 --audio-out out/audio
+	@echo "results: out/demo.results.jsonl out/audio.results.jsonl (answers in out/audio/)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check rtbatch tests bench
@@ -36,6 +39,10 @@ serve: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Regenerates jobs/audio/*: needs espeak-ng (apt-get install espeak-ng); the tests do not.
+audio-samples: $(STAMP)
+	$(BIN)/python jobs/audio/make_samples.py
 
 clean:
 	rm -rf $(VENV) out .mypy_cache .ruff_cache .pytest_cache

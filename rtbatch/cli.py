@@ -66,6 +66,9 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     logging.basicConfig(level=level, format=fmt, stream=sys.stderr, force=True)
     if verbose < 2:
         logging.getLogger("trio-websocket").setLevel(logging.WARNING)
+    if verbose < 1:
+        # An embedded emulator's per-connection lines are noise in a run's log.
+        logging.getLogger("rtbatch.emulator").setLevel(logging.WARNING)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EPILOG)

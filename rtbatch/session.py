@@ -266,8 +266,7 @@ class Session:
             await self.send(event)
             return await self._collect_response(job)
         finally:
-            with trio.CancelScope(shield=True), trio.move_on_after(self._timeouts.close_s):
-                await self.send(protocol.delete_item_event(item_id, self._event_id()))
+            await self._tidy(protocol.delete_item_event(item_id, self._event_id()))
 
     async def run_transcribe(self, job: Job) -> JobReply:
         """Stream a job's audio into a transcription session and read its transcript."""
@@ -299,11 +298,23 @@ class Session:
                 async for chunk in chunks:
                     await self.send(protocol.append_frame(chunk))
         except errors.BadAudio:
-            await self.send({"type": "input_audio_buffer.clear", "event_id": self._event_id()})
+            await self._tidy({"type": "input_audio_buffer.clear", "event_id": self._event_id()})
             raise
         await self.send(protocol.commit_event(self._event_id()))
         committed = await self.wait_for("input_audio_buffer.committed")
         return str(committed["item_id"])
+
+    async def _tidy(self, event: Event) -> None:
+        """Send a clean-up event that must not mask the error or cancellation in flight.
+
+        Shielded and bounded, so it also runs while the job is being cancelled; a
+        failure is dropped because a broken connection is replaced anyway.
+        """
+        with trio.CancelScope(shield=True), trio.move_on_after(self._timeouts.close_s):
+            try:
+                await self.send(event)
+            except errors.RtbatchError as exc:
+                log.debug("clean-up event not sent: %s", exc.message)
 
     async def _collect_response(self, job: Job) -> JobReply:
         from rtbatch.outputs import AudioSink
