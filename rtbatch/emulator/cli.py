@@ -1,0 +1,168 @@
+"""``rtbatch serve``: run the emulator from the shell.
+
+Importing this module must stay cheap (``rtbatch --help`` < 150 ms): trio and the
+server are imported inside the command.
+"""
+
+from __future__ import annotations
+
+import click
+
+from rtbatch.emulator.config import (
+    DEFAULT_CLI_PORT,
+    DEFAULT_HOST,
+    DEFAULT_REPLY_WORDS,
+    DEFAULT_SESSION_MAX_S,
+    FAULT_KINDS,
+)
+
+
+def _parse_fault(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, float]:
+    faults: dict[str, float] = {}
+    for value in values:
+        kind, sep, rate_text = value.partition("=")
+        if not sep or kind not in FAULT_KINDS:
+            raise click.BadParameter(
+                f"{value!r}: expected KIND=RATE with KIND one of {', '.join(sorted(FAULT_KINDS))}"
+            )
+        try:
+            rate = float(rate_text)
+        except ValueError:
+            raise click.BadParameter(f"{value!r}: RATE must be a number in 0..1") from None
+        if not 0.0 <= rate <= 1.0:
+            raise click.BadParameter(f"{value!r}: RATE must be within 0..1")
+        faults[kind] = rate
+    return faults
+
+
+@click.command(context_settings={"auto_envvar_prefix": "RTBATCH_SERVE"})
+@click.option("--host", default=DEFAULT_HOST, show_default=True, help="Interface to bind.")
+@click.option(
+    "--port",
+    default=DEFAULT_CLI_PORT,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="TCP port; 0 picks a free one (printed on stderr).",
+)
+@click.option(
+    "--api-key",
+    default=None,
+    show_default=True,
+    envvar="RTBATCH_SERVE_API_KEY",
+    help="The only key accepted (prefer the RTBATCH_SERVE_API_KEY variable). "
+    "Unset: any non-empty key.",
+)
+@click.option(
+    "--latency-ms",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Delay before a response's first output event.",
+)
+@click.option(
+    "--token-delay-ms",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Delay between streamed deltas.",
+)
+@click.option(
+    "--reply-words",
+    default=DEFAULT_REPLY_WORDS,
+    show_default=True,
+    type=click.IntRange(1, 4096),
+    help="Words per generated reply.",
+)
+@click.option(
+    "--fault",
+    "faults",
+    multiple=True,
+    callback=_parse_fault,
+    metavar="KIND=RATE",
+    show_default=True,
+    help="Inject a fault with probability RATE (repeatable); KIND: "
+    + ", ".join(sorted(FAULT_KINDS))
+    + ".",
+)
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the fault dice.")
+@click.option(
+    "--session-max-seconds",
+    default=DEFAULT_SESSION_MAX_S,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    help="Session lifetime before session_expired.",
+)
+@click.option(
+    "--rpm",
+    default=None,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Requests per minute, all connections together (unset: generous).",
+)
+@click.option(
+    "--tpm",
+    default=None,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Tokens per minute, all connections together (unset: generous).",
+)
+@click.option(
+    "--certfile",
+    default=None,
+    show_default=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="TLS certificate: serve wss://.",
+)
+@click.option(
+    "--keyfile",
+    default=None,
+    show_default=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="TLS private key.",
+)
+@click.option(
+    "--retire-beta",
+    is_flag=True,
+    default=False,
+    show_default=True,
+    help="Refuse the beta dialect as api.openai.com does (error, close 4000).",
+)
+def serve(
+    host: str,
+    port: int,
+    api_key: str | None,
+    latency_ms: float,
+    token_delay_ms: float,
+    reply_words: int,
+    faults: dict[str, float],
+    seed: int,
+    session_max_seconds: float,
+    rpm: int | None,
+    tpm: int | None,
+    certfile: str | None,
+    keyfile: str | None,
+    retire_beta: bool,
+) -> None:
+    """Serve a local OpenAI Realtime API emulator at ws://HOST:PORT/v1/realtime."""
+    from rtbatch.emulator.main import run_forever
+
+    if keyfile and not certfile:
+        raise click.BadParameter("--keyfile needs --certfile", param_hint="--keyfile")
+    run_forever(
+        host=host,
+        port=port,
+        api_key=api_key or None,
+        latency_ms=latency_ms,
+        token_delay_ms=token_delay_ms,
+        reply_words=reply_words,
+        faults=faults,
+        seed=seed,
+        session_max_seconds=session_max_seconds,
+        rpm=rpm,
+        tpm=tpm,
+        certfile=certfile,
+        keyfile=keyfile,
+        retire_beta=retire_beta,
+    )

@@ -1,0 +1,172 @@
+"""The emulator's settings: one frozen object, validated when built.
+
+Defaults are module constants so the CLI, the docs and the code state them once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import ssl
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_CLI_PORT = 8000
+DEFAULT_REPLY_WORDS = 12
+#: The GA service ends a session after 60 minutes (protocol notes §2.5).
+DEFAULT_SESSION_MAX_S = 3600.0
+# Generous on purpose: benchmarks drive ~2,000 responses/s through one emulator and must
+# not be throttled unless they ask for it with --rpm/--tpm.
+DEFAULT_RPM = 1_000_000
+DEFAULT_TPM = 1_000_000_000
+
+HANDSHAKE_FAULTS = frozenset({"handshake_429", "handshake_500", "handshake_503"})
+RESPONSE_FAULTS = frozenset({"drop", "server_error", "rate_limit", "stall", "invalid_frame"})
+FAULT_KINDS = HANDSHAKE_FAULTS | RESPONSE_FAULTS
+
+#: Largest client frame accepted: the 15 MiB append limit, base64-inflated (4/3), plus slack.
+MAX_MESSAGE_BYTES = 24 * 1024 * 1024
+#: Messages the reader may queue before it stops reading the socket (back-pressure).
+MESSAGE_QUEUE_SIZE = 4
+#: Deadline for the WebSocket opening and closing handshakes.
+HANDSHAKE_TIMEOUT_S = 10.0
+#: Deadline for our own close handshake, so a silent peer cannot hold a handler.
+CLOSE_TIMEOUT_S = 2.0
+
+
+def _frozen_map(value: Mapping[Any, Any]) -> Mapping[Any, Any]:
+    """A read-only copy, so a frozen config cannot change behind the server's back."""
+    return MappingProxyType(dict(value))
+
+
+@dataclass(frozen=True, slots=True)
+class FaultSchedule:
+    """Faults injected at fixed ordinals, so tests need no probabilities.
+
+    Attributes:
+        handshakes: 0-based global ordinal of WebSocket handshakes -> ``handshake_429`` |
+            ``handshake_500`` | ``handshake_503``.
+        responses: 0-based global ordinal of responses (each accepted ``response.create``
+            and each transcription of a committed buffer) -> ``drop`` | ``server_error`` |
+            ``rate_limit`` | ``stall`` | ``invalid_frame``.
+    """
+
+    handshakes: Mapping[int, str] = field(default_factory=dict)
+    responses: Mapping[int, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_schedule("schedule.handshakes", self.handshakes, HANDSHAKE_FAULTS)
+        _check_schedule("schedule.responses", self.responses, RESPONSE_FAULTS)
+        object.__setattr__(self, "handshakes", _frozen_map(self.handshakes))
+        object.__setattr__(self, "responses", _frozen_map(self.responses))
+
+
+def _check_schedule(name: str, schedule: Mapping[int, str], kinds: frozenset[str]) -> None:
+    for ordinal, kind in schedule.items():
+        if not isinstance(ordinal, int) or ordinal < 0:
+            raise ValueError(f"{name}: ordinal must be an int >= 0, got {ordinal!r}")
+        if kind not in kinds:
+            raise ValueError(f"{name}[{ordinal}]: unknown fault {kind!r}; one of {sorted(kinds)}")
+
+
+@dataclass(frozen=True, slots=True)
+class EmulatorConfig:
+    """How the emulator listens, answers and misbehaves.
+
+    Attributes:
+        host: interface to bind.
+        port: TCP port; 0 picks a free one (read it from ``Emulator.port``).
+        api_key: the one accepted key; ``None`` accepts any non-empty key.
+        latency_ms: delay before the first output event of a response.
+        token_delay_ms: delay between streamed deltas.
+        reply_words: length of generated replies, in words.
+        faults: fault kind -> probability per response or handshake.
+        schedule: deterministic faults; a scheduled fault wins over a random one.
+        seed: seeds the fault dice.
+        session_max_seconds: session lifetime before ``session_expired``.
+        rpm: requests per minute for the whole emulator (``None``: generous default).
+        tpm: tokens per minute for the whole emulator (``None``: generous default).
+        retire_beta: answer beta clients as api.openai.com does today (error, close 4000).
+        ssl_context: serve ``wss://`` with this context.
+        record: keep per-connection logs of client events (for tests; costs memory).
+    """
+
+    host: str = DEFAULT_HOST
+    port: int = 0
+    api_key: str | None = field(default=None, repr=False)
+    latency_ms: float = 0.0
+    token_delay_ms: float = 0.0
+    reply_words: int = DEFAULT_REPLY_WORDS
+    faults: Mapping[str, float] = field(default_factory=dict)
+    schedule: FaultSchedule = field(default_factory=FaultSchedule)
+    seed: int = 0
+    session_max_seconds: float = DEFAULT_SESSION_MAX_S
+    rpm: int | None = None
+    tpm: int | None = None
+    retire_beta: bool = False
+    ssl_context: ssl.SSLContext | None = field(default=None, repr=False)
+    record: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.host, str) or not self.host:
+            raise ValueError("host: must be a non-empty string")
+        if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
+            raise ValueError(f"port: must be 0..65535, got {self.port!r}")
+        if self.api_key is not None and (not isinstance(self.api_key, str) or not self.api_key):
+            raise ValueError("api_key: must be a non-empty string or None")
+        _check_non_negative("latency_ms", self.latency_ms)
+        _check_non_negative("token_delay_ms", self.token_delay_ms)
+        if not isinstance(self.reply_words, int) or not 1 <= self.reply_words <= 4096:
+            raise ValueError(f"reply_words: must be 1..4096, got {self.reply_words!r}")
+        for kind, rate in self.faults.items():
+            if kind not in FAULT_KINDS:
+                raise ValueError(f"faults: unknown kind {kind!r}; one of {sorted(FAULT_KINDS)}")
+            if not isinstance(rate, int | float) or not 0.0 <= rate <= 1.0:
+                raise ValueError(f"faults[{kind!r}]: rate must be within 0..1, got {rate!r}")
+        if not isinstance(self.schedule, FaultSchedule):
+            raise ValueError("schedule: must be a FaultSchedule")
+        if not isinstance(self.seed, int):
+            raise ValueError(f"seed: must be an int, got {self.seed!r}")
+        _check_positive("session_max_seconds", self.session_max_seconds)
+        for name in ("rpm", "tpm"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name}: must be an int >= 1 or None, got {value!r}")
+        object.__setattr__(self, "faults", _frozen_map(self.faults))
+
+    def __repr__(self) -> str:
+        # Never print the key; show only whether one is set.
+        key = "None" if self.api_key is None else "'***'"
+        return (
+            f"EmulatorConfig(host={self.host!r}, port={self.port}, api_key={key}, "
+            f"latency_ms={self.latency_ms}, token_delay_ms={self.token_delay_ms}, "
+            f"reply_words={self.reply_words}, faults={dict(self.faults)!r}, "
+            f"schedule={self.schedule!r}, seed={self.seed}, "
+            f"session_max_seconds={self.session_max_seconds}, rpm={self.rpm}, tpm={self.tpm}, "
+            f"retire_beta={self.retire_beta}, ssl={self.ssl_context is not None}, "
+            f"record={self.record})"
+        )
+
+    @property
+    def effective_rpm(self) -> int:
+        """Requests-per-minute limit in force."""
+        return DEFAULT_RPM if self.rpm is None else self.rpm
+
+    @property
+    def effective_tpm(self) -> int:
+        """Tokens-per-minute limit in force."""
+        return DEFAULT_TPM if self.tpm is None else self.tpm
+
+
+def _check_non_negative(name: str, value: float) -> None:
+    if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name}: must be a finite number >= 0, got {value!r}")
+
+
+def _check_positive(name: str, value: float) -> None:
+    if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name}: must be a finite number > 0, got {value!r}")

@@ -1,0 +1,346 @@
+"""The beta dialect (``OpenAI-Beta: realtime=v1``): flat session fields, ``modalities``,
+``conversation.item.created``, ``response.text.*``, ``transcription_session.*``.
+
+Shapes follow ``openai.types.beta.realtime`` (SDK 3.54.0) and protocol notes §1, §5, §6.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from rtbatch.emulator.dialects import common_specs as c
+from rtbatch.emulator.dialects.base import (
+    BETA_VOICES,
+    AudioFormat,
+    Dialect,
+    Intent,
+    JsonObj,
+    ResponseParams,
+    SessionSettings,
+    deep_merge,
+    item_event,
+    max_tokens,
+)
+from rtbatch.emulator.validation import (
+    AnyValue,
+    Enum,
+    Issue,
+    ListOf,
+    Nullable,
+    Num,
+    Obj,
+    Spec,
+    Str,
+)
+
+DEFAULT_INSTRUCTIONS = "You are a helpful assistant. (rtbatch emulator default instructions)"
+#: ``model`` enum of the beta ``Session`` (SDK 3.54.0).
+MODELS = (
+    "gpt-realtime",
+    "gpt-realtime-2025-08-28",
+    "gpt-4o-realtime-preview",
+    "gpt-4o-realtime-preview-2024-10-01",
+    "gpt-4o-realtime-preview-2024-12-17",
+    "gpt-4o-realtime-preview-2025-06-03",
+    "gpt-4o-mini-realtime-preview",
+    "gpt-4o-mini-realtime-preview-2024-12-17",
+)
+TRANSCRIPTION_MODELS = ("gpt-4o-transcribe", "gpt-4o-mini-transcribe", "whisper-1")
+_MODALITY_SETS = (["text"], ["audio", "text"], ["text", "audio"])
+
+FORMAT = Enum("pcm16", "g711_ulaw", "g711_alaw")
+TURN_DETECTION = Nullable(Obj(c.vad_fields(beta=True)))
+NOISE = Nullable(Obj({"type": c.NOISE_TYPE}))
+MODALITIES = ListOf(Enum("text", "audio"))
+TOOLS = ListOf(c.FUNCTION_TOOL)
+SESSION = Obj(
+    {
+        "model": Str(),
+        "modalities": MODALITIES,
+        "instructions": Str(),
+        "voice": Enum(*BETA_VOICES),
+        "input_audio_format": FORMAT,
+        "output_audio_format": FORMAT,
+        "input_audio_transcription": Nullable(
+            Obj({"model": Str(), "language": Str(), "prompt": Str()})
+        ),
+        "turn_detection": TURN_DETECTION,
+        "input_audio_noise_reduction": NOISE,
+        "tools": TOOLS,
+        "tool_choice": Str(),
+        "temperature": Num(0.6, 1.2),
+        "max_response_output_tokens": c.MAX_TOKENS,
+        "speed": Num(0.25, 1.5),
+        "tracing": c.TRACING,
+        # REST-only, accepted and ignored over the socket.
+        "client_secret": AnyValue(),
+    }
+)
+TRANSCRIPTION_SESSION = Obj(
+    {
+        "modalities": MODALITIES,
+        "input_audio_format": FORMAT,
+        "input_audio_transcription": Nullable(
+            Obj({"model": Enum(*TRANSCRIPTION_MODELS), "language": Str(), "prompt": Str()})
+        ),
+        "turn_detection": TURN_DETECTION,
+        "input_audio_noise_reduction": NOISE,
+        "include": ListOf(Str()),
+        "client_secret": AnyValue(),
+    }
+)
+CONTENT = Obj(
+    {
+        "type": Enum("input_text", "input_audio", "item_reference", "text", "audio"),
+        "text": Str(),
+        "audio": Str(),
+        "transcript": Nullable(Str()),
+        "id": Str(),
+    }
+)
+_ITEM_FIELDS: dict[str, Spec] = {
+    "id": c.ITEM_ID,
+    "object": c.ITEM_OBJECT,
+    "status": c.ITEM_STATUS,
+    "role": Enum("user", "assistant", "system"),
+    "content": ListOf(CONTENT),
+    "call_id": Str(),
+    "name": Str(),
+    "arguments": Str(),
+    "output": Str(),
+}
+ITEM = Obj({"type": Enum("message", "function_call", "function_call_output"), **_ITEM_FIELDS})
+ITEM_OR_REFERENCE = Obj(
+    {
+        "type": Enum("message", "function_call", "function_call_output", "item_reference"),
+        **_ITEM_FIELDS,
+    }
+)
+RESPONSE = Obj(
+    {
+        "conversation": Enum("auto", "none"),
+        "input": ListOf(ITEM_OR_REFERENCE),
+        "instructions": Str(),
+        "max_response_output_tokens": c.MAX_TOKENS,
+        "metadata": c.METADATA,
+        "modalities": MODALITIES,
+        "output_audio_format": FORMAT,
+        "temperature": Num(0.6, 1.2),
+        "tool_choice": Str(),
+        "tools": TOOLS,
+        "voice": Enum(*BETA_VOICES),
+    }
+)
+_COMMON_EVENTS = c.buffer_and_item_events(ITEM)
+REALTIME_EVENTS: dict[str, Spec] = {
+    "session.update": c.event("session.update", {"session": SESSION}, ("session",)),
+    **_COMMON_EVENTS,
+    "response.create": c.event("response.create", {"response": RESPONSE}),
+}
+TRANSCRIPTION_EVENTS: dict[str, Spec] = {
+    "transcription_session.update": c.event(
+        "transcription_session.update", {"session": TRANSCRIPTION_SESSION}, ("session",)
+    ),
+    "input_audio_buffer.append": _COMMON_EVENTS["input_audio_buffer.append"],
+    "input_audio_buffer.commit": _COMMON_EVENTS["input_audio_buffer.commit"],
+    "input_audio_buffer.clear": _COMMON_EVENTS["input_audio_buffer.clear"],
+    "conversation.item.delete": _COMMON_EVENTS["conversation.item.delete"],
+    "conversation.item.retrieve": _COMMON_EVENTS["conversation.item.retrieve"],
+}
+
+
+def _server_vad(transcription: bool) -> JsonObj:
+    vad: JsonObj = {
+        "type": "server_vad",
+        "threshold": 0.5,
+        "prefix_padding_ms": 300,
+        "silence_duration_ms": 200,
+    }
+    if not transcription:
+        # interrupt_response/create_response are not echoed for transcription (§6.2).
+        vad |= {"create_response": True, "interrupt_response": True}
+    return vad
+
+
+class BetaDialect(Dialect):
+    """The beta interface (``OpenAI-Beta: realtime=v1``)."""
+
+    name: ClassVar[Literal["ga", "beta"]] = "beta"
+    text_delta = "response.text.delta"
+    text_done = "response.text.done"
+    audio_delta = "response.audio.delta"
+    audio_done = "response.audio.done"
+    transcript_delta = "response.audio_transcript.delta"
+    transcript_done = "response.audio_transcript.done"
+    obfuscates = False
+    text_part_type = "text"
+    audio_part_type = "audio"
+    models = MODELS
+
+    def client_specs(self, intent: Intent) -> dict[str, Spec]:
+        return REALTIME_EVENTS if intent == "realtime" else TRANSCRIPTION_EVENTS
+
+    def check_update(self, event: JsonObj, intent: Intent, session: JsonObj) -> Issue | None:
+        update = event["session"]
+        modalities = update.get("modalities")
+        if modalities is not None and modalities not in _MODALITY_SETS and intent == "realtime":
+            return Issue(
+                "invalid_value",
+                f"Invalid modalities: {modalities}. Supported combinations are: ['text'] "
+                "and ['audio', 'text'].",
+                "session.modalities",
+            )
+        model = update.get("model")
+        if model is not None and model != session.get("model"):
+            return Issue("invalid_value", "Cannot update a session's model.", "session.model")
+        return None
+
+    def default_session(
+        self, intent: Intent, model: str, session_id: str, expires_at: int
+    ) -> JsonObj:
+        if intent == "transcription":
+            return {
+                "id": session_id,
+                "object": "realtime.transcription_session",
+                "input_audio_format": "pcm16",
+                "input_audio_transcription": None,
+                "turn_detection": _server_vad(transcription=True),
+                "input_audio_noise_reduction": None,
+                "include": None,
+            }
+        return {
+            "id": session_id,
+            "object": "realtime.session",
+            "model": model,
+            "expires_at": expires_at,
+            "modalities": ["audio", "text"],
+            "instructions": DEFAULT_INSTRUCTIONS,
+            "voice": "alloy",
+            "turn_detection": _server_vad(transcription=False),
+            "input_audio_format": "pcm16",
+            "output_audio_format": "pcm16",
+            "input_audio_transcription": None,
+            "input_audio_noise_reduction": None,
+            "tool_choice": "auto",
+            "temperature": 0.8,
+            "max_response_output_tokens": "inf",
+            "tools": [],
+            "speed": 1.0,
+            "tracing": None,
+        }
+
+    def session_event(self, session: JsonObj, intent: Intent, *, created: bool) -> JsonObj:
+        prefix = "transcription_session" if intent == "transcription" else "session"
+        return {"type": f"{prefix}.{'created' if created else 'updated'}", "session": session}
+
+    def apply_update(self, session: JsonObj, update: JsonObj) -> JsonObj:
+        update = {k: v for k, v in update.items() if k != "client_secret"}
+        merged = deep_merge(session, update, frozenset())
+        td = merged.get("turn_detection")
+        if isinstance(td, dict) and td.get("type", "server_vad") == "server_vad":
+            transcription = session.get("object") == "realtime.transcription_session"
+            merged["turn_detection"] = {**_server_vad(transcription), **td}
+        return merged
+
+    def settings(self, session: JsonObj, model: str) -> SessionSettings:
+        transcription = session.get("input_audio_transcription")
+        wire_max = session.get("max_response_output_tokens", "inf")
+        return SessionSettings(
+            model=model,
+            output_audio="audio" in (session.get("modalities") or []),
+            voice=session.get("voice", "alloy"),
+            input_format=session.get("input_audio_format", "pcm16"),
+            output_format=session.get("output_audio_format", "pcm16"),
+            transcription_model=transcription.get("model", "whisper-1") if transcription else None,
+            instructions=session.get("instructions", ""),
+            max_tokens=max_tokens(wire_max),
+            max_tokens_wire=wire_max,
+            temperature=session.get("temperature", 0.8),
+        )
+
+    def response_params(self, base: SessionSettings, params: JsonObj) -> ResponseParams:
+        modalities = params.get("modalities")
+        wire_max = params.get("max_response_output_tokens", base.max_tokens_wire)
+        return ResponseParams(
+            output_audio=base.output_audio if modalities is None else "audio" in modalities,
+            voice=params.get("voice", base.voice),
+            output_format=params.get("output_audio_format", base.output_format),
+            instructions=params.get("instructions", base.instructions),
+            max_tokens=max_tokens(wire_max),
+            max_tokens_wire=wire_max,
+            temperature=params.get("temperature", base.temperature),
+            out_of_band=params.get("conversation") == "none",
+            input=params.get("input"),
+            metadata=params.get("metadata"),
+            model=base.model,
+        )
+
+    def item_events(self, item: JsonObj, previous_item_id: str | None) -> list[JsonObj]:
+        return [item_event("conversation.item.created", item, previous_item_id)]
+
+    def output_item_added(self, item: JsonObj, previous_item_id: str | None) -> list[JsonObj]:
+        return [item_event("conversation.item.created", item, previous_item_id)]
+
+    def output_item_finished(self, item: JsonObj, previous_item_id: str | None) -> list[JsonObj]:
+        return []
+
+    def response_object(
+        self,
+        response_id: str,
+        params: ResponseParams,
+        conversation_id: str | None,
+        *,
+        status: str,
+        status_details: JsonObj | None,
+        output: list[JsonObj],
+        usage: JsonObj | None,
+    ) -> JsonObj:
+        return {
+            "object": "realtime.response",
+            "id": response_id,
+            "status": status,
+            "status_details": status_details,
+            "output": output,
+            "conversation_id": conversation_id,
+            "modalities": ["audio", "text"] if params.output_audio else ["text"],
+            "voice": params.voice,
+            "output_audio_format": params.output_format,
+            "temperature": params.temperature,
+            "max_output_tokens": params.max_tokens_wire,
+            "usage": usage,
+            "metadata": params.metadata,
+        }
+
+    def usage_object(
+        self,
+        text_in: int,
+        audio_in: int,
+        cached_text: int,
+        cached_audio: int,
+        text_out: int,
+        audio_out: int,
+    ) -> JsonObj:
+        total_in, total_out = text_in + audio_in, text_out + audio_out
+        return {
+            "total_tokens": total_in + total_out,
+            "input_tokens": total_in,
+            "output_tokens": total_out,
+            "input_token_details": {
+                "text_tokens": text_in,
+                "audio_tokens": audio_in,
+                "cached_tokens": cached_text + cached_audio,
+                "cached_tokens_details": {"text_tokens": cached_text, "audio_tokens": cached_audio},
+            },
+            "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out},
+        }
+
+    def rate_limits(
+        self, requests: tuple[int, int, float], tokens: tuple[int, int, float]
+    ) -> list[JsonObj]:
+        return [
+            {"name": name, "limit": lim, "remaining": rem, "reset_seconds": reset}
+            for name, (lim, rem, reset) in (("requests", requests), ("tokens", tokens))
+        ]
+
+    def audio_format_name(self, fmt: AudioFormat) -> Any:
+        return fmt

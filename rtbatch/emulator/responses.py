@@ -1,0 +1,576 @@
+"""Streaming responses and input transcriptions, with their faults and accounting.
+
+A response is admitted (rate limits), announced with ``response.created`` by the
+receive loop (so it is ordered before anything the client sends next), then streamed
+from a child task: latency, output item, content part, one delta per word, done
+events, ``response.done`` with usage, ``rate_limits.updated``. Event order per dialect
+follows protocol notes §7.1.
+
+Cancellation by the client is a flag plus an event, checked at every pause, never a
+cancel scope around a send: a send cut in half would corrupt the stream.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import trio
+from trio_websocket import ConnectionClosed
+
+from rtbatch.emulator import faults as fault_consts
+from rtbatch.emulator.conversation import Item
+from rtbatch.emulator.dialects import JsonObj, ResponseParams
+from rtbatch.emulator.replies import (
+    WORD_AUDIO_MS,
+    audio_tokens_in,
+    audio_tokens_out,
+    count_tokens,
+    obfuscation_pool,
+    reply_key,
+    reply_words,
+    tone_b64,
+    transcript_text,
+    word_deltas,
+)
+from rtbatch.emulator.usage import InputCost, PromptCache, instructions_segment, item_segment
+
+if TYPE_CHECKING:
+    from rtbatch.emulator.connection import Connection
+
+__all__ = ["PromptCache", "ResponseRun", "start_response", "start_transcription"]
+
+SERVER_ERROR_MESSAGE = (
+    "The server had an error while processing your request. Sorry about that! You can retry "
+    "your request, or contact us through our help center at help.openai.com if the error "
+    "persists."
+)
+#: Models billed by duration rather than tokens (protocol notes §6.6).
+DURATION_MODELS = frozenset({"whisper-1", "gpt-realtime-whisper"})
+_AUDIO_TOKENS_PER_WORD = audio_tokens_out(WORD_AUDIO_MS)
+
+
+@dataclass(slots=True)
+class ResponseRun:
+    """One response in flight.
+
+    Attributes:
+        id: ``resp_…``.
+        params: its effective settings.
+        in_band: writes to the default conversation.
+        inputs: the items it reads.
+        cost: its input tokens.
+        fault: injected fault kind, if any.
+        finished: ``response.done`` was sent (or the response was abandoned).
+    """
+
+    id: str
+    params: ResponseParams
+    in_band: bool
+    inputs: list[Item]
+    cost: InputCost
+    fault: str | None
+    reserved: int = 0
+    finished: bool = False
+    cancel_requested: bool = False
+    wake: trio.Event = field(default_factory=trio.Event)
+
+    def cancel(self) -> None:
+        """Ask the stream to stop at its next pause and finish ``cancelled``."""
+        self.cancel_requested = True
+        self.wake.set()
+
+
+class _Batch:
+    """Events waiting to be written together at the next pause."""
+
+    __slots__ = ("conn", "events")
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.events: list[JsonObj] = []
+
+    def add(self, *events: JsonObj) -> None:
+        self.events.extend(events)
+
+    async def flush(self) -> None:
+        events, self.events = self.events, []
+        await self.conn.outbox.send(events)
+
+    async def pause(self, run: ResponseRun | None, delay_ms: float) -> bool:
+        """Flush if waiting, wait ``delay_ms`` (or until cancelled); True if cancelled."""
+        if delay_ms > 0:
+            await self.flush()
+            with trio.move_on_after(delay_ms / 1000):
+                if run is None:
+                    await trio.sleep_forever()
+                await run.wake.wait()
+        return run is not None and run.cancel_requested
+
+
+def _key_material(params: ResponseParams, inputs: list[Item]) -> object:
+    """What decides the reply: the model's view and the settings that change answers."""
+    items = [
+        [{k: v for k, v in i.wire.items() if k not in ("id", "object", "status")}, i.samples]
+        for i in inputs
+    ]
+    return [
+        params.model,
+        params.instructions,
+        items,
+        params.output_audio,
+        params.voice,
+        params.temperature,
+        params.max_tokens,
+        params.output_format,
+    ]
+
+
+async def start_response(conn: Connection, params: ResponseParams, inputs: list[Item]) -> None:
+    """Admit, announce and launch one response.
+
+    Args:
+        conn: the connection.
+        params: the response's settings.
+        inputs: the items it reads.
+
+    Raises:
+        ConnectionClosed: the connection closed while announcing.
+    """
+    emulator = conn.emulator
+    segments = [instructions_segment(params.instructions)]
+    segments += [item_segment(i.wire, i.samples, i.out_audio_ms) for i in inputs]
+    run = ResponseRun(
+        id=conn.ids.make("resp"),
+        params=params,
+        in_band=not params.out_of_band,
+        inputs=inputs,
+        cost=conn.cache.cost(segments),
+        fault=emulator.faults.next_response(),
+    )
+    emulator.stats.responses += 1
+    created = _response_event(conn, run, "response.created", "in_progress", None, [], None)
+    if run.fault == "rate_limit":
+        refusal: tuple[str, str] | None = (
+            "tokens",
+            _limits_refusal(conn, params.model, _estimate(conn, run)),
+        )
+    else:
+        refusal = _admit(conn, run)
+    if refusal is not None:
+        emulator.stats.rate_limited += 1
+        error = {"type": refusal[0], "code": "rate_limit_exceeded", "message": refusal[1]}
+        await _finish(conn, run, [created], "failed", {"type": "failed", "error": error}, [], None)
+        return
+    if run.in_band:
+        conn.active = run
+    conn.running[run.id] = run
+    if _runs_without_pauses(conn, run):
+        # Nothing to wait for: stream inline, ``created`` in the same write as the rest
+        # (no task, one send: the common benchmark case).
+        await _guarded(conn, run, [created])
+        return
+    await conn.outbox.send([created])
+    assert conn.nursery is not None
+    conn.nursery.start_soon(_guarded, conn, run, [])
+
+
+def _runs_without_pauses(conn: Connection, run: ResponseRun) -> bool:
+    """Whether the response can stream without ever waiting (so without a task)."""
+    config = conn.config
+    return (
+        config.latency_ms == 0
+        and config.token_delay_ms == 0
+        and run.fault not in ("drop", "stall", "invalid_frame")
+    )
+
+
+def _estimate(conn: Connection, run: ResponseRun) -> int:
+    words = conn.config.reply_words
+    per_word = 1 + (_AUDIO_TOKENS_PER_WORD if run.params.output_audio else 0)
+    largest = words * per_word + 1
+    if run.params.max_tokens is not None:
+        largest = min(largest, run.params.max_tokens)
+    return run.cost.text + run.cost.audio + largest
+
+
+def _admit(conn: Connection, run: ResponseRun) -> tuple[str, str] | None:
+    run.reserved = _estimate(conn, run)
+    refused = conn.emulator.limits.admit(run.params.model, run.reserved)
+    if refused is None:
+        return None
+    run.reserved = 0
+    return refused.kind, refused.message
+
+
+def _limits_refusal(conn: Connection, model: str, requested: int) -> str:
+    """The message of a ``rate_limit`` fault: the budget is spent, back in a moment.
+
+    The wait is a seeded draw of the size the service names (a fraction of a second
+    to a couple of seconds), not a figure derived from an impossible request.
+    """
+    emulator = conn.emulator
+    return emulator.limits.fault_message(model, requested, emulator.faults.retry_wait())
+
+
+async def _guarded(conn: Connection, run: ResponseRun, pending: list[JsonObj]) -> None:
+    try:
+        await _stream(conn, run, pending)
+    except ConnectionClosed:
+        pass
+    finally:
+        run.finished = True
+        conn.running.pop(run.id, None)
+        if conn.active is run:
+            conn.active = None
+
+
+def _cut(words: list[str], params: ResponseParams) -> tuple[list[str], bool]:
+    """Words that fit ``max_tokens`` (each costs its text tokens, plus audio if spoken)."""
+    if params.max_tokens is None:
+        return words, False
+    per_word_audio = _AUDIO_TOKENS_PER_WORD if params.output_audio else 0
+    used, kept = 0, 0
+    for piece in word_deltas(words):
+        used += count_tokens(piece) + per_word_audio
+        if used > params.max_tokens:
+            break
+        kept += 1
+    return words[:kept], kept < len(words)
+
+
+async def _stream(conn: Connection, run: ResponseRun, pending: list[JsonObj]) -> None:
+    config, params = conn.config, run.params
+    batch = _Batch(conn)
+    batch.add(*pending)
+    if await batch.pause(run, config.latency_ms):
+        await _finish(
+            conn, run, batch.events, "cancelled", _CANCELLED, [], _usage(conn, run, "", 0)
+        )
+        return
+    if run.fault == "server_error":
+        error = {"type": "server_error", "code": "server_error", "message": SERVER_ERROR_MESSAGE}
+        await _finish(
+            conn,
+            run,
+            batch.events,
+            "failed",
+            {"type": "failed", "error": error},
+            [],
+            _usage(conn, run, "", 0),
+        )
+        return
+    words, incomplete = _cut(
+        reply_words(reply_key(_key_material(params, run.inputs)), config.reply_words), params
+    )
+    stream = _ItemStream(conn, run, batch)
+    stream.begin()
+    pieces = word_deltas(words)
+    for index, piece in enumerate(pieces):
+        stream.delta(piece)
+        if await _fault_hook(conn, run, batch, index + 1):
+            return
+        if index + 1 < len(pieces) and await batch.pause(run, config.token_delay_ms):
+            break
+    cancelled = run.cancel_requested
+    status = "cancelled" if cancelled else ("incomplete" if incomplete else "completed")
+    details = (
+        _CANCELLED
+        if cancelled
+        else ({"type": "incomplete", "reason": "max_output_tokens"} if incomplete else None)
+    )
+    item = stream.end("incomplete" if status != "completed" else "completed")
+    usage = _usage(conn, run, stream.text, stream.audio_ms)
+    await _finish(conn, run, batch.events, status, details, [item], usage)
+
+
+_CANCELLED: JsonObj = {"type": "cancelled", "reason": "client_cancelled"}
+
+
+async def _fault_hook(conn: Connection, run: ResponseRun, batch: _Batch, sent: int) -> bool:
+    """Apply a mid-stream fault after ``sent`` deltas; True when the stream must stop."""
+    if run.fault == "drop" and sent == fault_consts.DROP_AFTER_DELTAS:
+        await batch.flush()
+        await conn.outbox.abort()
+        raise ConnectionClosed(None)
+    if run.fault == "stall" and sent == fault_consts.STALL_AFTER_DELTAS:
+        await batch.flush()
+        await run.wake.wait()  # silent until the client cancels (or the link goes)
+        return False
+    if run.fault == "invalid_frame" and sent == fault_consts.INVALID_FRAME_AFTER_DELTAS:
+        await batch.flush()
+        await conn.outbox.send_raw(fault_consts.INVALID_FRAME)
+    return False
+
+
+class _ItemStream:
+    """Builds the events of the response's one assistant message."""
+
+    __slots__ = (
+        "_obf",
+        "_tone",
+        "audio_ms",
+        "base",
+        "batch",
+        "conn",
+        "item",
+        "previous",
+        "run",
+        "text",
+    )
+
+    def __init__(self, conn: Connection, run: ResponseRun, batch: _Batch) -> None:
+        self.conn, self.run, self.batch = conn, run, batch
+        self.text = ""
+        self.audio_ms = 0
+        item_id = conn.ids.make("item")
+        self.item: JsonObj = {
+            "id": item_id,
+            "object": "realtime.item",
+            "type": "message",
+            "status": "in_progress",
+            "role": "assistant",
+            "content": [],
+        }
+        self.base: JsonObj = {
+            "response_id": run.id,
+            "item_id": item_id,
+            "output_index": 0,
+            "content_index": 0,
+        }
+        self.previous: str | None = None
+        self._obf = obfuscation_pool() if conn.dialect.obfuscates else ()
+        self._tone = tone_b64(run.params.output_format) if run.params.output_audio else ""
+
+    def _part(self) -> JsonObj:
+        if self.run.params.output_audio:
+            return {"type": "audio", "transcript": self.text}
+        return {"type": "text", "text": self.text}
+
+    def begin(self) -> None:
+        conn, run = self.conn, self.run
+        events: list[JsonObj] = [
+            {
+                "type": "response.output_item.added",
+                "response_id": run.id,
+                "output_index": 0,
+                "item": dict(self.item),
+            }
+        ]
+        if run.in_band:
+            self.previous = conn.conversation.insert(Item(self.item), None)
+            events += conn.dialect.output_item_added(dict(self.item), self.previous)
+        events.append({"type": "response.content_part.added", **self.base, "part": self._part()})
+        self.batch.add(*events)
+
+    def delta(self, piece: str) -> None:
+        dialect, base = self.conn.dialect, self.base
+        self.text += piece
+        if self.run.params.output_audio:
+            self.audio_ms += WORD_AUDIO_MS
+            self.batch.add({"type": dialect.audio_delta, **base, "delta": self._tone})
+            kind = dialect.transcript_delta
+        else:
+            kind = dialect.text_delta
+        event = {"type": kind, **base, "delta": piece}
+        if self._obf:
+            event["obfuscation"] = self._obf[len(self.text) % len(self._obf)]
+        self.batch.add(event)
+
+    def end(self, status: str) -> JsonObj:
+        conn, run, dialect, base = self.conn, self.run, self.conn.dialect, self.base
+        audio = run.params.output_audio
+        if audio:
+            self.batch.add(
+                {"type": dialect.audio_done, **base},
+                {"type": dialect.transcript_done, **base, "transcript": self.text},
+            )
+        else:
+            self.batch.add({"type": dialect.text_done, **base, "text": self.text})
+        self.batch.add({"type": "response.content_part.done", **base, "part": self._part()})
+        item = {
+            **self.item,
+            "status": status,
+            "content": [dialect.assistant_part(audio, self.text)],
+        }
+        if run.in_band:
+            stored = conn.conversation.get(item["id"])
+            if stored is not None:
+                stored.wire, stored.out_audio_ms = item, self.audio_ms
+            self.batch.add(*dialect.output_item_finished(item, self.previous))
+        self.batch.add(
+            {
+                "type": "response.output_item.done",
+                "response_id": run.id,
+                "output_index": 0,
+                "item": item,
+            }
+        )
+        return item
+
+
+def _usage(conn: Connection, run: ResponseRun, text: str, audio_ms: int) -> JsonObj:
+    cost = run.cost
+    return conn.dialect.usage_object(
+        cost.text,
+        cost.audio,
+        cost.cached_text,
+        cost.cached_audio,
+        count_tokens(text),
+        audio_tokens_out(audio_ms),
+    )
+
+
+def _response_event(
+    conn: Connection,
+    run: ResponseRun,
+    kind: str,
+    status: str,
+    details: JsonObj | None,
+    output: list[JsonObj],
+    usage: JsonObj | None,
+) -> JsonObj:
+    conversation_id = None if run.params.out_of_band else conn.conversation.id
+    response = conn.dialect.response_object(
+        run.id,
+        run.params,
+        conversation_id,
+        status=status,
+        status_details=details,
+        output=output,
+        usage=usage,
+    )
+    return {"type": kind, "response": response}
+
+
+async def _finish(
+    conn: Connection,
+    run: ResponseRun,
+    pending: list[JsonObj],
+    status: str,
+    details: JsonObj | None,
+    output: list[JsonObj],
+    usage: JsonObj | None,
+) -> None:
+    """Send ``response.done`` (after ``pending``) and ``rate_limits.updated``; settle."""
+    if usage is None:
+        usage = conn.dialect.usage_object(0, 0, 0, 0, 0, 0)
+    done = _response_event(conn, run, "response.done", status, details, output, usage)
+    limits = conn.emulator.limits
+    if run.reserved:
+        limits.settle(run.reserved, int(usage["total_tokens"]))
+    requests, tokens = limits.snapshot()
+    rate = {
+        "type": "rate_limits.updated",
+        "rate_limits": conn.dialect.rate_limits(requests, tokens),
+    }
+    run.finished = True
+    if conn.active is run:
+        conn.active = None
+    if conn.recording:
+        conn.record.responses.append(done["response"])
+    await conn.outbox.send([*pending, done, rate])
+
+
+# -- input transcription ----------------------------------------------------------------------
+def start_transcription(conn: Connection, item_id: str, samples: int, model: str) -> None:
+    """Launch the transcription of a committed item.
+
+    Args:
+        conn: the connection.
+        item_id: the committed item.
+        samples: its 24 kHz sample count.
+        model: the transcription model.
+    """
+    conn.emulator.stats.transcriptions += 1
+    fault = conn.emulator.faults.next_response()
+    assert conn.nursery is not None
+    conn.nursery.start_soon(_transcribe_guarded, conn, item_id, samples, model, fault)
+
+
+async def _transcribe_guarded(
+    conn: Connection, item_id: str, samples: int, model: str, fault: str | None
+) -> None:
+    with contextlib.suppress(ConnectionClosed):
+        await _transcribe(conn, item_id, samples, model, fault)
+
+
+def _failed(item_id: str, error: JsonObj) -> JsonObj:
+    return {
+        "type": "conversation.item.input_audio_transcription.failed",
+        "item_id": item_id,
+        "content_index": 0,
+        "error": {**error, "param": None},
+    }
+
+
+async def _transcribe(
+    conn: Connection, item_id: str, samples: int, model: str, fault: str | None
+) -> None:
+    config, batch = conn.config, _Batch(conn)
+    text = transcript_text(samples)
+    audio_tokens, text_tokens = audio_tokens_in(samples), count_tokens(text)
+    limits = conn.emulator.limits
+    refusal = limits.admit(model, audio_tokens + text_tokens) if fault != "rate_limit" else None
+    if fault == "rate_limit" or refusal is not None:
+        conn.emulator.stats.rate_limited += 1
+        message = (
+            refusal.message if refusal else _limits_refusal(conn, model, audio_tokens + text_tokens)
+        )
+        kind = refusal.kind if refusal else "tokens"
+        error = {"type": kind, "code": "rate_limit_exceeded", "message": message}
+        await conn.outbox.send([_failed(item_id, error)])
+        return
+    await batch.pause(None, config.latency_ms)
+    if fault == "server_error":
+        error = {"type": "server_error", "code": "server_error", "message": SERVER_ERROR_MESSAGE}
+        await conn.outbox.send([_failed(item_id, error)])
+        return
+    pieces = [text] if model in DURATION_MODELS else word_deltas(text.split(" "))
+    for index, piece in enumerate(pieces):
+        batch.add(
+            {
+                "type": "conversation.item.input_audio_transcription.delta",
+                "item_id": item_id,
+                "content_index": 0,
+                "delta": piece,
+            }
+        )
+        if index == 0 and fault in ("drop", "stall", "invalid_frame"):
+            await batch.flush()
+            if fault == "drop":
+                await conn.outbox.abort()
+                return
+            if fault == "stall":
+                await trio.sleep_forever()
+            await conn.outbox.send_raw(fault_consts.INVALID_FRAME)
+        if index + 1 < len(pieces):
+            await batch.pause(None, config.token_delay_ms)
+    usage: JsonObj
+    if model in DURATION_MODELS:
+        usage = {"type": "duration", "seconds": samples / 24000}
+    else:
+        usage = {
+            "type": "tokens",
+            "total_tokens": audio_tokens + text_tokens,
+            "input_tokens": audio_tokens,
+            "input_token_details": {"text_tokens": 0, "audio_tokens": audio_tokens},
+            "output_tokens": text_tokens,
+        }
+    batch.add(
+        {
+            "type": "conversation.item.input_audio_transcription.completed",
+            "item_id": item_id,
+            "content_index": 0,
+            "transcript": text,
+            "logprobs": None,
+            "usage": usage,
+        }
+    )
+    stored = conn.conversation.get(item_id)
+    if stored is not None:
+        stored.wire["content"][0]["transcript"] = text
+    if conn.recording:
+        conn.record.transcripts[item_id] = text
+    await batch.flush()

@@ -1,0 +1,266 @@
+"""The listening side: handshake, authentication, connection lifecycle, statistics.
+
+:func:`serve` runs trio-websocket's server until cancelled. Each handshake is first
+offered to the fault planner (``handshake_429/500/503`` refuse the upgrade with an
+OpenAI-style JSON body), then upgraded. Fatal problems are answered as the real
+service answers them -- *after* the upgrade: one ``error`` event, then a close code
+(3000 bad key, 4000 retired beta or bad model; protocol notes §2.4). A healthy
+connection is handed to :class:`~rtbatch.emulator.connection.Connection`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, serve_websocket
+
+from rtbatch.emulator.config import (
+    CLOSE_TIMEOUT_S,
+    HANDSHAKE_TIMEOUT_S,
+    MAX_MESSAGE_BYTES,
+    MESSAGE_QUEUE_SIZE,
+    EmulatorConfig,
+)
+from rtbatch.emulator.connection import Connection
+from rtbatch.emulator.dialects import Intent, dialect_for, is_known_model
+from rtbatch.emulator.outbox import Outbox
+from rtbatch.emulator.runtime import REALTIME_PATH, ConnectionRecord, Emulator, close
+
+log = logging.getLogger("rtbatch.emulator")
+
+BETA_SUBPROTOCOL = "openai-beta.realtime-v1"
+KEY_SUBPROTOCOL_PREFIX = "openai-insecure-api-key."
+CLOSE_BAD_KEY = 3000
+CLOSE_INVALID_REQUEST = 4000
+_HANDSHAKE_STATUS = {"handshake_429": 429, "handshake_500": 500, "handshake_503": 503}
+_HANDSHAKE_BODY = {
+    429: ("requests", "rate_limit_exceeded", "Rate limit reached for requests. Please retry."),
+    500: ("server_error", None, "The server had an error while processing your request."),
+    503: ("server_error", None, "The engine is currently overloaded, please try again later."),
+}
+
+
+async def serve(
+    config: EmulatorConfig,
+    *,
+    task_status: trio.TaskStatus[Emulator] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve the Realtime emulator until cancelled.
+
+    Args:
+        config: the emulator's settings.
+        task_status: receives the :class:`Emulator` once listening.
+
+    Raises:
+        OSError: the address could not be bound.
+    """
+    holder: list[Emulator] = []
+
+    async def handler(request: WebSocketRequest) -> None:
+        await _handle(holder[0], request)
+
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(_serve_ws, handler, config, nursery)
+        emulator = Emulator(config, server.port)
+        holder.append(emulator)
+        task_status.started(emulator)
+
+
+async def _serve_ws(
+    handler: Any,
+    config: EmulatorConfig,
+    handler_nursery: trio.Nursery,
+    *,
+    task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    await serve_websocket(
+        handler,
+        config.host,
+        config.port,
+        config.ssl_context,
+        handler_nursery=handler_nursery,
+        message_queue_size=MESSAGE_QUEUE_SIZE,
+        max_message_size=MAX_MESSAGE_BYTES,
+        connect_timeout=HANDSHAKE_TIMEOUT_S,
+        disconnect_timeout=CLOSE_TIMEOUT_S,
+        task_status=task_status,
+    )
+
+
+def mask_key(key: str) -> str:
+    """Mask an API key the way the service's error message does (``sk-…WXYZ``).
+
+    Args:
+        key: the key as received.
+
+    Returns:
+        The last four characters behind a prefix; short keys are masked entirely.
+    """
+    if len(key) < 12:
+        return "*" * len(key)
+    prefix = "sk-" if key.startswith("sk-") else ""
+    return f"{prefix}…{key[-4:]}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Handshake:
+    dialect: Literal["ga", "beta"]
+    intent: Intent
+    model: str
+    key: str
+    subprotocol: str | None
+
+
+def _parse_handshake(request: WebSocketRequest) -> _Handshake:
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.headers}
+    offered = request.proposed_subprotocols
+    query = parse_qs(urlsplit(request.path).query)
+    beta = "realtime=v1" in headers.get("openai-beta", "") or BETA_SUBPROTOCOL in offered
+    key = ""
+    auth = headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        key = auth[7:].strip()
+    key = key or headers.get("api-key", "").strip()
+    for proto in offered:
+        if not key and proto.startswith(KEY_SUBPROTOCOL_PREFIX):
+            key = proto[len(KEY_SUBPROTOCOL_PREFIX) :]
+    intent: Intent = "transcription" if query.get("intent") == ["transcription"] else "realtime"
+    return _Handshake(
+        dialect="beta" if beta else "ga",
+        intent=intent,
+        model=(query.get("model") or [""])[0],
+        key=key,
+        subprotocol="realtime" if "realtime" in offered else None,
+    )
+
+
+async def _reject(request: WebSocketRequest, status: int) -> None:
+    kind, code, message = _HANDSHAKE_BODY[status]
+    body = orjson.dumps({"error": {"message": message, "type": kind, "param": None, "code": code}})
+    headers = [(b"content-type", b"application/json")]
+    if status == 429:
+        headers.append((b"retry-after", b"1"))
+    await request.reject(status, extra_headers=headers, body=body)
+
+
+async def _handle(emulator: Emulator, request: WebSocketRequest) -> None:
+    emulator.stats.handshakes += 1
+    fault = emulator.faults.next_handshake()
+    if fault is not None:
+        log.info("handshake refused with %s (fault)", _HANDSHAKE_STATUS[fault])
+        await _reject(request, _HANDSHAKE_STATUS[fault])
+        return
+    if urlsplit(request.path).path.rstrip("/") != REALTIME_PATH:
+        await request.reject(
+            404, body=b'{"error":{"message":"Not found","type":"invalid_request_error"}}'
+        )
+        return
+    hs = _parse_handshake(request)
+    ws = await request.accept(subprotocol=hs.subprotocol)
+    stats = emulator.stats
+    stats.active_connections += 1
+    stats.peak_connections = max(stats.peak_connections, stats.active_connections)
+    record = ConnectionRecord(hs.dialect, hs.intent, hs.model)
+    if emulator.config.record:
+        emulator.connections.append(record)
+    log.info("open dialect=%s intent=%s model=%s", hs.dialect, hs.intent, hs.model or "-")
+    try:
+        await _run_connection(emulator, ws, hs, record)
+    finally:
+        stats.active_connections -= 1
+        emulator.sync_window_stats()
+        reason = ws.closed
+        log.info(
+            "close dialect=%s intent=%s model=%s code=%s",
+            hs.dialect,
+            hs.intent,
+            hs.model or "-",
+            record.close_code if record.close_code is not None else getattr(reason, "code", None),
+        )
+
+
+def _fatal_error(emulator: Emulator, hs: _Handshake) -> tuple[str, str, int] | None:
+    """The first fatal problem of a handshake: (code, message, close code)."""
+    expected = emulator.config.api_key
+    if not hs.key or (expected is not None and hs.key != expected):
+        shown = mask_key(hs.key)
+        return (
+            "invalid_api_key",
+            f"Incorrect API key provided: {shown}. You can find your API key at "
+            "https://platform.openai.com/account/api-keys.",
+            CLOSE_BAD_KEY,
+        )
+    if hs.dialect == "beta" and emulator.config.retire_beta:
+        return (
+            "beta_api_shape_disabled",
+            "The Realtime Beta API is no longer supported. Please use /v1/realtime for the GA API.",
+            CLOSE_INVALID_REQUEST,
+        )
+    if hs.intent == "realtime" and not hs.model:
+        return (
+            "missing_model",
+            "You must provide a model parameter in the URL query string, e.g. ?model=gpt-realtime.",
+            CLOSE_INVALID_REQUEST,
+        )
+    if hs.model and not is_known_model(hs.dialect, hs.model):
+        return (
+            "model_not_found",
+            f"The model `{hs.model}` does not exist or you do not have access to it.",
+            CLOSE_INVALID_REQUEST,
+        )
+    return None
+
+
+async def _run_connection(
+    emulator: Emulator, ws: WebSocketConnection, hs: _Handshake, record: ConnectionRecord
+) -> None:
+    ids = emulator.id_factory()
+    outbox = Outbox(ws, ids)
+    fatal = _fatal_error(emulator, hs)
+    if fatal is not None:
+        code, message, close_code = fatal
+        await _send_fatal(emulator, outbox, ws, record, code, message, close_code)
+        return
+    conn = Connection(
+        emulator=emulator,
+        ws=ws,
+        outbox=outbox,
+        ids=ids,
+        dialect=dialect_for(hs.dialect),
+        intent=hs.intent,
+        model=hs.model,
+        record=record,
+        expires_at=int(time.time() + emulator.config.session_max_seconds),
+    )
+    await conn.run()
+
+
+async def _send_fatal(
+    emulator: Emulator,
+    outbox: Outbox,
+    ws: WebSocketConnection,
+    record: ConnectionRecord,
+    code: str,
+    message: str,
+    close_code: int,
+) -> None:
+    error = {
+        "type": "invalid_request_error",
+        "code": code,
+        "message": message,
+        "param": None,
+        "event_id": None,
+    }
+    emulator.stats.errors_sent += 1
+    with trio.move_on_after(CLOSE_TIMEOUT_S):
+        try:
+            await outbox.send([{"type": "error", "error": error}])
+        except ConnectionClosed:
+            return
+    await close(emulator, ws, record, close_code, f"invalid_request_error.{code}")

@@ -1,0 +1,224 @@
+"""Conformance: every event of each flow validates against the SDK models of its dialect.
+
+Network test rules (all network test modules): loopback only, port 0; the emulator runs
+in pytest-trio's ``nursery`` fixture via ``nursery.start(serve, ...)``; the client closes
+first unless the test is about the server closing; ``autojump_clock`` wherever time
+matters; no real sleeps. Events are validated inside ``Client`` (see conftest).
+"""
+
+from __future__ import annotations
+
+import base64
+
+from tests.emulator.helpers import b64, connect, pcm16, types_of, user_text
+
+GA_TEXT_TURN = [
+    "response.created",
+    "response.output_item.added",
+    "conversation.item.added",
+    "response.content_part.added",
+    *["response.output_text.delta"] * 12,
+    "response.output_text.done",
+    "response.content_part.done",
+    "conversation.item.done",
+    "response.output_item.done",
+    "response.done",
+    "rate_limits.updated",
+]
+BETA_TEXT_TURN = [
+    "response.created",
+    "response.output_item.added",
+    "conversation.item.created",
+    "response.content_part.added",
+    *["response.text.delta"] * 12,
+    "response.text.done",
+    "response.content_part.done",
+    "response.output_item.done",
+    "response.done",
+    "rate_limits.updated",
+]
+
+
+async def test_ga_text_turn_event_order(emu):
+    """A GA in-band text turn emits the captured event order, all SDK-valid."""
+    async with connect(emu) as client:
+        await client.text_session()
+        await client.send({"type": "conversation.item.create", "item": user_text("Hello")})
+        added = await client.recv_until("conversation.item.done")
+        assert types_of(added) == ["conversation.item.added", "conversation.item.done"]
+        events = await client.turn()
+        assert types_of(events) == GA_TEXT_TURN
+        done = events[-2]["response"]
+        assert done["status"] == "completed"
+        assert done["conversation_id"].startswith("conv_")
+        text = "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
+        assert done["output"][0]["content"][0] == {"type": "output_text", "text": text}
+        assert all(11 <= len(e["obfuscation"]) <= 14 for e in events if "obfuscation" in e)
+
+
+async def test_beta_text_turn_event_order(emu):
+    """A beta in-band text turn emits the captured beta order, all SDK-valid."""
+    async with connect(emu, "beta") as client:
+        await client.text_session()
+        await client.send({"type": "conversation.item.create", "item": user_text("Hello")})
+        assert types_of(await client.recv_until("conversation.item.created")) == [
+            "conversation.item.created"
+        ]
+        events = await client.turn()
+        assert types_of(events) == BETA_TEXT_TURN
+        response = events[-2]["response"]
+        assert response["modalities"] == ["text"]
+        assert "image_tokens" not in response["usage"]["input_token_details"]
+        assert [r["name"] for r in events[-1]["rate_limits"]] == ["requests", "tokens"]
+
+
+async def test_ga_audio_turn_with_audio_output(emu):
+    """A GA audio-output turn streams audio + transcript deltas and audio parts, SDK-valid."""
+    async with connect(emu) as client:
+        await client.send(
+            {
+                "type": "session.update",
+                "session": {
+                    "type": "realtime",
+                    "output_modalities": ["audio"],
+                    "audio": {"input": {"turn_detection": None}},
+                },
+            }
+        )
+        await client.recv_until("session.updated")
+        await client.send({"type": "input_audio_buffer.append", "audio": b64(pcm16(24000))})
+        await client.send({"type": "input_audio_buffer.commit"})
+        committed = await client.recv_until("conversation.item.done")
+        assert types_of(committed) == [
+            "input_audio_buffer.committed",
+            "conversation.item.added",
+            "conversation.item.done",
+        ]
+        assert committed[1]["item"]["content"] == [{"type": "input_audio", "transcript": None}]
+        events = await client.turn()
+        kinds = types_of(events)
+        assert kinds.count("response.output_audio.delta") == 12
+        assert kinds.count("response.output_audio_transcript.delta") == 12
+        tail = kinds[kinds.index("response.output_audio.done") :]
+        assert tail == [
+            "response.output_audio.done",
+            "response.output_audio_transcript.done",
+            "response.content_part.done",
+            "conversation.item.done",
+            "response.output_item.done",
+            "response.done",
+            "rate_limits.updated",
+        ]
+        part = next(e for e in events if e["type"] == "response.content_part.added")["part"]
+        assert part == {"type": "audio", "transcript": ""}
+        done = events[-2]["response"]
+        assert done["output_modalities"] == ["audio"]
+        assert done["output"][0]["content"][0]["type"] == "output_audio"
+        usage = done["usage"]
+        assert usage["output_token_details"]["audio_tokens"] == 12 * 6
+        assert usage["input_token_details"]["audio_tokens"] == 10  # 1 s of user audio
+        audio = b"".join(
+            base64.b64decode(e["delta"])
+            for e in events
+            if e["type"] == "response.output_audio.delta"
+        )
+        assert len(audio) == 12 * 7200 * 2  # 0.3 s of 24 kHz PCM16 per word
+
+
+async def test_beta_audio_turn_with_audio_output(emu):
+    """A beta audio turn uses response.audio.* and audio_transcript.*, SDK-valid."""
+    async with connect(emu, "beta") as client:
+        await client.send(
+            {
+                "type": "session.update",
+                "session": {"modalities": ["audio", "text"], "turn_detection": None},
+            }
+        )
+        await client.recv_until("session.updated")
+        await client.send({"type": "conversation.item.create", "item": user_text("Speak")})
+        await client.recv_until("conversation.item.created")
+        events = await client.turn()
+        kinds = types_of(events)
+        assert kinds.count("response.audio.delta") == 12
+        assert "response.audio_transcript.done" in kinds
+        assert events[-2]["response"]["output"][0]["content"][0]["type"] == "audio"
+
+
+async def test_ga_transcription_session(emu):
+    """A GA transcription session: session.created type transcription, deltas, completed."""
+    async with connect(emu, query="intent=transcription") as client:
+        assert client.seen[0]["session"]["type"] == "transcription"
+        await client.send(
+            {
+                "type": "session.update",
+                "session": {
+                    "type": "transcription",
+                    "audio": {
+                        "input": {
+                            "transcription": {"model": "gpt-4o-transcribe"},
+                            "turn_detection": None,
+                        }
+                    },
+                },
+            }
+        )
+        await client.recv_until("session.updated")
+        await client.send({"type": "input_audio_buffer.append", "audio": b64(pcm16(36000))})
+        await client.send({"type": "input_audio_buffer.commit"})
+        events = await client.recv_until("conversation.item.input_audio_transcription.completed")
+        kinds = types_of(events)
+        assert kinds[:3] == [
+            "input_audio_buffer.committed",
+            "conversation.item.added",
+            "conversation.item.done",
+        ]
+        assert kinds.count("conversation.item.input_audio_transcription.delta") == 5
+        completed = events[-1]
+        assert completed["transcript"] == "Emulated transcript of 36000 samples."
+        assert completed["item_id"] == events[0]["item_id"]
+        assert completed["usage"]["input_tokens"] == 15  # 1.5 s -> 15 audio tokens
+        assert completed["usage"]["type"] == "tokens"
+        assert emu.connections[0].transcripts == {completed["item_id"]: completed["transcript"]}
+
+
+async def test_beta_transcription_session_whisper(emu):
+    """A beta transcription session: transcription_session.*, one whisper delta, duration."""
+    async with connect(emu, "beta", query="intent=transcription") as client:
+        assert client.seen[0]["type"] == "transcription_session.created"
+        await client.send(
+            {
+                "type": "transcription_session.update",
+                "session": {
+                    "input_audio_transcription": {"model": "whisper-1"},
+                    "turn_detection": None,
+                },
+            }
+        )
+        updated = (await client.recv_until("transcription_session.updated"))[-1]
+        assert updated["session"]["input_audio_transcription"] == {"model": "whisper-1"}
+        await client.send({"type": "input_audio_buffer.append", "audio": b64(pcm16(12000))})
+        await client.send({"type": "input_audio_buffer.commit"})
+        events = await client.recv_until("conversation.item.input_audio_transcription.completed")
+        deltas = [e for e in events if e["type"].endswith("transcription.delta")]
+        assert [d["delta"] for d in deltas] == ["Emulated transcript of 12000 samples."]
+        assert events[-1]["usage"] == {"type": "duration", "seconds": 0.5}
+
+
+async def test_ga_out_of_band_response(emu):
+    """An OOB response echoes metadata, has no conversation, emits no item events."""
+    async with connect(emu) as client:
+        await client.text_session()
+        await client.send({"type": "conversation.item.create", "item": user_text("kept")})
+        item_id = (await client.recv_until("conversation.item.done"))[-1]["item"]["id"]
+        events = await client.turn(
+            {
+                "conversation": "none",
+                "metadata": {"job_id": "42"},
+                "input": [user_text("2+2?"), {"type": "item_reference", "id": item_id}],
+            }
+        )
+        assert not [k for k in types_of(events) if k.startswith("conversation.")]
+        created, done = events[0]["response"], events[-2]["response"]
+        assert created["metadata"] == done["metadata"] == {"job_id": "42"}
+        assert created["conversation_id"] is None and done["conversation_id"] is None
+        assert done["status"] == "completed"

@@ -1,0 +1,89 @@
+"""Interop: the official openai-python realtime client completes a text turn.
+
+Network test rules: loopback only, port 0; the emulator runs in pytest-trio's
+``nursery`` fixture via ``nursery.start(serve, ...)``. The SDK is asyncio, so it runs in
+a worker thread with its own event loop (``trio.to_thread.run_sync``) while the trio
+test keeps serving; no real sleeps beyond the SDK's own I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import openai
+import trio
+
+from tests.emulator.helpers import KEY
+
+
+async def _ga_turn(base_url: str) -> list[Any]:
+    client = openai.AsyncOpenAI(api_key=KEY, websocket_base_url=base_url)
+    events: list[Any] = []
+    async with client.realtime.connect(model="gpt-realtime") as conn:
+        await conn.session.update(
+            session={
+                "type": "realtime",
+                "output_modalities": ["text"],
+                "audio": {"input": {"turn_detection": None}},
+            }
+        )
+        await conn.conversation.item.create(
+            item={
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "Hello from the SDK"}],
+            }
+        )
+        await conn.response.create()
+        async for event in conn:
+            events.append(event)
+            if event.type == "response.done":
+                break
+    return events
+
+
+async def _beta_turn(base_url: str) -> list[Any]:
+    client = openai.AsyncOpenAI(api_key=KEY, websocket_base_url=base_url)
+    events: list[Any] = []
+    async with client.beta.realtime.connect(model="gpt-4o-realtime-preview") as conn:
+        await conn.session.update(session={"modalities": ["text"], "turn_detection": None})
+        await conn.conversation.item.create(
+            item={
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "Hello from the SDK"}],
+            }
+        )
+        await conn.response.create()
+        async for event in conn:
+            events.append(event)
+            if event.type == "response.done":
+                break
+    return events
+
+
+def _in_thread(coro_fn, base_url: str) -> list[Any]:
+    return asyncio.run(asyncio.wait_for(coro_fn(base_url), timeout=20))
+
+
+async def test_openai_sdk_ga_text_turn(emu):
+    """openai.AsyncOpenAI().realtime.connect completes a GA text turn with usage."""
+    base = emu.url.rsplit("/realtime", 1)[0]
+    events = await trio.to_thread.run_sync(_in_thread, _ga_turn, base)
+    assert events[0].type == "session.created"
+    done = events[-1]
+    assert done.type == "response.done" and done.response.status == "completed"
+    assert done.response.usage.total_tokens > 0
+    assert any(e.type == "response.output_text.delta" for e in events)
+
+
+async def test_openai_sdk_beta_text_turn(emu):
+    """openai.AsyncOpenAI().beta.realtime.connect completes a beta text turn with usage."""
+    base = emu.url.rsplit("/realtime", 1)[0]
+    events = await trio.to_thread.run_sync(_in_thread, _beta_turn, base)
+    done = events[-1]
+    assert done.type == "response.done" and done.response.status == "completed"
+    assert done.response.usage.output_tokens == 13
+    assert any(e.type == "response.text.delta" for e in events)
+    assert emu.connections[0].dialect == "beta"
