@@ -48,7 +48,7 @@ class AudioSink:
     ) -> None:
         self._pcm = bytearray()
 
-    async def write_b64(self, delta: str) -> None:
+    def add_b64(self, delta: str) -> None:
         """Add one ``output_audio.delta`` payload."""
         if self._path is not None and delta:
             self._pcm += base64.b64decode(delta)

@@ -28,6 +28,7 @@ from rtbatch.config import (
     Timeouts,
 )
 from rtbatch.jobs import Job
+from rtbatch.outputs import AudioSink
 from rtbatch.protocol import Event, SessionKind
 from rtbatch.retry import classify_close, classify_server_error, classify_status
 
@@ -39,6 +40,27 @@ ConnectFn = Callable[
     AbstractAsyncContextManager[tw.WebSocketConnection],
 ]
 RateLimitHook = Callable[[list[dict[str, Any]]], None]
+
+# Streamed text deltas repeat what response.done carries whole, so their frames
+# are recognised by prefix and never parsed. A server that orders keys otherwise
+# only loses the shortcut: its frames are parsed and passed over as usual.
+_SKIPPED_PREFIXES = tuple(
+    f'{{"type":"{name}"'
+    for name in (
+        "response.output_text.delta",
+        "response.text.delta",
+        "response.output_audio_transcript.delta",
+        "response.audio_transcript.delta",
+        "conversation.item.input_audio_transcription.delta",
+    )
+)
+
+_TRANSCRIPTION_ENDS = frozenset(
+    {
+        "conversation.item.input_audio_transcription.completed",
+        "conversation.item.input_audio_transcription.failed",
+    }
+)
 
 # Server errors that say nothing about the job in hand.
 _BENIGN_CODES = frozenset({"response_cancel_not_active"})
@@ -123,6 +145,7 @@ class Session:
         self._transcription: dict[str, str] | None = None
         self.recycle_at = float("inf")
         self.bad_frames = 0
+        self._last_rx = trio.current_time()
 
     # -- wire ---------------------------------------------------------------
 
@@ -140,41 +163,55 @@ class Session:
         except tw.ConnectionClosed as exc:
             raise translate(exc) from exc
 
-    async def receive(self) -> Event:
-        """The next server event, with its type in GA spelling.
+    async def next_event(self, want: Callable[[Event], bool]) -> Event:
+        """Receive server events until ``want`` accepts one; return it.
 
-        Silence is probed with a ping every ``ping_interval_s``; a missing pong
-        means the peer is gone. Frames that are not JSON objects are logged and
-        skipped: one garbled frame should not cost a job. ``error`` events are
-        raised here as rtbatch errors unless they belong to another job.
+        ``want`` sees every event (type in GA spelling) and may act on the ones it
+        passes over. Silence is probed with a ping once ``ping_interval_s`` passes
+        without a frame; a missing pong means the peer is gone. The idle deadline
+        is checked against the time of the last frame only when it fires, so the
+        per-frame path opens no cancel scope.
         """
+        interval = self._timeouts.ping_interval_s
         while True:
-            raw = await self._next_frame()
-            try:
-                event = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                event = None
-            if not isinstance(event, dict) or not isinstance(event.get("type"), str):
-                self.bad_frames += 1
-                log.warning("skipped a frame that is not a JSON event (%d bytes)", len(raw))
-                continue
-            event["type"] = protocol.canonical_type(self._dialect, event["type"])
-            if event["type"] == "rate_limits.updated":
-                self._rate_limits(event)
-            elif event["type"] == "error" and self._is_ours(event):
-                raise classify_server_error(event.get("error"))
-            else:
-                return event
-
-    async def _next_frame(self) -> str | bytes:
-        while True:
-            with trio.move_on_after(self._timeouts.ping_interval_s) as idle:
-                try:
-                    return await self._ws.get_message()
-                except tw.ConnectionClosed as exc:
-                    raise translate(exc) from exc
-            if idle.cancelled_caught:
+            with trio.CancelScope(deadline=self._last_rx + interval) as idle:
+                while True:
+                    event = await self._receive_one()
+                    if event is not None and want(event):
+                        return event
+            if idle.cancelled_caught and trio.current_time() - self._last_rx >= interval:
                 await self._ping()
+                self._last_rx = trio.current_time()
+
+    async def _receive_one(self) -> Event | None:
+        """One frame as an event, or None for a frame the caller never needs.
+
+        Frames that are not JSON objects are logged and skipped: one garbled frame
+        should not cost a job. ``error`` events are raised as rtbatch errors
+        unless they belong to another job.
+        """
+        try:
+            raw = await self._ws.get_message()
+        except tw.ConnectionClosed as exc:
+            raise translate(exc) from exc
+        self._last_rx = trio.current_time()
+        if isinstance(raw, str) and raw.startswith(_SKIPPED_PREFIXES):
+            return None
+        try:
+            event = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            event = None
+        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            self.bad_frames += 1
+            log.warning("skipped a frame that is not a JSON event (%d bytes)", len(raw))
+            return None
+        kind = event["type"] = protocol.canonical_type(self._dialect, event["type"])
+        if kind == "rate_limits.updated":
+            self._rate_limits(event)
+            return None
+        if kind == "error" and self._is_ours(event):
+            raise classify_server_error(event.get("error"))
+        return event
 
     async def _ping(self) -> None:
         with trio.move_on_after(self._timeouts.ping_timeout_s) as waiting:
@@ -202,10 +239,7 @@ class Session:
 
     async def wait_for(self, *types: str) -> Event:
         """Skip events until one of ``types`` arrives."""
-        while True:
-            event = await self.receive()
-            if event["type"] in types:
-                return event
+        return await self.next_event(lambda event: event["type"] in types)
 
     # -- life cycle ---------------------------------------------------------
 
@@ -317,36 +351,32 @@ class Session:
                 log.debug("clean-up event not sent: %s", exc.message)
 
     async def _collect_response(self, job: Job) -> JobReply:
-        from rtbatch.outputs import AudioSink
-
         async with AudioSink.for_job(self._config.audio_out, job) as sink:
-            while True:
-                event = await self.receive()
-                kind = event["type"]
-                if kind == "response.output_audio.delta":
-                    await sink.write_b64(event.get("delta", ""))
-                elif kind == "response.done":
-                    return await _reply(event.get("response") or {}, sink)
+
+            def want(event: Event) -> bool:
+                if event["type"] == "response.output_audio.delta":
+                    sink.add_b64(event.get("delta", ""))
+                    return False
+                return bool(event["type"] == "response.done")
+
+            done = await self.next_event(want)
+            return await _reply(done.get("response") or {}, sink)
 
     async def _collect_transcript(self, item_id: str) -> JobReply:
-        while True:
-            event = await self.wait_for(
-                "conversation.item.input_audio_transcription.completed",
-                "conversation.item.input_audio_transcription.failed",
-            )
-            if event.get("item_id") != item_id:
-                continue
-            if event["type"].endswith(".failed"):
-                raise classify_server_error(event.get("error"))
-            return JobReply(
-                status="completed",
-                output={"transcript": event.get("transcript", "")},
-                usage=event.get("usage"),
-                response_id=None,
-            )
+        event = await self.next_event(
+            lambda e: e["type"] in _TRANSCRIPTION_ENDS and e.get("item_id") == item_id
+        )
+        if event["type"].endswith(".failed"):
+            raise classify_server_error(event.get("error"))
+        return JobReply(
+            status="completed",
+            output={"transcript": event.get("transcript", "")},
+            usage=event.get("usage"),
+            response_id=None,
+        )
 
 
-async def _reply(response: Mapping[str, Any], sink: Any) -> JobReply:
+async def _reply(response: Mapping[str, Any], sink: AudioSink) -> JobReply:
     result = protocol.read_response(dict(response))
     if result.status == "failed":
         raise classify_server_error(result.error)
