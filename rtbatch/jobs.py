@@ -144,7 +144,13 @@ class JobFileError(Exception):
         self.reason = reason
 
 
-def read_jobs(path: str | Path, *, check_files: bool = False) -> Iterator[Job | JobProblem]:
+def read_jobs(
+    path: str | Path,
+    *,
+    check_files: bool = False,
+    base_dir: Path | None = None,
+    display_name: str | None = None,
+) -> Iterator[Job | JobProblem]:
     """Stream a job file, yielding each line's :class:`Job` or :class:`JobProblem`.
 
     The file is opened at once and then read lazily, one line per item; it is
@@ -157,6 +163,9 @@ def read_jobs(path: str | Path, *, check_files: bool = False) -> Iterator[Job | 
             are then relative to the working directory).
         check_files: Also check that each audio file exists, is a regular file
             and can be opened for reading.
+        base_dir: Resolve relative audio paths against this directory instead
+            (a spooled copy of standard input keeps the working directory).
+        display_name: The file's name in problems, when it is not ``path``.
 
     Returns:
         An iterator over jobs and problems, in file order.
@@ -165,11 +174,11 @@ def read_jobs(path: str | Path, *, check_files: bool = False) -> Iterator[Job | 
         JobFileError: The file cannot be opened (at the call) or a read fails
             (during iteration).
     """
-    name = str(path)
-    if name == "-":
+    name = display_name or str(path)
+    if str(path) == "-":
         if sys.stdin is None:
             raise JobFileError(name, "standard input is closed")
-        return _read(sys.stdin.buffer, name, Path.cwd(), check_files, ExitStack())
+        return _read(sys.stdin.buffer, name, base_dir or Path.cwd(), check_files, ExitStack())
     # Open now, so a missing file fails at the call; the generator then owns the
     # file (pop_all hands it over) and closes it when it ends or is closed.
     with ExitStack() as stack:
@@ -177,7 +186,7 @@ def read_jobs(path: str | Path, *, check_files: bool = False) -> Iterator[Job | 
             stream = stack.enter_context(open(path, "rb"))
         except OSError as exc:
             raise JobFileError(name, exc.strerror or str(exc)) from exc
-        base = Path(os.path.abspath(path)).parent
+        base = base_dir or Path(os.path.abspath(path)).parent
         return _read(stream, name, base, check_files, stack.pop_all())
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,12 @@ class RunRequest:
     emulate: bool = False
     summary_path: str | None = None
     stdin_spool: bool = False
+
+    def read(self) -> Iterator[Job | JobProblem]:
+        """The job file's items; a spooled stdin reads as ``-`` from the working directory."""
+        if self.stdin_spool:
+            return read_jobs(self.jobs_path, base_dir=Path.cwd(), display_name="-")
+        return read_jobs(self.jobs_path)
 
 
 def default_output(jobs_path: Path) -> Path:
@@ -81,11 +88,11 @@ def build_request(
     )
 
 
-def check_file(path: Path, name: str) -> tuple[int, list[JobProblem]]:
+def check_file(request: RunRequest) -> tuple[int, list[JobProblem]]:
     """Read the whole file once: the number of valid jobs and every problem."""
     jobs = 0
     problems: list[JobProblem] = []
-    for item in read_jobs(path):
+    for item in request.read():
         if isinstance(item, Job):
             jobs += 1
         else:
@@ -98,7 +105,7 @@ def execute(request: RunRequest) -> int:
     from rtbatch.results import LockBusy, RunLock
 
     try:
-        total, problems = check_file(request.jobs_path, str(request.jobs_path))
+        total, problems = check_file(request)
     except JobFileError as exc:
         print(f"rtbatch: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -142,7 +149,7 @@ def _run(request: RunRequest, total: int, lock: object) -> int:
     results = ResultFile.open(request.output)
     run = Run(
         config=request.config,
-        source=read_jobs(request.jobs_path),
+        source=request.read(),
         results=results,
         done=index.done,
         total=total,

@@ -39,9 +39,30 @@ def _run(args: list[str], env: dict[str, str] | None = None) -> Any:
 def test_options_reach_the_config(jobs: Path, captured: list[RunRequest]) -> None:
     """Every run option lands in the request the library receives."""
     result = _run(
-        ["run", str(jobs), "--model", "m1", "-c", "7", "--beta", "--max-attempts", "9",
-         "--job-timeout", "2m", "--deadline", "1h30m", "--rpm", "100", "--no-retry-failed",
-         "--url", "ws://127.0.0.1:9/v1/realtime", "-o", "out.jsonl", "--seed", "4"],
+        [
+            "run",
+            str(jobs),
+            "--model",
+            "m1",
+            "-c",
+            "7",
+            "--beta",
+            "--max-attempts",
+            "9",
+            "--job-timeout",
+            "2m",
+            "--deadline",
+            "1h30m",
+            "--rpm",
+            "100",
+            "--no-retry-failed",
+            "--url",
+            "ws://127.0.0.1:9/v1/realtime",
+            "-o",
+            "out.jsonl",
+            "--seed",
+            "4",
+        ],
         env={"OPENAI_API_KEY": "sk-abc"},
     )
     assert result.exit_code == 0, result.output
@@ -57,10 +78,15 @@ def test_options_reach_the_config(jobs: Path, captured: list[RunRequest]) -> Non
 
 def test_environment_fallbacks(jobs: Path, captured: list[RunRequest]) -> None:
     """RTBATCH_* variables stand in for options."""
-    result = _run(["run", str(jobs)], env={
-        "OPENAI_API_KEY": "sk-abc", "RTBATCH_CONCURRENCY": "3", "RTBATCH_MODEL": "m2",
-        "RTBATCH_EMULATE": "1",
-    })
+    result = _run(
+        ["run", str(jobs)],
+        env={
+            "OPENAI_API_KEY": "sk-abc",
+            "RTBATCH_CONCURRENCY": "3",
+            "RTBATCH_MODEL": "m2",
+            "RTBATCH_EMULATE": "1",
+        },
+    )
     assert result.exit_code == 0, result.output
     assert captured[0].config.concurrency == 3
     assert captured[0].config.model == "m2"

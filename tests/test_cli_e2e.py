@@ -60,16 +60,20 @@ async def test_sigterm_finishes_in_flight_and_exits_130(
     jobs = write_jobs(tmp_path / "jobs.jsonl", prompt_jobs(300))
     proc = await trio.lowlevel.open_process(
         _cmd(str(jobs), "-o", "-", "--url", h.emulator.url, "-c", "10", "-q"),
-        env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     assert proc.stdout is not None and proc.stderr is not None
     first = await proc.stdout.receive_some(1)  # the first result is being written
     proc.send_signal(signal.SIGTERM)
     stdout, stderr = bytearray(first), bytearray()
     async with trio.open_nursery() as readers:
+
         async def drain(stream: trio.abc.ReceiveStream, into: bytearray) -> None:
             while chunk := await stream.receive_some():
                 into += chunk
+
         readers.start_soon(drain, proc.stdout, stdout)
         readers.start_soon(drain, proc.stderr, stderr)
     assert await proc.wait() == EXIT_INTERRUPTED
@@ -91,9 +95,22 @@ async def test_wrong_key_exits_3_and_is_never_shown(nursery: trio.Nursery, tmp_p
     out = tmp_path / "results.jsonl"
     summary = tmp_path / "summary.json"
     done = await trio.run_process(
-        _cmd(str(jobs), "-o", str(out), "--url", h.emulator.url, "-c", "4", "-vv",
-             "--summary", str(summary)),
-        env=_env(SECRET), capture_stdout=True, capture_stderr=True, check=False,
+        _cmd(
+            str(jobs),
+            "-o",
+            str(out),
+            "--url",
+            h.emulator.url,
+            "-c",
+            "4",
+            "-vv",
+            "--summary",
+            str(summary),
+        ),
+        env=_env(SECRET),
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
     )
     assert done.returncode == EXIT_FATAL
     stderr = done.stderr.decode()
@@ -101,8 +118,12 @@ async def test_wrong_key_exits_3_and_is_never_shown(nursery: trio.Nursery, tmp_p
     assert "Traceback" not in stderr
     assert not out.exists() or out.read_bytes() == b""
     assert orjson.loads(summary.read_bytes())["not_started"] == 25
-    for blob in (done.stdout, done.stderr, summary.read_bytes(),
-                 out.read_bytes() if out.exists() else b""):
+    for blob in (
+        done.stdout,
+        done.stderr,
+        summary.read_bytes(),
+        out.read_bytes() if out.exists() else b"",
+    ):
         assert SECRET.encode() not in blob
         assert SECRET[-10:].encode() not in blob
 
@@ -115,15 +136,19 @@ async def test_invalid_file_is_refused_before_any_connection(
     jobs = tmp_path / "jobs.jsonl"
     jobs.write_text('{"id": "a", "prompt": "x"}\n{"id": "b", "promt": "y"}\n')
     done = await trio.run_process(
-        _cmd(str(jobs), "--url", h.emulator.url), env=_env(),
-        capture_stderr=True, check=False,
+        _cmd(str(jobs), "--url", h.emulator.url),
+        env=_env(),
+        capture_stderr=True,
+        check=False,
     )
     assert done.returncode == 2
     assert f"{jobs}:2: promt:" in done.stderr.decode()
     assert h.emulator.stats.handshakes == 0
     skip = await trio.run_process(
         _cmd(str(jobs), "--url", h.emulator.url, "--skip-invalid", "-o", str(tmp_path / "r.jsonl")),
-        env=_env(), capture_stderr=True, check=False,
+        env=_env(),
+        capture_stderr=True,
+        check=False,
     )
     assert skip.returncode == 1
     results = read_results(tmp_path / "r.jsonl")
@@ -141,8 +166,12 @@ async def test_second_run_on_the_same_file_is_refused(
     jobs = write_jobs(tmp_path / "jobs.jsonl", prompt_jobs(2))
     out = tmp_path / "r.jsonl"
     with RunLock(out):
-        done = await trio.run_process(_cmd(str(jobs), "-o", str(out), "--emulate"),
-                                      env=_env(), capture_stderr=True, check=False)
+        done = await trio.run_process(
+            _cmd(str(jobs), "-o", str(out), "--emulate"),
+            env=_env(),
+            capture_stderr=True,
+            check=False,
+        )
     assert done.returncode == 2
     assert "another rtbatch run" in done.stderr.decode()
 
@@ -152,8 +181,40 @@ async def test_emulate_demo_run(tmp_path: Path) -> None:
     out = tmp_path / "demo.jsonl"
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
     demo = Path(__file__).parent.parent / "jobs" / "demo.jsonl"
-    done = await trio.run_process(_cmd(str(demo), "--emulate", "-o", str(out)), env=env,
-                                  capture_stderr=True, check=False)
+    done = await trio.run_process(
+        _cmd(str(demo), "--emulate", "-o", str(out)), env=env, capture_stderr=True, check=False
+    )
     assert done.returncode == EXIT_OK, done.stderr.decode()
     assert {r["status"] for r in read_results(out)} == {"completed"}
     assert "completed" in done.stderr.decode()
+
+
+async def test_jobs_from_stdin_resolve_audio_against_the_working_directory(
+    tmp_path: Path,
+) -> None:
+    """`run -`: jobs from a pipe, audio paths from the cwd, results on stdout."""
+    from tests.test_audio import write_wav
+
+    write_wav(tmp_path / "a.wav", 24000, 24000)
+    lines = b'{"id": "t", "audio": "a.wav", "task": "transcribe"}\n{"id": "p", "prompt": "hi"}\n'
+    done = await trio.run_process(
+        _cmd("-", "--emulate"),
+        stdin=lines,
+        cwd=tmp_path,
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+        env={k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"},
+    )
+    assert done.returncode == EXIT_OK, done.stderr.decode()
+    results = by_id([orjson.loads(x) for x in done.stdout.splitlines()])
+    assert "24000 samples" in results["t"]["output"]["transcript"]
+    bad = await trio.run_process(
+        _cmd("-", "--emulate"),
+        stdin=b'{"id": "x"}\n',
+        cwd=tmp_path,
+        capture_stderr=True,
+        check=False,
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.decode().startswith("-:1:")

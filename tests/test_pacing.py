@@ -32,7 +32,9 @@ async def test_ample_budget_does_not_wait(autojump_clock: trio.testing.MockClock
     """Plenty remaining: no pause."""
     pacer = Pacer(4)
     pacer.on_usage(100)
-    pacer.on_rate_limits([{"name": "tokens", "limit": 10**6, "remaining": 10**6, "reset_seconds": 9}])
+    pacer.on_rate_limits(
+        [{"name": "tokens", "limit": 10**6, "remaining": 10**6, "reset_seconds": 9}]
+    )
     start = trio.current_time()
     await pacer.before_start()
     assert trio.current_time() == start

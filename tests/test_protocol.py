@@ -46,7 +46,11 @@ def test_response_create_conforms(dialect: str, job: Job) -> None:
 def test_audio_response_references_committed_item(dialect: str) -> None:
     """An audio answer refers to the committed item and nothing else."""
     event = protocol.response_create(
-        dialect, AUDIO_JOB, event_id="e", default_instructions=None, audio_item_id="item_1"  # type: ignore[arg-type]
+        dialect,
+        AUDIO_JOB,
+        event_id="e",
+        default_instructions=None,
+        audio_item_id="item_1",  # type: ignore[arg-type]
     )
     if dialect == "ga":
         assert_ga_response_with_references(event)
@@ -94,7 +98,11 @@ def test_session_update_conforms(dialect: str, kind: str, fmt: str) -> None:
         return
     assert_conforms(client_adapter(dialect), event)
     session = event["session"]
-    vad = session["turn_detection"] if dialect == "beta" else session["audio"]["input"]["turn_detection"]
+    vad = (
+        session["turn_detection"]
+        if dialect == "beta"
+        else session["audio"]["input"]["turn_detection"]
+    )
     assert vad is None
 
 
@@ -154,11 +162,14 @@ def test_canonical_type_maps_beta_names_only_in_beta() -> None:
 )
 def test_read_response_collects_output(content: dict[str, str], field: str, expect: str) -> None:
     """Text and transcripts come from response.done's items in either dialect."""
-    result = protocol.read_response({
-        "id": "resp_1", "status": "completed",
-        "output": [{"type": "message", "content": [content]}],
-        "usage": {"total_tokens": 3},
-    })
+    result = protocol.read_response(
+        {
+            "id": "resp_1",
+            "status": "completed",
+            "output": [{"type": "message", "content": [content]}],
+            "usage": {"total_tokens": 3},
+        }
+    )
     assert getattr(result, field) == expect
     assert result.response_id == "resp_1"
     assert result.usage == {"total_tokens": 3}
@@ -167,8 +178,8 @@ def test_read_response_collects_output(content: dict[str, str], field: str, expe
 def test_read_response_failed_carries_error() -> None:
     """A failed response's error object is surfaced for classification."""
     error = {"type": "server_error", "code": None, "message": "boom"}
-    result = protocol.read_response({
-        "status": "failed", "status_details": {"type": "failed", "error": error}
-    })
+    result = protocol.read_response(
+        {"status": "failed", "status_details": {"type": "failed", "error": error}}
+    )
     assert result.status == "failed"
     assert result.error == error

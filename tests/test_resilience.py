@@ -18,8 +18,16 @@ from rtbatch.emulator import FaultSchedule
 from rtbatch.exitcodes import EXIT_FATAL, EXIT_INTERRUPTED, EXIT_OK
 from tests.harness import by_id, prompt_jobs, read_results, received, start_emulator, write_jobs
 
-FAULTS = ["drop", "server_error", "rate_limit", "stall", "invalid_frame",
-          "handshake_429", "handshake_500", "handshake_503"]
+FAULTS = [
+    "drop",
+    "server_error",
+    "rate_limit",
+    "stall",
+    "invalid_frame",
+    "handshake_429",
+    "handshake_500",
+    "handshake_503",
+]
 PATIENT = RetryPolicy(max_attempts=12, initial_s=0.1, max_s=5.0)
 
 
@@ -30,8 +38,9 @@ async def test_fault_matrix_every_job_exactly_once(
     """500 jobs with one fault at 20 %: all complete, each exactly once."""
     h = await start_emulator(nursery, tmp_path, faults={fault: 0.2}, seed=11, latency_ms=50)
     jobs = write_jobs(tmp_path / "jobs.jsonl", prompt_jobs(500))
-    report, results = await h.run(jobs, concurrency=20, retry=PATIENT,
-                                  timeouts=Timeouts(job_s=10.0))
+    report, results = await h.run(
+        jobs, concurrency=20, retry=PATIENT, timeouts=Timeouts(job_s=10.0)
+    )
     got = by_id(results)
     assert len(got) == 500
     assert {r["status"] for r in results} == {"completed"}

@@ -26,24 +26,51 @@ RATE_MSG = (
 @pytest.mark.parametrize(
     ("error", "cls", "branch"),
     [
-        ({"type": "invalid_request_error", "code": "invalid_api_key", "message": "k"},
-         errors.AuthenticationFailed, "run"),
-        ({"type": "invalid_request_error", "code": "beta_api_shape_disabled", "message": "b"},
-         errors.DialectRefused, "run"),
-        ({"type": "invalid_request_error", "code": "model_not_found", "message": "m"},
-         errors.ModelUnavailable, "run"),
-        ({"type": "invalid_request_error", "code": "missing_model", "message": "m"},
-         errors.ModelUnavailable, "run"),
-        ({"type": "insufficient_quota", "code": "insufficient_quota", "message": "q"},
-         errors.QuotaExhausted, "run"),
-        ({"type": "invalid_request_error", "code": "session_expired", "message": "s"},
-         errors.SessionExpired, "retryable"),
-        ({"type": "tokens", "code": "rate_limit_exceeded", "message": RATE_MSG},
-         errors.RateLimited, "retryable"),
-        ({"type": "server_error", "code": None, "message": "The server had an error"},
-         errors.ServerError, "retryable"),
-        ({"type": "invalid_request_error", "code": "invalid_value", "message": "bad"},
-         errors.RequestRejected, "job"),
+        (
+            {"type": "invalid_request_error", "code": "invalid_api_key", "message": "k"},
+            errors.AuthenticationFailed,
+            "run",
+        ),
+        (
+            {"type": "invalid_request_error", "code": "beta_api_shape_disabled", "message": "b"},
+            errors.DialectRefused,
+            "run",
+        ),
+        (
+            {"type": "invalid_request_error", "code": "model_not_found", "message": "m"},
+            errors.ModelUnavailable,
+            "run",
+        ),
+        (
+            {"type": "invalid_request_error", "code": "missing_model", "message": "m"},
+            errors.ModelUnavailable,
+            "run",
+        ),
+        (
+            {"type": "insufficient_quota", "code": "insufficient_quota", "message": "q"},
+            errors.QuotaExhausted,
+            "run",
+        ),
+        (
+            {"type": "invalid_request_error", "code": "session_expired", "message": "s"},
+            errors.SessionExpired,
+            "retryable",
+        ),
+        (
+            {"type": "tokens", "code": "rate_limit_exceeded", "message": RATE_MSG},
+            errors.RateLimited,
+            "retryable",
+        ),
+        (
+            {"type": "server_error", "code": None, "message": "The server had an error"},
+            errors.ServerError,
+            "retryable",
+        ),
+        (
+            {"type": "invalid_request_error", "code": "invalid_value", "message": "bad"},
+            errors.RequestRejected,
+            "job",
+        ),
         ({"type": "something_new", "code": None, "message": "?"}, errors.ServerError, "retryable"),
         (None, errors.ServerError, "retryable"),
     ],
@@ -57,7 +84,10 @@ def test_classify_server_error(error: dict[str, str] | None, cls: type, branch: 
 
 def test_rate_limit_message_gives_the_wait() -> None:
     """The server's "try again in" becomes the retry hint."""
-    assert classify_server_error({"code": "rate_limit_exceeded", "message": RATE_MSG}).retry_after_s == 1.5
+    assert (
+        classify_server_error({"code": "rate_limit_exceeded", "message": RATE_MSG}).retry_after_s
+        == 1.5
+    )
     assert retry_hint("Please try again in 1m26.4s.") == pytest.approx(86.4)
     assert retry_hint("Please try again in 850ms.") == pytest.approx(0.85)
     assert retry_hint("no hint here") is None
@@ -65,9 +95,14 @@ def test_rate_limit_message_gives_the_wait() -> None:
 
 @pytest.mark.parametrize(
     ("status", "cls"),
-    [(429, errors.HandshakeRetryable), (500, errors.HandshakeRetryable),
-     (503, errors.HandshakeRetryable), (401, errors.AuthenticationFailed),
-     (403, errors.HandshakeRefused), (404, errors.HandshakeRefused)],
+    [
+        (429, errors.HandshakeRetryable),
+        (500, errors.HandshakeRetryable),
+        (503, errors.HandshakeRetryable),
+        (401, errors.AuthenticationFailed),
+        (403, errors.HandshakeRefused),
+        (404, errors.HandshakeRefused),
+    ],
 )
 def test_classify_status(status: int, cls: type) -> None:
     """429 and 5xx upgrades are retried; other refusals stop the run."""
@@ -84,8 +119,9 @@ def test_retry_after_header_is_a_hint() -> None:
 
 def test_classify_close() -> None:
     """Close 3000 is the key; anything else without an error first is a lost connection."""
-    assert isinstance(classify_close(3000, "invalid_request_error.invalid_api_key"),
-                      errors.AuthenticationFailed)
+    assert isinstance(
+        classify_close(3000, "invalid_request_error.invalid_api_key"), errors.AuthenticationFailed
+    )
     lost = classify_close(1006, None)
     assert isinstance(lost, errors.ConnectionLost)
     assert lost.close_code == 1006

@@ -33,9 +33,7 @@ async def test_thousand_jobs_all_complete_with_the_servers_output(
         assert record["attempts"] == 1
     assert all(c.dialect == dialect for c in h.emulator.connections)
     assert len(h.emulator.connections) == 50
-    assert report.summary.usage.output_tokens == sum(
-        r["usage"]["output_tokens"] for r in results
-    )
+    assert report.summary.usage.output_tokens == sum(r["usage"]["output_tokens"] for r in results)
 
 
 async def test_messages_options_and_instructions_reach_the_server(
@@ -43,22 +41,36 @@ async def test_messages_options_and_instructions_reach_the_server(
 ) -> None:
     """Multi-turn messages, per-job options and instructions arrive as sent; defaults fill gaps."""
     h = await start_emulator(nursery, tmp_path)
-    jobs = write_jobs(tmp_path / "jobs.jsonl", [
-        {"id": "multi", "messages": [
-            {"role": "system", "content": "Be terse."},
-            {"role": "user", "content": "Hi"},
-            {"role": "assistant", "content": "Hello."},
-            {"role": "user", "content": "Name a colour."},
-        ], "instructions": "Answer in one word.", "max_output_tokens": 77, "voice": "marin"},
-        {"id": "plain", "prompt": "What is 2+2?", "metadata": {"batch": 3}},
-    ])
+    jobs = write_jobs(
+        tmp_path / "jobs.jsonl",
+        [
+            {
+                "id": "multi",
+                "messages": [
+                    {"role": "system", "content": "Be terse."},
+                    {"role": "user", "content": "Hi"},
+                    {"role": "assistant", "content": "Hello."},
+                    {"role": "user", "content": "Name a colour."},
+                ],
+                "instructions": "Answer in one word.",
+                "max_output_tokens": 77,
+                "voice": "marin",
+            },
+            {"id": "plain", "prompt": "What is 2+2?", "metadata": {"batch": 3}},
+        ],
+    )
     report, results = await h.run(jobs, concurrency=2, instructions="Default instructions.")
     assert report.exit_code == EXIT_OK
-    creates = {e["response"]["metadata"]["job_id"]: e["response"]
-               for e in received(h.emulator, "response.create")}
+    creates = {
+        e["response"]["metadata"]["job_id"]: e["response"]
+        for e in received(h.emulator, "response.create")
+    }
     multi = creates["multi"]
     assert [(i["role"], i["content"][0]["text"]) for i in multi["input"]] == [
-        ("system", "Be terse."), ("user", "Hi"), ("assistant", "Hello."), ("user", "Name a colour."),
+        ("system", "Be terse."),
+        ("user", "Hi"),
+        ("assistant", "Hello."),
+        ("user", "Name a colour."),
     ]
     assert multi["instructions"] == "Answer in one word."
     assert multi["max_output_tokens"] == 77
@@ -80,8 +92,13 @@ async def test_jobs_share_no_state_on_a_connection(nursery: trio.Nursery, tmp_pa
     for i, event in enumerate(creates):
         response = event["response"]
         assert response["conversation"] == "none"
-        assert response["input"] == [{"type": "message", "role": "user", "content": [
-            {"type": "input_text", "text": f"Question number {i}?"}]}]
+        assert response["input"] == [
+            {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": f"Question number {i}?"}],
+            }
+        ]
     assert not [e for e in conn.received if e["type"] == "conversation.item.create"]
     for response in conn.responses:
         assert response["conversation_id"] is None
@@ -92,9 +109,13 @@ async def test_a_job_the_dialect_cannot_express_fails_alone(
 ) -> None:
     """GA has no temperature: that job fails with a clear error, the others complete, exit 1."""
     h = await start_emulator(nursery, tmp_path)
-    jobs = write_jobs(tmp_path / "jobs.jsonl", [
-        {"id": "hot", "prompt": "x", "temperature": 0.9}, *prompt_jobs(5),
-    ])
+    jobs = write_jobs(
+        tmp_path / "jobs.jsonl",
+        [
+            {"id": "hot", "prompt": "x", "temperature": 0.9},
+            *prompt_jobs(5),
+        ],
+    )
     report, results = await h.run(jobs, concurrency=3)
     assert report.exit_code == EXIT_FAILED
     got = by_id(results)
@@ -123,7 +144,9 @@ async def test_incomplete_response_is_reported_as_such(
 ) -> None:
     """A reply cut by max_output_tokens ends 'incomplete' with its reason, and is not retried."""
     h = await start_emulator(nursery, tmp_path, reply_words=40)
-    jobs = write_jobs(tmp_path / "jobs.jsonl", [{"id": "short", "prompt": "x", "max_output_tokens": 3}])
+    jobs = write_jobs(
+        tmp_path / "jobs.jsonl", [{"id": "short", "prompt": "x", "max_output_tokens": 3}]
+    )
     report, results = await h.run(jobs)
     (record,) = results
     assert record["status"] == "incomplete"

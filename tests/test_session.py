@@ -14,7 +14,9 @@ from rtbatch.session import WS_ERRORS, translate
 
 def _exported_exceptions() -> list[type[BaseException]]:
     return [
-        obj for name in dir(tw) if not name.startswith("_")
+        obj
+        for name in dir(tw)
+        if not name.startswith("_")
         for obj in [getattr(tw, name)]
         if inspect.isclass(obj) and issubclass(obj, BaseException)
     ]
