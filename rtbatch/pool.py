@@ -35,7 +35,14 @@ from rtbatch.pacing import Pacer
 from rtbatch.protocol import SessionKind
 from rtbatch.results import Outcome, ResultFile, Summary, invalid_outcome, job_key
 from rtbatch.retry import backoff_s, error_class, should_retry
-from rtbatch.session import ConnectFn, JobReply, Session, connect_websocket, open_session
+from rtbatch.session import (
+    ConnectFn,
+    JobReply,
+    Session,
+    check_tls,
+    connect_websocket,
+    open_session,
+)
 
 if TYPE_CHECKING:
     from rtbatch.emulator import EmulatorConfig
@@ -144,6 +151,7 @@ class Run:
         async with trio.open_nursery() as outer:
             if self.emulator is not None:
                 await self._start_emulator(outer)
+            await self._check_tls()
             outer.start_soon(self._write_results, out_recv)
             if self.handle_signals:
                 outer.start_soon(self._watch_signals, outer)
@@ -174,6 +182,12 @@ class Run:
         elif deadline:
             s.stopped = "deadline reached"
         return RunReport(s, self._fatal, self._interrupted, deadline)
+
+    async def _check_tls(self) -> None:
+        try:
+            await check_tls(self.config.url, self.ssl_context, self.config.timeouts.connect_s)
+        except errors.RunFatalError as exc:
+            self._fail_run(exc)
 
     async def _start_emulator(self, nursery: trio.Nursery) -> None:
         from rtbatch.emulator import serve

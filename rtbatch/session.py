@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 import trio
@@ -400,6 +401,39 @@ def _lifetime_s(session: Mapping[str, Any]) -> float | None:
     if not isinstance(expires_at, int | float) or expires_at <= 0:
         return None
     return max(1.0, float(expires_at) - time.time())
+
+
+async def check_tls(url: str, ssl_context: ssl.SSLContext | None, timeout_s: float) -> None:
+    """Fail fast, and clearly, when a ``wss://`` server's certificate is not trusted.
+
+    trio-websocket reports a failed TLS handshake only as a connect timeout, which
+    would look transient and be retried; so a run first completes one TLS
+    handshake of its own. Other failures are left to the workers' connects.
+
+    Raises:
+        HandshakeRefused: the certificate failed verification (run-fatal).
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "wss" or not parts.hostname:
+        return
+    context = ssl_context or ssl.create_default_context()
+    try:
+        with trio.fail_after(timeout_s):
+            stream = await trio.open_ssl_over_tcp_stream(
+                parts.hostname, parts.port or 443, ssl_context=context, https_compatible=True
+            )
+            async with stream:
+                await stream.do_handshake()
+    except trio.BrokenResourceError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            raise errors.HandshakeRefused(
+                f"TLS certificate of {parts.hostname} not trusted: {cause.verify_message}"
+                " (to trust a private CA, set SSL_CERT_FILE)",
+                code="tls_certificate",
+            ) from exc
+    except (OSError, trio.TooSlowError):
+        return
 
 
 @asynccontextmanager

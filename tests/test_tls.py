@@ -1,0 +1,95 @@
+"""wss:// end to end: the emulator with a certificate, the runner trusting only it.
+
+Network rules as in tests/harness.py. The certificate is made for 127.0.0.1 by
+the openssl command line, for this test only.
+"""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from rtbatch.exitcodes import EXIT_FATAL, EXIT_OK
+from rtbatch.jobs import read_jobs
+from rtbatch.pool import Run, RunReport
+from rtbatch.results import ResultFile
+from tests.harness import Harness, by_id, prompt_jobs, read_results, start_emulator, write_jobs
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl command to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+async def _run(
+    h: Harness, tmp: Path, client_ctx: ssl.SSLContext
+) -> tuple[RunReport, list[dict[str, Any]]]:
+    jobs = write_jobs(tmp / "jobs.jsonl", prompt_jobs(20))
+    out = ResultFile.open(tmp / "r.jsonl")
+    run = Run(
+        h.config(concurrency=4, url=h.emulator.url), read_jobs(jobs), out, ssl_context=client_ctx
+    )
+    report = await run.run()
+    out.close()
+    return report, read_results(tmp / "r.jsonl")
+
+
+async def test_runs_over_wss(
+    nursery: trio.Nursery, tmp_path: Path, certificate: tuple[Path, Path]
+) -> None:
+    """Jobs complete over TLS when the client trusts the server's certificate."""
+    cert, key = certificate
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    h = await start_emulator(nursery, tmp_path, ssl_context=server_ctx)
+    assert h.emulator.url.startswith("wss://")
+    report, results = await _run(h, tmp_path, ssl.create_default_context(cafile=str(cert)))
+    assert report.exit_code == EXIT_OK
+    assert len(by_id(results)) == 20
+
+
+async def test_untrusted_certificate_is_refused(
+    nursery: trio.Nursery, tmp_path: Path, certificate: tuple[Path, Path]
+) -> None:
+    """An untrusted certificate stops the run at once with a clear, run-fatal error."""
+    cert, key = certificate
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    h = await start_emulator(nursery, tmp_path, ssl_context=server_ctx)
+    report, results = await _run(h, tmp_path, ssl.create_default_context())
+    assert results == []
+    assert report.exit_code == EXIT_FATAL
+    assert report.fatal is not None and report.fatal.code == "tls_certificate"
+    assert "SSL_CERT_FILE" in report.fatal.message
+    assert h.emulator.stats.handshakes == 0
