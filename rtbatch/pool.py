@@ -30,6 +30,7 @@ import trio
 from rtbatch import errors
 from rtbatch.config import RunConfig
 from rtbatch.exitcodes import EXIT_FAILED, EXIT_FATAL, EXIT_INTERRUPTED, EXIT_OK
+from rtbatch.idindex import IdIndex
 from rtbatch.jobs import Job, JobProblem
 from rtbatch.pacing import Pacer
 from rtbatch.protocol import SessionKind
@@ -112,7 +113,7 @@ class Run:
     config: RunConfig
     source: Iterator[Job | JobProblem]
     results: ResultFile
-    done: set[str] = field(default_factory=set)
+    done: IdIndex = field(default_factory=IdIndex)
     total: int | None = None
     connect: ConnectFn = connect_websocket
     ssl_context: ssl.SSLContext | None = None

@@ -19,6 +19,7 @@ from typing import IO, Any
 
 import orjson
 
+from rtbatch.idindex import IdIndex
 from rtbatch.jobs import Job, JobProblem
 
 STATUSES = ("completed", "incomplete", "failed")
@@ -91,7 +92,7 @@ def _record_key(record: dict[str, Any]) -> str | None:
 class ResumeIndex:
     """What an earlier run on the same result file already settled."""
 
-    done: set[str] = field(default_factory=set)
+    done: IdIndex = field(default_factory=IdIndex)
     kept: Counter[str] = field(default_factory=Counter)
     dropped_torn: int = 0
     dropped_retry: int = 0

@@ -1,0 +1,65 @@
+"""bench/: the table and the helpers, on tiny inputs (no emulator, no timing)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from bench import common
+from bench.__main__ import render, table_rows
+
+
+def test_failed_section_is_one_miss_row() -> None:
+    """A section that raised shows as a MISS row carrying the error's last line."""
+    rows = table_rows({"audio": {"error": "RuntimeError: boom\nlast line", "section_s": 0.1}})
+    assert rows == [("audio", "error", "last line", "", "MISS")]
+
+
+def test_target_cell_gets_a_verdict() -> None:
+    """Only the target throughput cell is judged, against its fraction."""
+    cell = {
+        "latency_s": 1.0,
+        "concurrency": 100,
+        "jobs": 1000,
+        "fraction": 0.97,
+        "fraction_process": 0.9,
+        "run_wall_s": 10.3,
+        "client_cpu_util": 0.2,
+        "emulator_cpu_util": 0.1,
+    }
+    other = {**cell, "concurrency": 10, "fraction": 0.5}
+    result = {
+        "cells": [cell, other],
+        "target": 0.95,
+        "target_cell": {"concurrency": 100, "latency_s": 1.0},
+    }
+    rows = table_rows({"throughput": result})
+    assert [r[4] for r in rows] == ["pass", ""]
+    text = render(rows)
+    assert text.splitlines()[0].startswith("section")
+    assert "0.97" in text
+
+
+def test_unreadable_result_does_not_crash_the_table() -> None:
+    """A section whose result lacks a field yields a MISS row, not a traceback."""
+    rows = table_rows({"cpu": {"jobs": 5}})
+    assert rows[0][1] == "unreadable result" and rows[0][4] == "MISS"
+
+
+def test_job_file_lines_are_valid_jobs(tmp_path: Path) -> None:
+    """Generated job files are JSONL with unique ids and a prompt."""
+    path = common.write_text_jobs(tmp_path / "jobs.jsonl", 5)
+    jobs = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len({j["id"] for j in jobs}) == 5
+    assert all(set(j) == {"id", "prompt"} for j in jobs)
+
+
+def test_run_child_measures_cpu_and_rss() -> None:
+    """wait4 gives a child's exit code, CPU time and its own peak RSS."""
+    res = common.run_child(
+        [sys.executable, "-c", "b = bytearray(40 * 1024 * 1024); b[::4096] = b'x' * len(b[::4096])"]
+    )
+    assert res.returncode == 0
+    assert res.peak_rss_mib >= 40
+    assert res.cpu_s > 0
