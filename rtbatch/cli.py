@@ -6,18 +6,16 @@ that ``rtbatch --help``, paid by every cron and make invocation, stays fast.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import click
 
 from rtbatch import __version__
-from rtbatch.config import (
+from rtbatch.defaults import (
     DEFAULT_CONCURRENCY,
     DEFAULT_MODEL,
     DEFAULT_URL,
@@ -61,6 +59,8 @@ class Duration(click.ParamType[float]):
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
+    import logging
+
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     fmt = "rtbatch: %(message)s" if sys.stderr.isatty() else "%(asctime)s %(levelname)s %(message)s"
     logging.basicConfig(level=level, format=fmt, stream=sys.stderr, force=True)
@@ -269,6 +269,8 @@ def _api_key(options: dict[str, Any]) -> str:
 def _spool_stdin() -> str:
     # A run validates the whole file before sending anything, so stdin is read
     # twice: spool it to a private temporary file first.
+    import tempfile
+
     fd, path = tempfile.mkstemp(prefix="rtbatch-stdin-", suffix=".jsonl")
     with os.fdopen(fd, "wb") as f:
         while chunk := sys.stdin.buffer.read(1 << 20):

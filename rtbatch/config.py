@@ -1,6 +1,6 @@
 """A run's settings as immutable objects.
 
-Defaults are module constants (units in their names) so that the CLI's
+Defaults are the constants of :mod:`rtbatch.defaults` (units in their names), so the CLI's
 ``show_default`` and the library agree by construction. Validation happens in
 ``__post_init__`` and names the offending field.
 """
@@ -11,36 +11,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from rtbatch.defaults import (
+    BACKOFF_BASE,
+    BACKOFF_INITIAL_S,
+    BACKOFF_MAX_S,
+    CLOSE_TIMEOUT_S,
+    CONNECT_TIMEOUT_S,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MODEL,
+    DEFAULT_URL,
+    JOB_TIMEOUT_S,
+    MAX_ATTEMPTS,
+    MAX_CONCURRENCY,
+    PING_INTERVAL_S,
+    PING_TIMEOUT_S,
+    RETRY_TOTAL_S,
+    SESSION_TIMEOUT_S,
+    SIGNAL_GRACE_S,
+)
+
 Dialect = Literal["ga", "beta"]
-
-DEFAULT_URL = "wss://api.openai.com/v1/realtime"
-DEFAULT_MODEL = "gpt-realtime"
-DEFAULT_CONCURRENCY = 8
-MAX_CONCURRENCY = 10_000
-
-CONNECT_TIMEOUT_S = 30.0
-SESSION_TIMEOUT_S = 30.0
-JOB_TIMEOUT_S = 300.0
-CLOSE_TIMEOUT_S = 5.0
-# The service pings idle sockets about every 20 s; we probe a silent socket at the
-# same pace so that a dead peer is noticed long before a job's own deadline.
-PING_INTERVAL_S = 20.0
-PING_TIMEOUT_S = 10.0
-
-MAX_ATTEMPTS = 5
-BACKOFF_INITIAL_S = 0.5
-BACKOFF_MAX_S = 30.0
-BACKOFF_BASE = 2.0
-RETRY_TOTAL_S = 900.0
-
-SIGNAL_GRACE_S = 30.0
-
-# The service accepts client events up to 15 MiB; base64 and JSON framing add a
-# third, so both directions allow 24 MiB rather than trio-websocket's 1 MiB.
-MAX_MESSAGE_BYTES = 24 * 1024 * 1024
-# One parsed message in flight per connection: backpressure on a fast server.
-MESSAGE_QUEUE_SIZE = 8
-RECEIVE_BUFFER_BYTES = 64 * 1024
 
 
 class ApiKey:

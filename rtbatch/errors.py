@@ -19,6 +19,7 @@ Every failure is classified once, where it happens, into one of three branches::
         ├── ModelUnavailable      the model is unknown or not realtime
         ├── QuotaExhausted        the account has no quota left
         ├── DialectRefused        the service no longer speaks the beta dialect
+        ├── ConfigurationRejected the service refused the session configuration
         └── HandshakeRefused      the upgrade was refused with another 4xx
 
 Each error carries the context a log line or a result needs: the server's
@@ -162,6 +163,12 @@ class DialectRefused(RunFatalError):
     """Raised when the service refuses the beta dialect (``beta_api_shape_disabled``)."""
 
     kind = "dialect_refused"
+
+
+class ConfigurationRejected(RunFatalError):
+    """Raised when the service refuses the session configuration rtbatch sends."""
+
+    kind = "configuration_rejected"
 
 
 class HandshakeRefused(RunFatalError):

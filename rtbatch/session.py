@@ -21,13 +21,8 @@ import trio
 import trio_websocket as tw
 
 from rtbatch import errors, protocol
-from rtbatch.config import (
-    MAX_MESSAGE_BYTES,
-    MESSAGE_QUEUE_SIZE,
-    RECEIVE_BUFFER_BYTES,
-    RunConfig,
-    Timeouts,
-)
+from rtbatch.config import RunConfig, Timeouts
+from rtbatch.defaults import MAX_MESSAGE_BYTES, MESSAGE_QUEUE_SIZE, RECEIVE_BUFFER_BYTES
 from rtbatch.jobs import Job
 from rtbatch.outputs import AudioSink
 from rtbatch.protocol import Event, SessionKind
@@ -143,6 +138,7 @@ class Session:
         self._on_rate_limits = on_rate_limits
         self._seq = 0
         self._job_events: set[str] = set()
+        self._config_event = "rtb_config"
         self._transcription: dict[str, str] | None = None
         self.recycle_at = float("inf")
         self.bad_frames = 0
@@ -211,8 +207,17 @@ class Session:
             self._rate_limits(event)
             return None
         if kind == "error" and self._is_ours(event):
-            raise classify_server_error(event.get("error"))
+            raise self._error(event.get("error") or {})
         return event
+
+    def _error(self, error: dict[str, Any]) -> errors.RtbatchError:
+        exc = classify_server_error(error)
+        if error.get("event_id") == self._config_event and exc.error_class == "job":
+            return errors.ConfigurationRejected(
+                f"the service refused rtbatch's session configuration: {exc.message}",
+                code=exc.code,
+            )
+        return exc
 
     async def _ping(self) -> None:
         with trio.move_on_after(self._timeouts.ping_timeout_s) as waiting:
@@ -228,7 +233,7 @@ class Session:
         if error.get("code") in _BENIGN_CODES:
             return False
         owner = error.get("event_id")
-        if owner is None or owner in self._job_events:
+        if owner is None or owner == self._config_event or owner in self._job_events:
             return True
         log.warning("ignored an error for an earlier job: %s", error.get("code"))
         return False
@@ -245,25 +250,30 @@ class Session:
     # -- life cycle ---------------------------------------------------------
 
     async def start(self) -> None:
-        """Wait for the session, then configure it for batch work."""
+        """Configure the session for batch work and wait until it exists.
+
+        The configuration is sent as soon as the socket opens (the protocol
+        allows it) and is not waited for: the service applies events in order,
+        so the first job follows right behind it. A rejection arrives as an
+        ``error`` naming the configuration's event id, whenever it comes, and is
+        run-fatal: no job can run on a session we cannot configure.
+        """
+        update = protocol.session_update(
+            self._dialect, self.kind, audio_format=self._config.audio_format
+        )
+        update["event_id"] = self._config_event
+        await self.send(update)
         try:
             with trio.fail_after(self._timeouts.session_s):
-                await self._configure()
+                created = await self.wait_for("session.created")
         except trio.TooSlowError as exc:
             raise errors.ResponseTimeout(
-                "no session.created/updated in time", code="session_timeout"
+                "no session.created in time", code="session_timeout"
             ) from exc
-
-    async def _configure(self) -> None:
-        created = await self.wait_for("session.created")
         lifetime = _lifetime_s(created.get("session") or {})
         if lifetime is not None:
             margin = min(RECYCLE_MARGIN_S, lifetime / 10)
             self.recycle_at = trio.current_time() + lifetime - margin
-        update = protocol.session_update(
-            self._dialect, self.kind, audio_format=self._config.audio_format
-        )
-        await self._update(update)
 
     async def _update(self, event: Event) -> None:
         event["event_id"] = self._event_id()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 
 import pytest
+import trio
 import trio_websocket as tw
 from trio_websocket import CloseReason
 
@@ -54,3 +55,54 @@ def test_translate(exc: BaseException, expected: type[errors.RtbatchError]) -> N
         assert out.status == exc.status_code
     if isinstance(exc, tw.ConnectionRejected) and exc.status_code == 429:
         assert out.retry_after_s == 3.0
+
+
+async def _refusing_server(request: tw.WebSocketRequest) -> None:
+    """A service that creates the session, then refuses the configuration."""
+    import orjson
+
+    ws = await request.accept()
+    await ws.send_message(
+        orjson.dumps(
+            {
+                "type": "session.created",
+                "event_id": "event_1",
+                "session": {"type": "realtime", "expires_at": 0},
+            }
+        ).decode()
+    )
+    update = orjson.loads(await ws.get_message())
+    await ws.send_message(
+        orjson.dumps(
+            {
+                "type": "error",
+                "event_id": "event_2",
+                "error": {
+                    "type": "invalid_request_error",
+                    "code": "unknown_parameter",
+                    "message": "Unknown parameter: 'session.audio.input.turn_detection'.",
+                    "param": "session.audio.input.turn_detection",
+                    "event_id": update["event_id"],
+                },
+            }
+        ).decode()
+    )
+    await ws.get_message()  # the first job's response.create, pipelined behind it
+
+
+async def test_refused_configuration_is_run_fatal(nursery: trio.Nursery) -> None:
+    """An error for the session configuration stops the run instead of failing each job."""
+    from functools import partial
+
+    from rtbatch.config import ApiKey, RunConfig
+    from rtbatch.jobs import Job
+    from rtbatch.session import open_session
+
+    server = await nursery.start(
+        partial(tw.serve_websocket, _refusing_server, "127.0.0.1", 0, ssl_context=None)
+    )
+    config = RunConfig(api_key=ApiKey("sk-x"), url=f"ws://127.0.0.1:{server.port}/v1/realtime")
+    with pytest.raises(errors.ConfigurationRejected, match="Unknown parameter"):
+        async with open_session(config, "realtime") as session:
+            session.begin_job()
+            await session.run_text(Job(id="a", line=1, kind="text", prompt="hi"))

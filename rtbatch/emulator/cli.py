@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from rtbatch.emulator.config import (
+from rtbatch.emulator.defaults import (
     DEFAULT_CLI_PORT,
     DEFAULT_HOST,
     DEFAULT_REPLY_WORDS,

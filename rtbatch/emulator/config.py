@@ -14,28 +14,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import ssl
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_CLI_PORT = 8000
-DEFAULT_REPLY_WORDS = 12
-#: The GA service ends a session after 60 minutes (protocol notes §2.5).
-DEFAULT_SESSION_MAX_S = 3600.0
-# Generous on purpose: benchmarks drive ~2,000 responses/s through one emulator and must
-# not be throttled unless they ask for it with --rpm/--tpm.
-DEFAULT_RPM = 1_000_000
-DEFAULT_TPM = 1_000_000_000
-
-HANDSHAKE_FAULTS = frozenset({"handshake_429", "handshake_500", "handshake_503"})
-RESPONSE_FAULTS = frozenset({"drop", "server_error", "rate_limit", "stall", "invalid_frame"})
-FAULT_KINDS = HANDSHAKE_FAULTS | RESPONSE_FAULTS
-
-#: Largest client frame accepted: the 15 MiB append limit, base64-inflated (4/3), plus slack.
-MAX_MESSAGE_BYTES = 24 * 1024 * 1024
-#: Messages the reader may queue before it stops reading the socket (back-pressure).
-MESSAGE_QUEUE_SIZE = 4
-#: Deadline for the WebSocket opening and closing handshakes.
-HANDSHAKE_TIMEOUT_S = 10.0
-#: Deadline for our own close handshake, so a silent peer cannot hold a handler.
-CLOSE_TIMEOUT_S = 2.0
+from rtbatch.emulator.defaults import (
+    DEFAULT_HOST,
+    DEFAULT_REPLY_WORDS,
+    DEFAULT_RPM,
+    DEFAULT_SESSION_MAX_S,
+    DEFAULT_TPM,
+    FAULT_KINDS,
+    HANDSHAKE_FAULTS,
+    RESPONSE_FAULTS,
+)
 
 
 def _frozen_map(value: Mapping[Any, Any]) -> Mapping[Any, Any]:

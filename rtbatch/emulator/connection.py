@@ -19,8 +19,8 @@ import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from rtbatch.emulator import responses
-from rtbatch.emulator.config import CLOSE_TIMEOUT_S
 from rtbatch.emulator.conversation import Conversation, Item, normalize_item
+from rtbatch.emulator.defaults import CLOSE_TIMEOUT_S
 from rtbatch.emulator.dialects import Dialect, Intent, JsonObj, SessionSettings
 from rtbatch.emulator.ids import IdFactory
 from rtbatch.emulator.outbox import Outbox

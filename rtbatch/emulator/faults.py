@@ -10,7 +10,8 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from rtbatch.emulator.config import HANDSHAKE_FAULTS, RESPONSE_FAULTS, EmulatorConfig
+from rtbatch.emulator.config import EmulatorConfig
+from rtbatch.emulator.defaults import HANDSHAKE_FAULTS, RESPONSE_FAULTS
 
 #: The range of "try again in" an injected rate limit names, in seconds: the size
 #: of wait the service's own refusals name when a per-minute budget runs out.

@@ -14,7 +14,8 @@ from typing import Any, Literal
 import trio
 from trio_websocket import WebSocketConnection
 
-from rtbatch.emulator.config import CLOSE_TIMEOUT_S, EmulatorConfig
+from rtbatch.emulator.config import EmulatorConfig
+from rtbatch.emulator.defaults import CLOSE_TIMEOUT_S
 from rtbatch.emulator.dialects import Intent
 from rtbatch.emulator.faults import FaultPlanner
 from rtbatch.emulator.ids import IdFactory

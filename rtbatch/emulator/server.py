@@ -20,14 +20,14 @@ import orjson
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, serve_websocket
 
-from rtbatch.emulator.config import (
+from rtbatch.emulator.config import EmulatorConfig
+from rtbatch.emulator.connection import Connection
+from rtbatch.emulator.defaults import (
     CLOSE_TIMEOUT_S,
     HANDSHAKE_TIMEOUT_S,
     MAX_MESSAGE_BYTES,
     MESSAGE_QUEUE_SIZE,
-    EmulatorConfig,
 )
-from rtbatch.emulator.connection import Connection
 from rtbatch.emulator.dialects import Intent, dialect_for, is_known_model
 from rtbatch.emulator.outbox import Outbox
 from rtbatch.emulator.runtime import REALTIME_PATH, ConnectionRecord, Emulator, close

@@ -1,0 +1,36 @@
+"""Default settings, as plain constants (units in their names).
+
+Kept apart from :mod:`rtbatch.config` so that the command line can show them in
+``--help`` without building any configuration classes at start-up.
+"""
+
+from __future__ import annotations
+
+DEFAULT_URL = "wss://api.openai.com/v1/realtime"
+DEFAULT_MODEL = "gpt-realtime"
+DEFAULT_CONCURRENCY = 8
+MAX_CONCURRENCY = 10_000
+
+CONNECT_TIMEOUT_S = 30.0
+SESSION_TIMEOUT_S = 30.0
+JOB_TIMEOUT_S = 300.0
+CLOSE_TIMEOUT_S = 5.0
+# The service pings idle sockets about every 20 s; we probe a silent socket at the
+# same pace so that a dead peer is noticed long before a job's own deadline.
+PING_INTERVAL_S = 20.0
+PING_TIMEOUT_S = 10.0
+
+MAX_ATTEMPTS = 5
+BACKOFF_INITIAL_S = 0.5
+BACKOFF_MAX_S = 30.0
+BACKOFF_BASE = 2.0
+RETRY_TOTAL_S = 900.0
+
+SIGNAL_GRACE_S = 30.0
+
+# The service accepts client events up to 15 MiB; base64 and JSON framing add a
+# third, so both directions allow 24 MiB rather than trio-websocket's 1 MiB.
+MAX_MESSAGE_BYTES = 24 * 1024 * 1024
+# One parsed message in flight per connection: backpressure on a fast server.
+MESSAGE_QUEUE_SIZE = 8
+RECEIVE_BUFFER_BYTES = 64 * 1024
