@@ -71,7 +71,9 @@ def classify_close(code: int | None, reason: str | None) -> RtbatchError:
     """An error for a WebSocket close that arrived with no ``error`` event before it."""
     text = f"connection closed (code {code}{', ' + reason if reason else ''})"
     if code == 3000:
-        return errors.AuthenticationFailed(text, code="invalid_api_key", close_code=code)
+        return errors.AuthenticationFailed(
+            f"the service refused the API key ({text})", code="invalid_api_key", close_code=code
+        )
     return errors.ConnectionLost(text, code="connection_closed", close_code=code)
 
 

@@ -262,7 +262,13 @@ class Session:
             self._dialect, self.kind, audio_format=self._config.audio_format
         )
         update["event_id"] = self._config_event
-        await self.send(update)
+        refused: errors.RtbatchError | None = None
+        try:
+            await self.send(update)
+        except errors.RtbatchError as exc:
+            # The service may have closed already, after saying why (a bad key, an
+            # unknown model): frames received before a close can still be read.
+            refused = exc
         try:
             with trio.fail_after(self._timeouts.session_s):
                 created = await self.wait_for("session.created")
@@ -270,6 +276,8 @@ class Session:
             raise errors.ResponseTimeout(
                 "no session.created in time", code="session_timeout"
             ) from exc
+        if refused is not None:
+            raise refused
         lifetime = _lifetime_s(created.get("session") or {})
         if lifetime is not None:
             margin = min(RECYCLE_MARGIN_S, lifetime / 10)
