@@ -1,0 +1,386 @@
+"""``make bench``: every benchmark, one table, ``bench/results.json``.
+
+    python -m bench                 # the full run (a few minutes)
+    python -m bench --quick         # smaller sizes, one repetition (about a minute and a half)
+    python -m bench --only peer     # one section (repeatable); merged into results.json
+
+Sections: startup, throughput, cpu, peer, memory, validate, connections, audio.
+Each runs on its own; one that fails (or whose module does not exist yet) is
+recorded with its error and the others go on. The driver itself imports only
+the standard library and measures every client as a child process (see
+``bench/common.py`` for why that matters to peak RSS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import common
+
+RESULTS = Path(__file__).resolve().parent / "results.json"
+Row = tuple[str, str, str, str, str]  # section, metric, value, target, verdict
+
+
+# -- sections ------------------------------------------------------------------
+
+
+def _startup(quick: bool) -> dict[str, Any]:
+    from bench import bench_startup
+
+    return bench_startup.run(runs=5 if quick else 10)
+
+
+def _throughput(quick: bool) -> dict[str, Any]:
+    from bench import bench_throughput
+
+    return bench_throughput.run(quick=quick)
+
+
+def _cpu(quick: bool) -> dict[str, Any]:
+    from bench import bench_cpu
+
+    return bench_cpu.run(jobs=1000 if quick else 5000, reps=1)
+
+
+def _peer(quick: bool) -> dict[str, Any]:
+    from bench import bench_peer
+
+    return bench_peer.run(jobs=300 if quick else 1000, reps=1 if quick else 3, warm_up=not quick)
+
+
+def _memory(quick: bool) -> dict[str, Any]:
+    from bench import bench_memory
+
+    return bench_memory.run(quick=quick)
+
+
+def _validate(quick: bool) -> dict[str, Any]:
+    result: dict[str, Any] = common.run_python_call("bench.bench_validate", timeout_s=300)
+    return result
+
+
+def _connections(quick: bool) -> dict[str, Any]:
+    result: dict[str, Any] = common.run_python_call("bench.bench_connections", timeout_s=180)
+    return result
+
+
+def _audio(quick: bool) -> dict[str, Any]:
+    # CPU figures are scaled to one audio hour; 20 minutes keep the full run short.
+    kwargs = {"minutes": 3 if quick else 20}
+    result: dict[str, Any] = common.run_python_call("bench.bench_audio", kwargs=kwargs)
+    return result
+
+
+SECTIONS: dict[str, Callable[[bool], dict[str, Any]]] = {
+    "startup": _startup,
+    "throughput": _throughput,
+    "cpu": _cpu,
+    "peer": _peer,
+    "memory": _memory,
+    "validate": _validate,
+    "connections": _connections,
+    "audio": _audio,
+}
+
+
+# -- the table -------------------------------------------------------------------
+
+
+def _verdict(ok: bool | None) -> str:
+    return "" if ok is None else ("pass" if ok else "MISS")
+
+
+def _row(section: str, metric: str, value: str, target: str = "", verdict: str = "") -> Row:
+    return (section, metric, value, target, verdict)
+
+
+def _rows_startup(r: dict[str, Any]) -> list[Row]:
+    return [
+        _row(
+            "startup",
+            f"{r['command']} (median of {r['runs']}; min {r['help_min_ms']:.0f} ms)",
+            f"{r['help_ms']:.0f} ms",
+            f"< {r['target_ms']:.0f} ms",
+            _verdict(r["pass"]),
+        ),
+        _row("startup", "python -c pass (floor)", f"{r['python_pass_ms']:.0f} ms"),
+        _row("startup", "python -m rtbatch --help", f"{r['module_help_ms']:.0f} ms"),
+    ]
+
+
+def _bound(cell: dict[str, Any]) -> str:
+    client, emulator = cell.get("client_cpu_util", 0), cell.get("emulator_cpu_util", 0)
+    if max(client, emulator) < 0.75:
+        return ""
+    return " (client CPU-bound)" if client >= emulator else " (emulator CPU-bound)"
+
+
+def _rows_throughput(r: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    target = (r["target_cell"]["concurrency"], r["target_cell"]["latency_s"])
+    for c in r["cells"]:
+        name = f"L={c['latency_s']:g}s C={c['concurrency']} J={c['jobs']}: limit/ours"
+        if "fraction" not in c:
+            rows.append(_row("throughput", name, "error", "", "MISS"))
+            continue
+        value = (
+            f"{c['fraction']:.2f} ({c['run_wall_s']:.2f} s; process "
+            f"{c['fraction_process']:.2f}){_bound(c)}"
+        )
+        if (c["concurrency"], c["latency_s"]) == target:
+            ok = _verdict(c["fraction"] >= r["target"])
+            rows.append(_row("throughput", name, value, f">= {r['target']}", ok))
+        else:
+            rows.append(_row("throughput", name, value))
+    return rows
+
+
+def _rows_cpu(r: dict[str, Any]) -> list[Row]:
+    util = f"client util {r['client_cpu_util']:.2f}, emulator {r['emulator_cpu_util']:.2f}"
+    return [
+        _row(
+            "cpu",
+            f"CPU s per 1000 jobs ({r['jobs']} jobs C={r['concurrency']}, whole process)",
+            f"{r['cpu_s_per_1000_jobs']:.2f}",
+        ),
+        _row("cpu", "  marginal (start-up removed)", f"{r['marginal_cpu_s_per_1000_jobs']:.2f}"),
+        _row("cpu", "jobs/s (run wall)", f"{r['jobs_per_s']:.0f}", "", util),
+    ]
+
+
+def _rows_peer(r: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    head = f"{r['jobs']} jobs C={r['concurrency']}, median of {r['reps']}"
+    for name, c in r["clients"].items():
+        value = (
+            f"{c['cpu_s_per_1000_jobs']:.2f} | {c['marginal_cpu_ms_per_job']:.2f} | "
+            f"{c['peak_rss_mib']:.0f} MiB | {c['process_wall_s']:.1f} s"
+        )
+        rows.append(
+            _row(
+                "peer",
+                f"{name}: CPU s/1000 jobs | CPU ms/job marginal | RSS | wall",
+                value,
+                head if name == "rtbatch" else "",
+                "" if c["all_completed"] else "INCOMPLETE",
+            )
+        )
+    for peer, ratio in r["ratios"].items():
+        ok = ratio["marginal_cpu_ms_per_job"] <= r["target_cpu_ratio"]
+        value = (
+            f"{ratio['process_wall_s']:.2f} | {ratio['cpu_s']:.2f} | "
+            f"{ratio['marginal_cpu_ms_per_job']:.2f} | {ratio['peak_rss_mib']:.2f}"
+        )
+        rows.append(
+            _row(
+                "peer",
+                f"ours/{peer}: wall | CPU | CPU/job marginal | RSS",
+                value,
+                f"CPU/job <= {r['target_cpu_ratio']}",
+                _verdict(ok),
+            )
+        )
+    return rows
+
+
+def _rows_memory(r: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    if "complete_10k" in r:
+        c = r["complete_10k"]
+        rows.append(
+            _row(
+                "memory",
+                "peak RSS, 10,000 jobs run to the end",
+                f"{c['peak_rss_mib']:.1f} MiB",
+                "",
+                f"{c.get('completed')} completed",
+            )
+        )
+    for s in r["by_file_size"]:
+        rows.append(
+            _row(
+                "memory",
+                f"peak RSS, {s['jobs_in_file']:,}-job file ({s['file_mib']} MiB), "
+                f"{r['deadline_s']:g} s of jobs",
+                f"{s['peak_rss_mib']:.1f} MiB",
+                "",
+                f"{s.get('completed')} done",
+            )
+        )
+    growth = f"{r['rss_growth_bytes_per_extra_job']:.0f} B"
+    rows.append(_row("memory", "  growth per extra job in the file (id index)", growth))
+    c = r["connections"]
+    both = f"{c['c64']['peak_rss_mib']:.1f} | {c['c1000']['peak_rss_mib']:.1f} MiB"
+    rows.append(_row("memory", f"peak RSS, {c['jobs']:,} jobs at -c 64 | -c 1000", both))
+    per = f"{c['rss_per_connection_kib']:.0f} KiB"
+    rows.append(_row("memory", "  client RSS per open connection", per))
+    return rows
+
+
+def _rows_validate(r: dict[str, Any]) -> list[Row]:
+    return [
+        _row(
+            "validate",
+            f"reader peak RSS, {run['jobs']:,} jobs ({run['file_mib']} MiB)",
+            f"{run['peak_rss_mib']:.1f} MiB",
+            "",
+            f"{run['rss_per_job_bytes']} B/job over base",
+        )
+        for run in r["runs"]
+    ]
+
+
+def _rows_connections(r: dict[str, Any]) -> list[Row]:
+    rss = (
+        f"{r['rss_idle_kib'] / 1024:.0f} | {r['rss_holding_kib'] / 1024:.0f} | "
+        f"{r['peak_rss_kib'] / 1024:.0f} MiB"
+    )
+    times = f"{r['open_s']:.2f} s | {r['turns_s']:.2f} s ({r['turns_per_s']:.0f}/s)"
+    n = r["connections"]
+    return [
+        _row("connections", f"emulator RSS idle | holding {n} | peak", rss),
+        _row("connections", f"open {n} | one turn on each", times),
+    ]
+
+
+def _rows_audio(r: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    for case in r["cases"]:
+        metric = f"{case['name']}: CPU s per audio hour"
+        value = f"{case['cpu_s_per_audio_hour']:.2f}"
+        if case["variant"] == "rtbatch":
+            target = f"< {r['target_cpu_s_per_audio_hour']}"
+            rows.append(_row("audio", metric, value, target, _verdict(case["meets_target"])))
+        else:
+            rows.append(_row("audio", metric, value))
+    return rows
+
+
+ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
+    "startup": _rows_startup,
+    "throughput": _rows_throughput,
+    "cpu": _rows_cpu,
+    "peer": _rows_peer,
+    "memory": _rows_memory,
+    "validate": _rows_validate,
+    "connections": _rows_connections,
+    "audio": _rows_audio,
+}
+
+
+def table_rows(sections: dict[str, Any]) -> list[Row]:
+    """Rows for every section; a failed section is one MISS row with its error."""
+    rows: list[Row] = []
+    for name, result in sections.items():
+        if "error" in result and len(result) <= 3:
+            first = str(result["error"]).strip().splitlines()
+            rows.append((name, "error", (first[-1] if first else "?")[:70], "", "MISS"))
+            continue
+        try:
+            rows.extend(ROWS[name](result))
+        except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
+            rows.append((name, "unreadable result", repr(exc)[:70], "", "MISS"))
+    return rows
+
+
+def render(rows: list[Row]) -> str:
+    """A fixed-width table, one line per row."""
+    header: Row = ("section", "metric", "value", "target", "")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(5)]
+    lines = []
+    for i, row in enumerate([header, *rows]):
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+# -- the run ---------------------------------------------------------------------
+
+
+def _warm_up() -> None:
+    """Compile every module the children import once, outside any measurement."""
+    code = (
+        "import rtbatch.cli, rtbatch.runner, rtbatch.pool, rtbatch.session, rtbatch.results\n"
+        "import rtbatch.emulator, rtbatch.emulator.server\n"
+        "import openai, openai.resources.realtime.realtime, websockets.asyncio.client\n"
+    )
+    common.run_child([common.PYTHON, "-c", code], timeout_s=120)
+    common.run_child([common.PYTHON, "-m", "rtbatch", "--help"], timeout_s=60)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, one repetition")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=sorted(SECTIONS),
+        metavar="NAME",
+        help="run only this section (repeatable): " + ", ".join(SECTIONS),
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results file (JSON)")
+    args = parser.parse_args(argv)
+
+    common.raise_fd_limit(8192)
+    names = args.only or list(SECTIONS)
+    started = time.perf_counter()
+    _warm_up()
+    sections: dict[str, Any] = {}
+    for name in names:
+        t0 = time.perf_counter()
+        print(f"bench: {name} ...", file=sys.stderr, flush=True)
+        try:
+            result = SECTIONS[name](args.quick)
+        except Exception as exc:  # one section's failure is data, not the end of the run
+            result = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+        result["section_s"] = round(time.perf_counter() - t0, 1)
+        sections[name] = result
+        print(f"bench: {name} done in {result['section_s']} s", file=sys.stderr, flush=True)
+
+    report: dict[str, Any] = {}
+    if args.only and args.out.exists():
+        try:
+            report = json.loads(args.out.read_text())  # keep the other sections
+        except ValueError:
+            report = {}
+    report.setdefault("sections", {}).update(sections)
+    report["machine"] = common.machine_info()
+    report["machine"]["driver_peak_rss_mib"] = _driver_hwm_mib()
+    report["command"] = " ".join(["python -m bench", *(argv or sys.argv[1:])])
+    report["quick"] = args.quick
+    report["elapsed_s"] = round(time.perf_counter() - started, 1)
+    keys = ("section", "metric", "value", "target", "verdict")
+    report["table"] = [dict(zip(keys, r, strict=True)) for r in table_rows(report["sections"])]
+    rows = table_rows(sections)  # print what this run measured
+    args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+
+    m = report["machine"]
+    print(
+        f"rtbatch bench ({'quick' if args.quick else 'full'}), {m['date']}, Python {m['python']}, "
+        f"{m['nproc']} cores, pinning {m['pinning']}, {report['elapsed_s']} s"
+    )
+    print(render(rows))
+    print(f"\nwritten: {args.out}")
+    return 0
+
+
+def _driver_hwm_mib() -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
