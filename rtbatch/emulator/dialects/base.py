@@ -128,6 +128,8 @@ class Dialect:
     transcript_done: ClassVar[str]
     #: GA pads text deltas with a random ``obfuscation`` string (protocol notes §6.9).
     obfuscates: ClassVar[bool]
+    #: GA usage carries image token counts (always zero here); beta usage has none.
+    reports_image_tokens: ClassVar[bool] = False
     text_part_type: ClassVar[str]
     audio_part_type: ClassVar[str]
 
@@ -205,8 +207,21 @@ class Dialect:
         text_out: int,
         audio_out: int,
     ) -> JsonObj:
-        """A response's usage in this dialect's shape."""
-        raise NotImplementedError
+        """A response's usage in this dialect's shape (GA adds zero image tokens)."""
+        total_in, total_out = text_in + audio_in, text_out + audio_out
+        details: JsonObj = {"text_tokens": text_in, "audio_tokens": audio_in}
+        cached: JsonObj = {"text_tokens": cached_text, "audio_tokens": cached_audio}
+        if self.reports_image_tokens:
+            details["image_tokens"] = cached["image_tokens"] = 0
+        details["cached_tokens"] = cached_text + cached_audio
+        details["cached_tokens_details"] = cached
+        return {
+            "total_tokens": total_in + total_out,
+            "input_tokens": total_in,
+            "output_tokens": total_out,
+            "input_token_details": details,
+            "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out},
+        }
 
     def rate_limits(
         self, requests: tuple[int, int, float], tokens: tuple[int, int, float]

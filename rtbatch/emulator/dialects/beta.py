@@ -311,29 +311,6 @@ class BetaDialect(Dialect):
             "metadata": params.metadata,
         }
 
-    def usage_object(
-        self,
-        text_in: int,
-        audio_in: int,
-        cached_text: int,
-        cached_audio: int,
-        text_out: int,
-        audio_out: int,
-    ) -> JsonObj:
-        total_in, total_out = text_in + audio_in, text_out + audio_out
-        return {
-            "total_tokens": total_in + total_out,
-            "input_tokens": total_in,
-            "output_tokens": total_out,
-            "input_token_details": {
-                "text_tokens": text_in,
-                "audio_tokens": audio_in,
-                "cached_tokens": cached_text + cached_audio,
-                "cached_tokens_details": {"text_tokens": cached_text, "audio_tokens": cached_audio},
-            },
-            "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out},
-        }
-
     def rate_limits(
         self, requests: tuple[int, int, float], tokens: tuple[int, int, float]
     ) -> list[JsonObj]:

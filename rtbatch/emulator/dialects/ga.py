@@ -353,6 +353,7 @@ class GADialect(Dialect):
     transcript_delta = "response.output_audio_transcript.delta"
     transcript_done = "response.output_audio_transcript.done"
     obfuscates = True
+    reports_image_tokens = True
     text_part_type = "output_text"
     audio_part_type = "output_audio"
     models = MODELS
@@ -498,34 +499,6 @@ class GADialect(Dialect):
             },
             "usage": usage,
             "metadata": params.metadata,
-        }
-
-    def usage_object(
-        self,
-        text_in: int,
-        audio_in: int,
-        cached_text: int,
-        cached_audio: int,
-        text_out: int,
-        audio_out: int,
-    ) -> JsonObj:
-        total_in, total_out = text_in + audio_in, text_out + audio_out
-        return {
-            "total_tokens": total_in + total_out,
-            "input_tokens": total_in,
-            "output_tokens": total_out,
-            "input_token_details": {
-                "text_tokens": text_in,
-                "audio_tokens": audio_in,
-                "image_tokens": 0,
-                "cached_tokens": cached_text + cached_audio,
-                "cached_tokens_details": {
-                    "text_tokens": cached_text,
-                    "audio_tokens": cached_audio,
-                    "image_tokens": 0,
-                },
-            },
-            "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out},
         }
 
     def rate_limits(
