@@ -222,6 +222,14 @@ def validate(jobs_file: str) -> None:
 @click.option(
     "--language", help="Language hint (ISO-639-1) for transcription jobs.", **_env("LANGUAGE")
 )
+@click.option(
+    "--audio-format",
+    type=click.Choice(["pcm16", "g711_ulaw", "g711_alaw"]),
+    default="pcm16",
+    show_default=True,
+    help="Input audio sent to the service: 24 kHz PCM16 or 8 kHz G.711.",
+    **_env("AUDIO_FORMAT"),
+)
 @click.option("--seed", type=int, help="Seed for retry jitter (reproducible runs).", **_env("SEED"))
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and the summary.")

@@ -75,7 +75,7 @@ def build_request(
         audio_out=Path(options["audio_out"]) if options.get("audio_out") else None,
         transcription_model=options["transcription_model"],
         language=options.get("language"),
-        audio_format=options.get("audio_format", "pcm16"),
+        audio_format=options["audio_format"],
         seed=options.get("seed"),
     )
     return RunRequest(

@@ -62,6 +62,23 @@ def test_options_reach_the_config(jobs: Path, captured: list[RunRequest]) -> Non
             "out.jsonl",
             "--seed",
             "4",
+            "--audio-format",
+            "g711_alaw",
+            "--language",
+            "fr",
+            "--audio-out",
+            "wavs",
+            "--tpm",
+            "9000",
+            "--instructions",
+            "Be brief.",
+            "--skip-invalid",
+            "--grace",
+            "10s",
+            "--transcription-model",
+            "whisper-1",
+            "--summary",
+            "s.json",
         ],
         env={"OPENAI_API_KEY": "sk-abc"},
     )
@@ -73,7 +90,10 @@ def test_options_reach_the_config(jobs: Path, captured: list[RunRequest]) -> Non
     assert c.url == "ws://127.0.0.1:9/v1/realtime"
     assert c.api_key.reveal() == "sk-abc"
     assert request.output == Path("out.jsonl")
+    assert (c.tpm, c.instructions, c.skip_invalid, c.grace_s) == (9000, "Be brief.", True, 10.0)
+    assert (c.transcription_model, request.summary_path) == ("whisper-1", "s.json")
     assert c.seed == 4
+    assert (c.audio_format, c.language, c.audio_out) == ("g711_alaw", "fr", Path("wavs"))
 
 
 def test_environment_fallbacks(jobs: Path, captured: list[RunRequest]) -> None:
