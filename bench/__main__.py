@@ -4,7 +4,7 @@
     python -m bench --quick         # smaller sizes, one repetition (about a minute and a half)
     python -m bench --only peer     # one section (repeatable); merged into results.json
 
-Sections: startup, throughput, cpu, peer, memory, validate, connections, audio.
+Sections: startup, throughput, cpu, peer, memory, validate, connections, audio, audio_send.
 Each runs on its own; one that fails (or whose module does not exist yet) is
 recorded with its error and the others go on. The driver itself imports only
 the standard library and measures every client as a child process (see
@@ -78,6 +78,12 @@ def _audio(quick: bool) -> dict[str, Any]:
     return result
 
 
+def _audio_send(quick: bool) -> dict[str, Any]:
+    from bench import bench_audio_send
+
+    return bench_audio_send.run(minutes=3 if quick else 10)
+
+
 SECTIONS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "startup": _startup,
     "throughput": _throughput,
@@ -87,6 +93,7 @@ SECTIONS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "validate": _validate,
     "connections": _connections,
     "audio": _audio,
+    "audio_send": _audio_send,
 }
 
 
@@ -263,6 +270,20 @@ def _rows_audio(r: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def _rows_audio_send(r: dict[str, Any]) -> list[Row]:
+    target = f"< {r['target_cpu_s_per_hour']}"
+    return [
+        _row(
+            "audio_send",
+            f"rtbatch run, {c['source']} ({c['minutes']} min): client CPU s per audio hour",
+            f"{c['cpu_s_per_audio_hour']:.2f}",
+            target,
+            _verdict(c["meets_target"] and c["completed"]),
+        )
+        for c in r["cases"]
+    ]
+
+
 ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "startup": _rows_startup,
     "throughput": _rows_throughput,
@@ -272,6 +293,7 @@ ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "validate": _rows_validate,
     "connections": _rows_connections,
     "audio": _rows_audio,
+    "audio_send": _rows_audio_send,
 }
 
 
