@@ -20,7 +20,8 @@ Every failure is classified once, where it happens, into one of three branches::
         ├── QuotaExhausted        the account has no quota left
         ├── DialectRefused        the service no longer speaks the beta dialect
         ├── ConfigurationRejected the service refused the session configuration
-        └── HandshakeRefused      the upgrade was refused with another 4xx
+        ├── HandshakeRefused      the upgrade was refused with another 4xx
+        └── OutputFailed          the result file cannot be written
 
 Each error carries the context a log line or a result needs: the server's
 ``code``, the WebSocket close code or handshake status where there is one, and the
@@ -175,3 +176,9 @@ class HandshakeRefused(RunFatalError):
     """Raised when the WebSocket upgrade was refused with a 4xx other than 429."""
 
     kind = "handshake_refused"
+
+
+class OutputFailed(RunFatalError):
+    """Raised when the result file cannot be written (a full disk, say)."""
+
+    kind = "output_failed"

@@ -253,7 +253,7 @@ class Run:
         async with out:
             carry: Attempt | None = None
             failures = 0
-            while not self.stopping or carry is not None:
+            while not self.stopping:  # a job still in hand then runs next time
                 carry = carry or await self._take()
                 if carry is None:
                     return
@@ -426,10 +426,18 @@ class Run:
     # -- output and control ---------------------------------------------------
 
     async def _write_results(self, outcomes: trio.MemoryReceiveChannel[Outcome]) -> None:
+        broken = False
         try:
             async with outcomes:
                 async for outcome in outcomes:
-                    self.results.write(outcome)
+                    if broken:
+                        continue  # drained, not written: those jobs run next time
+                    try:
+                        self.results.write(outcome)
+                    except OSError as exc:
+                        broken = True
+                        self._fail_run(errors.OutputFailed(f"cannot write results: {exc}"))
+                        continue
                     self.summary.add(outcome)
         finally:
             self._written.set()

@@ -125,6 +125,9 @@ def execute(request: RunRequest) -> int:
     except LockBusy as exc:
         print(f"rtbatch: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # the result file or its lock cannot be created or read
+        print(f"rtbatch: {exc.filename or request.output}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def _print_problems(problems: list[JobProblem]) -> None:

@@ -218,3 +218,19 @@ async def test_jobs_from_stdin_resolve_audio_against_the_working_directory(
     )
     assert bad.returncode == 2
     assert bad.stderr.decode().startswith("-:1:")
+
+
+async def test_unwritable_result_path_is_a_usage_error(tmp_path: Path) -> None:
+    """A result file that cannot be created: exit 2 naming it, no traceback, nothing sent."""
+    jobs = write_jobs(tmp_path / "jobs.jsonl", prompt_jobs(2))
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    done = await trio.run_process(
+        _cmd(str(jobs), "--emulate", "-o", str(blocker / "r.jsonl")),
+        env=_env(),
+        capture_stderr=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    stderr = done.stderr.decode()
+    assert "not-a-dir" in stderr and "Traceback" not in stderr

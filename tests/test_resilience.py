@@ -5,7 +5,9 @@ Network rules as in tests/harness.py; all of these run on trio's virtual clock.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,9 @@ from rtbatch import errors
 from rtbatch.config import RetryPolicy, Timeouts
 from rtbatch.emulator import FaultSchedule
 from rtbatch.exitcodes import EXIT_FATAL, EXIT_INTERRUPTED, EXIT_OK
+from rtbatch.jobs import read_jobs
+from rtbatch.pool import Run
+from rtbatch.results import ResultFile
 from tests.harness import by_id, prompt_jobs, read_results, received, start_emulator, write_jobs
 
 FAULTS = [
@@ -160,3 +165,27 @@ async def test_failed_jobs_are_retried_on_rerun(
     assert report.summary.skipped == 1
     assert read_results(path2) == kept
     assert len(received(h.emulator, "response.create")) == 3
+
+
+@pytest.fixture
+def full_disk() -> Iterator[ResultFile]:
+    """A result file on /dev/full: every flush fails with ENOSPC, as on a full disk."""
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    results = ResultFile.open(Path("/dev/full"))
+    yield results
+    with contextlib.suppress(OSError):  # its buffered bytes can never be flushed
+        results.close()
+
+
+async def test_a_full_disk_stops_the_run_cleanly(
+    nursery: trio.Nursery, tmp_path: Path, full_disk: ResultFile
+) -> None:
+    """Results that cannot be written (ENOSPC) are run-fatal, not a traceback."""
+    h = await start_emulator(nursery, tmp_path)
+    jobs = write_jobs(tmp_path / "jobs.jsonl", prompt_jobs(30))
+    report = await Run(h.config(concurrency=4), read_jobs(jobs), full_disk, total=30).run()
+    assert isinstance(report.fatal, errors.OutputFailed)
+    assert "No space left" in report.fatal.message
+    assert report.exit_code == EXIT_FATAL
+    assert report.summary.finished == 0
