@@ -24,6 +24,8 @@ AudioFormat = Literal["pcm16", "g711_ulaw", "g711_alaw"]
 Event = dict[str, Any]
 
 BETA_HEADER = (b"OpenAI-Beta", b"realtime=v1")
+# The service caps metadata values at 512 characters.
+METADATA_VALUE_CHARS = 512
 
 # Beta server event names → their GA names. Everything else is named alike.
 _BETA_TO_GA = {
@@ -152,7 +154,7 @@ def response_create(
     """
     response: dict[str, Any] = {
         "conversation": "none",
-        "metadata": {"job_id": job.id[:512]},
+        "metadata": {"job_id": metadata_job_id(job.id)},
         "input": _input_items(dialect, job, audio_item_id),
     }
     instructions = job.instructions if job.instructions is not None else default_instructions
@@ -160,6 +162,11 @@ def response_create(
         response["instructions"] = instructions
     _apply_options(dialect, job, response)
     return {"type": "response.create", "event_id": event_id, "response": response}
+
+
+def metadata_job_id(job_id: str) -> str:
+    """The job id as it travels in ``metadata`` (values are capped at 512 characters)."""
+    return job_id[:METADATA_VALUE_CHARS]
 
 
 def _input_items(dialect: Dialect, job: Job, audio_item_id: str | None) -> list[Event]:

@@ -376,7 +376,7 @@ class Session:
                 if event["type"] == "response.output_audio.delta":
                     sink.add_b64(event.get("delta", ""))
                     return False
-                return bool(event["type"] == "response.done")
+                return event["type"] == "response.done" and _for_job(event, job.id)
 
             done = await self.next_event(want)
             return await _reply(done.get("response") or {}, sink)
@@ -393,6 +393,21 @@ class Session:
             usage=event.get("usage"),
             response_id=None,
         )
+
+
+def _for_job(done: Event, job_id: str) -> bool:
+    """Whether a ``response.done`` answers this job (by the metadata it echoes).
+
+    Only one job runs on a session at a time, so a mismatch means a stray
+    response, which must not be written under this job's id.
+    """
+    metadata = (done.get("response") or {}).get("metadata")
+    if not isinstance(metadata, dict) or "job_id" not in metadata:
+        return True  # a server that does not echo metadata: one job at a time decides
+    matches = metadata["job_id"] == protocol.metadata_job_id(job_id)
+    if not matches:
+        log.warning("ignored a response.done for another job (%s)", metadata["job_id"])
+    return bool(matches)
 
 
 async def _reply(response: Mapping[str, Any], sink: AudioSink) -> JobReply:
