@@ -196,6 +196,20 @@ class Dialect:
         usage: JsonObj | None,
     ) -> JsonObj:
         """The ``response`` object of ``response.created``/``done``."""
+        return {
+            "object": "realtime.response",
+            "id": response_id,
+            "status": status,
+            "status_details": status_details,
+            "output": output,
+            "conversation_id": conversation_id,
+            **self.response_settings(params),
+            "usage": usage,
+            "metadata": params.metadata,
+        }
+
+    def response_settings(self, params: ResponseParams) -> JsonObj:
+        """The response object's settings fields (modalities, voice, format, cap)."""
         raise NotImplementedError
 
     def usage_object(

@@ -284,31 +284,13 @@ class BetaDialect(Dialect):
     def output_item_finished(self, item: JsonObj, previous_item_id: str | None) -> list[JsonObj]:
         return []
 
-    def response_object(
-        self,
-        response_id: str,
-        params: ResponseParams,
-        conversation_id: str | None,
-        *,
-        status: str,
-        status_details: JsonObj | None,
-        output: list[JsonObj],
-        usage: JsonObj | None,
-    ) -> JsonObj:
+    def response_settings(self, params: ResponseParams) -> JsonObj:
         return {
-            "object": "realtime.response",
-            "id": response_id,
-            "status": status,
-            "status_details": status_details,
-            "output": output,
-            "conversation_id": conversation_id,
             "modalities": ["audio", "text"] if params.output_audio else ["text"],
             "voice": params.voice,
             "output_audio_format": params.output_format,
             "temperature": params.temperature,
             "max_output_tokens": params.max_tokens_wire,
-            "usage": usage,
-            "metadata": params.metadata,
         }
 
     def rate_limits(

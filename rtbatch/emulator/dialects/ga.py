@@ -471,24 +471,8 @@ class GADialect(Dialect):
     def output_item_finished(self, item: JsonObj, previous_item_id: str | None) -> list[JsonObj]:
         return [item_event("conversation.item.done", item, previous_item_id)]
 
-    def response_object(
-        self,
-        response_id: str,
-        params: ResponseParams,
-        conversation_id: str | None,
-        *,
-        status: str,
-        status_details: JsonObj | None,
-        output: list[JsonObj],
-        usage: JsonObj | None,
-    ) -> JsonObj:
+    def response_settings(self, params: ResponseParams) -> JsonObj:
         return {
-            "object": "realtime.response",
-            "id": response_id,
-            "status": status,
-            "status_details": status_details,
-            "output": output,
-            "conversation_id": conversation_id,
             "output_modalities": ["audio"] if params.output_audio else ["text"],
             "max_output_tokens": params.max_tokens_wire,
             "audio": {
@@ -497,8 +481,6 @@ class GADialect(Dialect):
                     "voice": params.voice,
                 }
             },
-            "usage": usage,
-            "metadata": params.metadata,
         }
 
     def rate_limits(
