@@ -352,7 +352,42 @@ def iter_chunks(
     path = Path(path)
     # G.711 chunks are cut from PCM16 first, then encoded one byte per sample.
     encode: Callable[[bytes], bytes] = _g711_encoder(fmt) if fmt != "pcm16" else bytes
+    if fmt == "pcm16" and _is_native_wav(path):
+        return _wav_chunks(path, chunk_samples)
     return _chunks(path, rate, chunk_samples, encode)
+
+
+def _is_native_wav(path: Path) -> bool:
+    """Whether a file is a WAV already in the service's format (24 kHz mono PCM16).
+
+    Such a file is sent as it is, read with the standard library: PyAV would
+    demux it in small packets at many times the cost and change nothing.
+    Anything else (another rate or layout, WAVE_FORMAT_EXTENSIBLE, not a WAV,
+    unreadable) takes the general path, errors included.
+    """
+    try:
+        with wave.open(str(path), "rb") as reader:
+            params = reader.getparams()
+    except (wave.Error, EOFError, OSError):
+        return False
+    return (params.nchannels, params.sampwidth, params.framerate, params.comptype) == (
+        1,
+        2,
+        SAMPLE_RATE,
+        "NONE",
+    )
+
+
+def _wav_chunks(path: Path, chunk_samples: int) -> Generator[bytes, None, None]:
+    sent_samples = 0
+    try:
+        with wave.open(str(path), "rb") as reader:
+            while len(block := reader.readframes(chunk_samples)) == chunk_samples * 2:
+                sent_samples += chunk_samples
+                yield block
+    except (wave.Error, EOFError, OSError) as exc:
+        raise BadAudio(f"audio file {path} cannot be read: {exc}", code="bad_audio") from exc
+    yield from _tail(path, SAMPLE_RATE, sent_samples, bytearray(block), bytes)
 
 
 def _chunks(
@@ -392,6 +427,13 @@ def _chunks(
         sent_samples += chunk_samples
         yield encode(bytes(pending[:chunk_bytes]))
         del pending[:chunk_bytes]
+    yield from _tail(path, rate, sent_samples, pending, encode)
+
+
+def _tail(
+    path: Path, rate: int, sent_samples: int, pending: bytearray, encode: Callable[[bytes], bytes]
+) -> Generator[bytes, None, None]:
+    """The last, partial chunk, once the file is known to hold enough audio to commit."""
     total = sent_samples + len(pending) // 2
     if total == 0:
         raise BadAudio(f"audio file {path} is empty: it holds no audio samples", code="bad_audio")

@@ -34,3 +34,8 @@ MAX_MESSAGE_BYTES = 24 * 1024 * 1024
 # One parsed message in flight per connection: backpressure on a fast server.
 MESSAGE_QUEUE_SIZE = 8
 RECEIVE_BUFFER_BYTES = 64 * 1024
+
+# Audio is appended in 2 s chunks (96 KB of PCM16, 128 KB as base64): batch work
+# has no live listener to keep up with, the service takes events up to 15 MiB,
+# and each event costs a thread hand-off, a frame and a send whatever its size.
+AUDIO_CHUNK_MS = 2000

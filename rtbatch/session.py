@@ -22,7 +22,12 @@ import trio_websocket as tw
 
 from rtbatch import errors, protocol
 from rtbatch.config import RunConfig, Timeouts
-from rtbatch.defaults import MAX_MESSAGE_BYTES, MESSAGE_QUEUE_SIZE, RECEIVE_BUFFER_BYTES
+from rtbatch.defaults import (
+    AUDIO_CHUNK_MS,
+    MAX_MESSAGE_BYTES,
+    MESSAGE_QUEUE_SIZE,
+    RECEIVE_BUFFER_BYTES,
+)
 from rtbatch.jobs import Job
 from rtbatch.outputs import AudioSink
 from rtbatch.protocol import Event, SessionKind
@@ -347,7 +352,9 @@ class Session:
 
         assert job.audio is not None
         try:
-            async with open_chunk_stream(job.audio, fmt=self._config.audio_format) as chunks:
+            async with open_chunk_stream(
+                job.audio, fmt=self._config.audio_format, chunk_ms=AUDIO_CHUNK_MS
+            ) as chunks:
                 async for chunk in chunks:
                     await self.send(protocol.append_frame(chunk))
         except errors.BadAudio:
