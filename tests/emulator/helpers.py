@@ -196,6 +196,28 @@ class Client:
         await self.send({"type": "session.update", "session": session})
         return (await self.recv_until("session.updated"))[-1]
 
+    async def audio_output_session(self) -> dict[str, Any]:
+        """GA: switch to spoken output with VAD off; return ``session.updated``."""
+        session = {
+            "type": "realtime",
+            "output_modalities": ["audio"],
+            "audio": {"input": {"turn_detection": None}},
+        }
+        await self.send({"type": "session.update", "session": session})
+        return (await self.recv_until("session.updated"))[-1]
+
+    async def transcription_session(self, model: str) -> dict[str, Any]:
+        """GA: configure a transcription session (VAD off); return ``session.updated``."""
+        audio_input = {"transcription": {"model": model}, "turn_detection": None}
+        session = {"type": "transcription", "audio": {"input": audio_input}}
+        await self.send({"type": "session.update", "session": session})
+        return (await self.recv_until("session.updated"))[-1]
+
+    async def commit_audio(self, samples: int) -> None:
+        """Append ``samples`` of 24 kHz PCM16 in one event, then commit the buffer."""
+        await self.send({"type": "input_audio_buffer.append", "audio": b64(pcm16(samples))})
+        await self.send({"type": "input_audio_buffer.commit"})
+
 
 def headers_for(dialect: str, key: str | None = KEY) -> list[tuple[bytes, bytes]]:
     """Handshake headers: Bearer key, plus the beta header for beta."""

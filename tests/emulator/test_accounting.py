@@ -69,19 +69,8 @@ async def test_cached_tokens_for_a_long_shared_prefix(emu):
 async def test_audio_tokens_follow_duration(emu):
     """Input audio bills ceil(ms / 100); spoken output ceil(ms / 50) plus its transcript."""
     async with connect(emu) as client:
-        await client.send(
-            {
-                "type": "session.update",
-                "session": {
-                    "type": "realtime",
-                    "output_modalities": ["audio"],
-                    "audio": {"input": {"turn_detection": None}},
-                },
-            }
-        )
-        await client.recv_until("session.updated")
-        await client.send({"type": "input_audio_buffer.append", "audio": b64(pcm16(25_000))})
-        await client.send({"type": "input_audio_buffer.commit"})
+        await client.audio_output_session()
+        await client.commit_audio(25_000)
         await client.recv_until("conversation.item.done")
         usage = (await client.turn())[-2]["response"]["usage"]
         check_invariants(usage)

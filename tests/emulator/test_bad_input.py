@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from tests.emulator.helpers import b64, connect, ga_text_session_update, pcm16, user_text
+from tests.emulator.helpers import b64, connect, ga_text_session_update, user_text
 
 
 async def _error_for(client, event_or_frame, *, check=False):
@@ -105,8 +105,7 @@ async def test_oversized_append(emu):
         big = b64(b"\x00" * (15 * 1024 * 1024 + 2))
         error = await _error_for(client, {"type": "input_audio_buffer.append", "audio": big})
         assert (error["code"], error["param"]) == ("invalid_value", "audio")
-        await client.send({"type": "input_audio_buffer.append", "audio": b64(pcm16(4800))})
-        await client.send({"type": "input_audio_buffer.commit"})
+        await client.commit_audio(4800)
         assert (await client.recv())["type"] == "input_audio_buffer.committed"
 
 

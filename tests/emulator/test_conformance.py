@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 
-from tests.emulator.helpers import b64, connect, pcm16, types_of, user_text
+from tests.emulator.helpers import connect, types_of, user_text
 
 GA_TEXT_TURN = [
     "response.created",
@@ -75,19 +75,8 @@ async def test_beta_text_turn_event_order(emu):
 async def test_ga_audio_turn_with_audio_output(emu):
     """A GA audio-output turn streams audio + transcript deltas and audio parts, SDK-valid."""
     async with connect(emu) as client:
-        await client.send(
-            {
-                "type": "session.update",
-                "session": {
-                    "type": "realtime",
-                    "output_modalities": ["audio"],
-                    "audio": {"input": {"turn_detection": None}},
-                },
-            }
-        )
-        await client.recv_until("session.updated")
-        await client.send({"type": "input_audio_buffer.append", "audio": b64(pcm16(24000))})
-        await client.send({"type": "input_audio_buffer.commit"})
+        await client.audio_output_session()
+        await client.commit_audio(24000)
         committed = await client.recv_until("conversation.item.done")
         assert types_of(committed) == [
             "input_audio_buffer.committed",
@@ -148,23 +137,8 @@ async def test_ga_transcription_session(emu):
     """A GA transcription session: session.created type transcription, deltas, completed."""
     async with connect(emu, query="intent=transcription") as client:
         assert client.seen[0]["session"]["type"] == "transcription"
-        await client.send(
-            {
-                "type": "session.update",
-                "session": {
-                    "type": "transcription",
-                    "audio": {
-                        "input": {
-                            "transcription": {"model": "gpt-4o-transcribe"},
-                            "turn_detection": None,
-                        }
-                    },
-                },
-            }
-        )
-        await client.recv_until("session.updated")
-        await client.send({"type": "input_audio_buffer.append", "audio": b64(pcm16(36000))})
-        await client.send({"type": "input_audio_buffer.commit"})
+        await client.transcription_session("gpt-4o-transcribe")
+        await client.commit_audio(36000)
         events = await client.recv_until("conversation.item.input_audio_transcription.completed")
         kinds = types_of(events)
         assert kinds[:3] == [
@@ -196,8 +170,7 @@ async def test_beta_transcription_session_whisper(emu):
         )
         updated = (await client.recv_until("transcription_session.updated"))[-1]
         assert updated["session"]["input_audio_transcription"] == {"model": "whisper-1"}
-        await client.send({"type": "input_audio_buffer.append", "audio": b64(pcm16(12000))})
-        await client.send({"type": "input_audio_buffer.commit"})
+        await client.commit_audio(12000)
         events = await client.recv_until("conversation.item.input_audio_transcription.completed")
         deltas = [e for e in events if e["type"].endswith("transcription.delta")]
         assert [d["delta"] for d in deltas] == ["Emulated transcript of 12000 samples."]

@@ -15,7 +15,7 @@ from trio_websocket import ConnectionClosed
 
 from rtbatch.emulator import FaultSchedule
 from rtbatch.retry import retry_hint
-from tests.emulator.helpers import b64, connect, pcm16, types_of
+from tests.emulator.helpers import connect, types_of
 
 
 def _schedule(kind: str, ordinal: int = 0) -> FaultSchedule:
@@ -126,23 +126,8 @@ async def test_transcription_faults_fail_the_transcription(start, kind):
     """Transcription faults end in conversation.item.input_audio_transcription.failed."""
     emu = await start(schedule=_schedule(kind))
     async with connect(emu, query="intent=transcription") as client:
-        await client.send(
-            {
-                "type": "session.update",
-                "session": {
-                    "type": "transcription",
-                    "audio": {
-                        "input": {
-                            "transcription": {"model": "gpt-4o-mini-transcribe"},
-                            "turn_detection": None,
-                        }
-                    },
-                },
-            }
-        )
-        await client.recv_until("session.updated")
-        await client.send({"type": "input_audio_buffer.append", "audio": b64(pcm16(4800))})
-        await client.send({"type": "input_audio_buffer.commit"})
+        await client.transcription_session("gpt-4o-mini-transcribe")
+        await client.commit_audio(4800)
         failed = (await client.recv_until("conversation.item.input_audio_transcription.failed"))[-1]
         assert failed["error"]["code"] == (
             "server_error" if kind == "server_error" else "rate_limit_exceeded"

@@ -17,9 +17,26 @@ import trio
 from tests.emulator.helpers import KEY
 
 
+async def _text_turn(conn: Any) -> list[Any]:
+    """One user item and one response, as the SDK's README shows; every event to done."""
+    await conn.conversation.item.create(
+        item={
+            "type": "message",
+            "role": "user",
+            "content": [{"type": "input_text", "text": "Hello from the SDK"}],
+        }
+    )
+    await conn.response.create()
+    events: list[Any] = []
+    async for event in conn:
+        events.append(event)
+        if event.type == "response.done":
+            break
+    return events
+
+
 async def _ga_turn(base_url: str) -> list[Any]:
     client = openai.AsyncOpenAI(api_key=KEY, websocket_base_url=base_url)
-    events: list[Any] = []
     async with client.realtime.connect(model="gpt-realtime") as conn:
         await conn.session.update(
             session={
@@ -28,39 +45,14 @@ async def _ga_turn(base_url: str) -> list[Any]:
                 "audio": {"input": {"turn_detection": None}},
             }
         )
-        await conn.conversation.item.create(
-            item={
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": "Hello from the SDK"}],
-            }
-        )
-        await conn.response.create()
-        async for event in conn:
-            events.append(event)
-            if event.type == "response.done":
-                break
-    return events
+        return await _text_turn(conn)
 
 
 async def _beta_turn(base_url: str) -> list[Any]:
     client = openai.AsyncOpenAI(api_key=KEY, websocket_base_url=base_url)
-    events: list[Any] = []
     async with client.beta.realtime.connect(model="gpt-4o-realtime-preview") as conn:
         await conn.session.update(session={"modalities": ["text"], "turn_detection": None})
-        await conn.conversation.item.create(
-            item={
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": "Hello from the SDK"}],
-            }
-        )
-        await conn.response.create()
-        async for event in conn:
-            events.append(event)
-            if event.type == "response.done":
-                break
-    return events
+        return await _text_turn(conn)
 
 
 def _in_thread(coro_fn, base_url: str) -> list[Any]:
