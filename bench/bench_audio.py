@@ -58,6 +58,7 @@ CASES: list[tuple[str, str, str, str]] = [
     ("opus 48 kHz stereo, decode only", "opus-48k-stereo", "pcm16", "decode_only"),
     ("flac 16 kHz mono -> pcm16", "flac-16k-mono", "pcm16", "rtbatch"),
     ("flac 16 kHz mono -> g711_ulaw", "flac-16k-mono", "g711_ulaw", "rtbatch"),
+    ("wav 24 kHz mono -> pcm16 (sent as is)", "wav-24k-mono", "pcm16", "rtbatch"),
 ]
 
 # kind → (file suffix, container, codec, rate, layout)
@@ -65,6 +66,7 @@ SOURCES: dict[str, tuple[str, str, str, int, str]] = {
     "mp3-48k-stereo": ("mp3", "mp3", "libmp3lame", 48_000, "stereo"),
     "opus-48k-stereo": ("opus", "ogg", "libopus", 48_000, "stereo"),
     "flac-16k-mono": ("flac", "flac", "flac", 16_000, "mono"),
+    "wav-24k-mono": ("wav", "wav", "pcm_s16le", 24_000, "mono"),
 }
 
 

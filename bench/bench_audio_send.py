@@ -4,7 +4,7 @@
 whole client: ``rtbatch run`` on one transcription job of a long file against
 the emulator (its own process and core), so WebSocket framing, masking, the
 socket and the thread hand-off are included. The figure is the client's
-marginal CPU (the run of the long file minus the run of a one-second file, both
+marginal CPU (the run of the long file minus the run of a one-minute file, both
 measured with ``wait4``), scaled to one hour of audio.
 """
 
@@ -12,27 +12,13 @@ from __future__ import annotations
 
 import json
 import tempfile
-import wave
 from pathlib import Path
 from typing import Any
 
 from bench.bench_audio import TARGET_CPU_S_PER_HOUR, ensure_source
 from bench.common import Emulator, run_rtbatch
 
-RATE = 24_000
 MINUTES = 10
-
-
-def _write_wav(path: Path, seconds: int) -> Path:
-    """24 kHz mono PCM (what the service takes as is): the decoding floor is nil."""
-    second = bytes(range(256)) * (RATE * 2 // 256) + bytes(RATE * 2 % 256)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        for _ in range(seconds):
-            w.writeframesraw(second)
-    return path
 
 
 def _job_file(tmp: Path, name: str, audio: Path) -> Path:
@@ -44,13 +30,15 @@ def _job_file(tmp: Path, name: str, audio: Path) -> Path:
 
 def run(minutes: int = MINUTES) -> dict[str, Any]:
     """One case per source kind; CPU seconds per audio hour, and the client's peak RSS."""
+    if minutes < 2:
+        raise ValueError("minutes: at least 2 (a one-minute run is the baseline)")
     with tempfile.TemporaryDirectory(prefix="rtbatch-bench-audio-send-") as tmp_name:
         tmp = Path(tmp_name)
         sources = {
-            "wav 24 kHz mono": _write_wav(tmp / "long.wav", minutes * 60),
+            "wav 24 kHz mono": ensure_source("wav-24k-mono", minutes),
             "mp3 48 kHz stereo": ensure_source("mp3-48k-stereo", minutes),
         }
-        short = _job_file(tmp, "short", _write_wav(tmp / "short.wav", 1))
+        short = _job_file(tmp, "short", ensure_source("wav-24k-mono", 1))
         cases = []
         with Emulator(latency_ms=0) as emulator:
             fixed = run_rtbatch(emulator, short, 1)
@@ -58,7 +46,7 @@ def run(minutes: int = MINUTES) -> dict[str, Any]:
                 jobs = _job_file(tmp, "long", source)
                 result = run_rtbatch(emulator, jobs, 1, extra=["--job-timeout", "1h"])
                 marginal = result["cpu_s"] - fixed["cpu_s"]
-                per_hour = marginal * 60 / minutes
+                per_hour = marginal * 60 / (minutes - 1)  # the baseline holds a minute
                 cases.append(
                     {
                         "source": label,
