@@ -43,10 +43,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Literal, final, get_args
+from typing import TYPE_CHECKING, Any, Final, Literal, final
 
 import trio
 
+from rtbatch.defaults import AUDIO_FORMATS, AudioFormat
 from rtbatch.errors import BadAudio
 
 if TYPE_CHECKING:
@@ -66,8 +67,6 @@ bytes is not documented, so chunk sizes are checked against the base64 size."""
 BUFFER_CHUNKS: Final = 4
 """Default number of decoded chunks :func:`open_chunk_stream` keeps ready."""
 
-AudioFormat = Literal["pcm16", "g711_ulaw", "g711_alaw"]
-AUDIO_FORMATS: Final[tuple[AudioFormat, ...]] = get_args(AudioFormat)
 
 # How long leaving open_chunk_stream waits for its decoding thread to notice that
 # the consumer has gone. The thread checks between chunks, so it normally stops

@@ -16,6 +16,7 @@ import click
 
 from rtbatch import __version__
 from rtbatch.defaults import (
+    AUDIO_FORMATS,
     DEFAULT_CONCURRENCY,
     DEFAULT_MODEL,
     DEFAULT_URL,
@@ -224,7 +225,7 @@ def validate(jobs_file: str) -> None:
 )
 @click.option(
     "--audio-format",
-    type=click.Choice(["pcm16", "g711_ulaw", "g711_alaw"]),
+    type=click.Choice(AUDIO_FORMATS),
     default="pcm16",
     show_default=True,
     help="Input audio sent to the service: 24 kHz PCM16 or 8 kHz G.711.",

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from rtbatch.defaults import (
+    AUDIO_FORMATS,
     BACKOFF_BASE,
     BACKOFF_INITIAL_S,
     BACKOFF_MAX_S,
@@ -28,6 +29,7 @@ from rtbatch.defaults import (
     RETRY_TOTAL_S,
     SESSION_TIMEOUT_S,
     SIGNAL_GRACE_S,
+    AudioFormat,
 )
 
 Dialect = Literal["ga", "beta"]
@@ -126,7 +128,7 @@ class RunConfig:
     audio_out: Path | None = None
     transcription_model: str = "gpt-4o-mini-transcribe"
     language: str | None = None
-    audio_format: Literal["pcm16", "g711_ulaw", "g711_alaw"] = "pcm16"
+    audio_format: AudioFormat = "pcm16"
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -144,5 +146,7 @@ class RunConfig:
                 raise ValueError(f"{name}: must be at least 1")
         if self.deadline_s is not None and self.deadline_s <= 0:
             raise ValueError("deadline_s: must be positive")
+        if self.audio_format not in AUDIO_FORMATS:
+            raise ValueError(f"audio_format: expected one of {', '.join(AUDIO_FORMATS)}")
         if self.grace_s < 0:
             raise ValueError("grace_s: must not be negative")

@@ -6,6 +6,12 @@ Kept apart from :mod:`rtbatch.config` so that the command line can show them in
 
 from __future__ import annotations
 
+from typing import Final, Literal, get_args
+
+#: Input audio as the service takes it: 24 kHz PCM16, or 8 kHz G.711 μ-law / A-law.
+AudioFormat = Literal["pcm16", "g711_ulaw", "g711_alaw"]
+AUDIO_FORMATS: Final[tuple[AudioFormat, ...]] = get_args(AudioFormat)
+
 DEFAULT_URL = "wss://api.openai.com/v1/realtime"
 DEFAULT_MODEL = "gpt-realtime"
 DEFAULT_CONCURRENCY = 8

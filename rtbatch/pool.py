@@ -102,7 +102,7 @@ async def _dispatch(session: Session, job: Job) -> JobReply:
     return await session.run_transcribe(job)
 
 
-def _take(source: Iterator[Job | JobProblem], n: int) -> list[Job | JobProblem]:
+def _take_batch(source: Iterator[Job | JobProblem], n: int) -> list[Job | JobProblem]:
     return list(itertools.islice(source, n))
 
 
@@ -205,7 +205,7 @@ class Run:
                 # a buffer: a batch costs well under a millisecond, so it is read
                 # in the loop rather than in a thread, which would also let trio's
                 # virtual clock jump while the thread runs.
-                batch = _take(self.source, FEED_BATCH)
+                batch = _take_batch(self.source, FEED_BATCH)
                 await trio.lowlevel.checkpoint()
                 if not batch:
                     break

@@ -16,11 +16,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import orjson
 
 from rtbatch.config import Dialect
+from rtbatch.defaults import AudioFormat
 from rtbatch.errors import InvalidJob
 from rtbatch.jobs import Job, Message
 
 SessionKind = Literal["realtime", "transcription"]
-AudioFormat = Literal["pcm16", "g711_ulaw", "g711_alaw"]
 Event = dict[str, Any]
 
 BETA_HEADER = (b"OpenAI-Beta", b"realtime=v1")

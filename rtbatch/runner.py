@@ -119,9 +119,9 @@ def execute(request: RunRequest) -> int:
         return EXIT_USAGE
     try:
         if request.output is None:
-            return _run(request, total + len(problems), None)
-        with RunLock(request.output) as lock:
-            return _run(request, total + len(problems), lock)
+            return _run(request, total + len(problems))
+        with RunLock(request.output):
+            return _run(request, total + len(problems))
     except LockBusy as exc:
         print(f"rtbatch: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -137,7 +137,7 @@ def _print_problems(problems: list[JobProblem]) -> None:
         print(f"... and {len(problems) - MAX_PROBLEMS_SHOWN} more", file=sys.stderr)
 
 
-def _run(request: RunRequest, total: int, lock: object) -> int:
+def _run(request: RunRequest, total: int) -> int:
     import trio
 
     from rtbatch.pool import Run

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -435,8 +436,8 @@ async def _reply(response: Mapping[str, Any], sink: AudioSink) -> JobReply:
 
 
 def _lifetime_s(session: Mapping[str, Any]) -> float | None:
-    import time
-
+    # expires_at is wall-clock epoch seconds; the lifetime it implies is then
+    # counted on trio's clock, which tests may run virtually.
     expires_at = session.get("expires_at")
     if not isinstance(expires_at, int | float) or expires_at <= 0:
         return None

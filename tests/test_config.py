@@ -33,6 +33,7 @@ def test_config_is_frozen() -> None:
         ({"rpm": 0}, "rpm"),
         ({"deadline_s": -1}, "deadline_s"),
         ({"model": ""}, "model"),
+        ({"audio_format": "mp3"}, "audio_format"),
     ],
 )
 def test_bad_values_name_the_field(kwargs: dict[str, object], field: str) -> None:

@@ -52,41 +52,43 @@ def certificate(tmp_path: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+@pytest.fixture
+async def tls_emulator(
+    nursery: trio.Nursery, tmp_path: Path, certificate: tuple[Path, Path]
+) -> Harness:
+    """An emulator serving wss:// with the test certificate."""
+    cert, key = certificate
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    return await start_emulator(nursery, tmp_path, ssl_context=server_ctx)
+
+
 async def _run(
     h: Harness, tmp: Path, client_ctx: ssl.SSLContext
 ) -> tuple[RunReport, list[dict[str, Any]]]:
     jobs = write_jobs(tmp / "jobs.jsonl", prompt_jobs(20))
     out = ResultFile.open(tmp / "r.jsonl")
-    run = Run(
-        h.config(concurrency=4, url=h.emulator.url), read_jobs(jobs), out, ssl_context=client_ctx
-    )
+    run = Run(h.config(concurrency=4), read_jobs(jobs), out, ssl_context=client_ctx)
     report = await run.run()
     out.close()
     return report, read_results(tmp / "r.jsonl")
 
 
 async def test_runs_over_wss(
-    nursery: trio.Nursery, tmp_path: Path, certificate: tuple[Path, Path]
+    tls_emulator: Harness, tmp_path: Path, certificate: tuple[Path, Path]
 ) -> None:
     """Jobs complete over TLS when the client trusts the server's certificate."""
-    cert, key = certificate
-    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_ctx.load_cert_chain(cert, key)
-    h = await start_emulator(nursery, tmp_path, ssl_context=server_ctx)
+    h = tls_emulator
     assert h.emulator.url.startswith("wss://")
-    report, results = await _run(h, tmp_path, ssl.create_default_context(cafile=str(cert)))
+    trusting = ssl.create_default_context(cafile=str(certificate[0]))
+    report, results = await _run(h, tmp_path, trusting)
     assert report.exit_code == EXIT_OK
     assert len(by_id(results)) == 20
 
 
-async def test_untrusted_certificate_is_refused(
-    nursery: trio.Nursery, tmp_path: Path, certificate: tuple[Path, Path]
-) -> None:
+async def test_untrusted_certificate_is_refused(tls_emulator: Harness, tmp_path: Path) -> None:
     """An untrusted certificate stops the run at once with a clear, run-fatal error."""
-    cert, key = certificate
-    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_ctx.load_cert_chain(cert, key)
-    h = await start_emulator(nursery, tmp_path, ssl_context=server_ctx)
+    h = tls_emulator
     report, results = await _run(h, tmp_path, ssl.create_default_context())
     assert results == []
     assert report.exit_code == EXIT_FATAL
