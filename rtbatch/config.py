@@ -24,6 +24,8 @@ from rtbatch.defaults import (
     JOB_TIMEOUT_S,
     MAX_ATTEMPTS,
     MAX_CONCURRENCY,
+    MAX_REFUSALS,
+    MAX_WAIT_S,
     PING_INTERVAL_S,
     PING_TIMEOUT_S,
     RETRY_TOTAL_S,
@@ -88,6 +90,11 @@ class RetryPolicy:
     drawn value, up to ``max_s``. A job stops being retried after ``max_attempts`` attempts or
     once ``total_s`` have passed since its first attempt; its result line is
     then ``failed`` with the last error and the number of attempts.
+
+    A refusal for rate or capacity limits is not an attempt (the request never
+    ran): the job goes back to the queue at once and the pacer decides when it
+    starts; after ``max_refusals`` refusals it fails. A limit that resets more
+    than ``max_wait_s`` away stops the run with the try-later exit code instead.
     """
 
     max_attempts: int = MAX_ATTEMPTS
@@ -95,8 +102,14 @@ class RetryPolicy:
     max_s: float = BACKOFF_MAX_S
     base: float = BACKOFF_BASE
     total_s: float = RETRY_TOTAL_S
+    max_refusals: int = MAX_REFUSALS
+    max_wait_s: float = MAX_WAIT_S
 
     def __post_init__(self) -> None:
+        if self.max_refusals < 1:
+            raise ValueError("retry.max_refusals: must be at least 1")
+        if self.max_wait_s < 0:
+            raise ValueError("retry.max_wait_s: must not be negative")
         if self.max_attempts < 1:
             raise ValueError("retry.max_attempts: must be at least 1")
         if self.initial_s < 0 or self.max_s < self.initial_s:

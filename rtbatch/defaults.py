@@ -13,7 +13,12 @@ AudioFormat = Literal["pcm16", "g711_ulaw", "g711_alaw"]
 AUDIO_FORMATS: Final[tuple[AudioFormat, ...]] = get_args(AudioFormat)
 
 DEFAULT_URL = "wss://api.openai.com/v1/realtime"
-DEFAULT_MODEL = "gpt-realtime"
+# Neither has an announced shutdown (models.py): gpt-realtime-1.5 is gpt-realtime's
+# like-for-like successor (same prices, no reasoning latency); gpt-live-transcribe is
+# what OpenAI's realtime-transcription guide recommends.
+DEFAULT_MODEL = "gpt-realtime-1.5"
+DEFAULT_TRANSCRIPTION_MODEL = "gpt-live-transcribe"
+DEFAULT_AUDIO_FORMAT: Final[AudioFormat] = "pcm16"
 DEFAULT_CONCURRENCY = 8
 MAX_CONCURRENCY = 10_000
 
@@ -31,6 +36,12 @@ BACKOFF_INITIAL_S = 0.5
 BACKOFF_MAX_S = 30.0
 BACKOFF_BASE = 2.0
 RETRY_TOTAL_S = 900.0
+# Refused requests (rate or capacity limits) never ran, so they are not attempts; this
+# caps them per job so that a service refusing forever cannot hold a job forever.
+MAX_REFUSALS = 100
+# A limit that resets later than this is not waited for: the run stops with the
+# try-later exit code, and cron reruns it (a daily limit, a long "try again in").
+MAX_WAIT_S = 300.0
 
 SIGNAL_GRACE_S = 30.0
 

@@ -7,21 +7,27 @@ Every failure is classified once, where it happens, into one of three branches::
     │   ├── ConnectionLost        the socket closed or broke mid-session
     │   ├── HandshakeRetryable    the upgrade was refused with 429 or 5xx
     │   ├── ServerError           the service failed the response (server_error)
-    │   ├── RateLimited           the service refused for rate limits
+    │   ├── ProtocolError         a server event was malformed or unexpected
+    │   ├── RateLimited           the service refused for rate limits (a refusal)
+    │   │   └── Overloaded        the service refused for capacity (inference_rate_limit_exceeded)
     │   ├── SessionExpired        the session hit its maximum duration
     │   └── ResponseTimeout       no answer within the job's deadline
+    ├── TryLaterError             a limit resets later than the run can wait: stop, rerun later
+    │   └── DailyLimitReached     the requests-per-day limit is spent
     ├── JobError                  this job can never succeed as written
     │   ├── InvalidJob            the job line is malformed
     │   ├── BadAudio              the job's audio cannot be read or decoded
     │   └── RequestRejected       the service rejected the job's request
     └── RunFatalError             no job can succeed: stop starting jobs
         ├── AuthenticationFailed  the API key was refused
-        ├── ModelUnavailable      the model is unknown or not realtime
-        ├── QuotaExhausted        the account has no quota left
+        ├── ModelUnavailable      the model is unknown, shut down or not realtime
+        ├── QuotaExhausted        the account has no quota left (insufficient_quota)
+        ├── AccountUnusable       the account is deactivated or at its billing hard limit
         ├── DialectRefused        the service no longer speaks the beta dialect
         ├── ConfigurationRejected the service refused the session configuration
         ├── HandshakeRefused      the upgrade was refused with another 4xx
-        └── OutputFailed          the result file cannot be written
+        ├── OutputFailed          a result, transcript or audio file cannot be written
+        └── InternalError         an unexpected exception of rtbatch's own (a bug)
 
 Each error carries the context a log line or a result needs: the server's
 ``code``, the WebSocket close code or handshake status where there is one, and the
@@ -32,7 +38,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-ErrorClass = Literal["retryable", "job", "run"]
+ErrorClass = Literal["retryable", "later", "job", "run"]
 
 
 class RtbatchError(Exception):
@@ -100,6 +106,18 @@ class RateLimited(RetryableError):
     kind = "rate_limited"
 
 
+class ProtocolError(RetryableError):
+    """Raised when a server event is malformed or unexpected; names its type, never its payload."""
+
+    kind = "protocol_error"
+
+
+class Overloaded(RateLimited):
+    """Raised when the service refused a response for capacity (inference_rate_limit_exceeded)."""
+
+    kind = "overloaded"
+
+
 class SessionExpired(RetryableError):
     """Raised when the session reached the service's maximum duration."""
 
@@ -110,6 +128,22 @@ class ResponseTimeout(RetryableError):
     """Raised when a network wait (connect, session, response) passed its deadline."""
 
     kind = "timeout"
+
+
+class TryLaterError(RtbatchError):
+    """Raised when a limit resets later than the run can usefully wait; a rerun resumes.
+
+    ``retry_after_s`` says when the limit resets, where the service said so.
+    """
+
+    error_class = "later"
+    kind = "try_later"
+
+
+class DailyLimitReached(TryLaterError):
+    """Raised when the account's requests-per-day limit is spent."""
+
+    kind = "daily_limit"
 
 
 class JobError(RtbatchError):
@@ -149,7 +183,7 @@ class AuthenticationFailed(RunFatalError):
 
 
 class ModelUnavailable(RunFatalError):
-    """Raised when the model is unknown or does not support realtime."""
+    """Raised when the model is unknown, shut down, or does not support realtime."""
 
     kind = "model_unavailable"
 
@@ -158,6 +192,12 @@ class QuotaExhausted(RunFatalError):
     """Raised when the account has no quota left."""
 
     kind = "quota_exhausted"
+
+
+class AccountUnusable(RunFatalError):
+    """Raised when the account is deactivated or has reached its billing hard limit."""
+
+    kind = "account_unusable"
 
 
 class DialectRefused(RunFatalError):
@@ -179,6 +219,12 @@ class HandshakeRefused(RunFatalError):
 
 
 class OutputFailed(RunFatalError):
-    """Raised when the result file cannot be written (a full disk, say)."""
+    """Raised when a result, transcript or audio file cannot be written (a full disk, say)."""
 
     kind = "output_failed"
+
+
+class InternalError(RunFatalError):
+    """Raised at the run boundary for an unexpected exception of rtbatch's own (a bug)."""
+
+    kind = "internal_error"

@@ -11,7 +11,8 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from rtbatch import errors
 from rtbatch.config import RetryPolicy
@@ -130,10 +131,78 @@ def backoff_s(
     return rng.uniform(0, cap)
 
 
+Action = Literal["retry", "fail", "stop", "try_later"]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What becomes of a failed attempt.
+
+    ``retry``: back into the queue after ``wait_s``; ``fail``: the job's line is
+    ``failed``; ``stop``: the run stops starting jobs (run-fatal); ``try_later``: the
+    run stops starting jobs and exits with the try-later code, the job untouched,
+    ``wait_s`` being when the limit resets (0 when unknown).
+    """
+
+    action: Action
+    wait_s: float = 0.0
+
+
+def is_refusal(exc: BaseException) -> bool:
+    """A request the service refused before running it (rate or capacity limits)."""
+    return isinstance(exc, errors.RateLimited | errors.HandshakeRetryable) and (
+        not isinstance(exc, errors.HandshakeRetryable) or exc.status == 429
+    )
+
+
+def decide(
+    exc: BaseException,
+    *,
+    attempts: int,
+    refusals: int,
+    elapsed_s: float,
+    policy: RetryPolicy,
+    rng: random.Random,
+) -> Decision:
+    """Decide a failed attempt's fate; pure, so every branch is tested without a loop.
+
+    Args:
+        exc: the failure, already classified (an rtbatch error; anything else is a bug
+            and stops the run).
+        attempts: attempts of this job that ran, this one included.
+        refusals: refusals of this job, this one included (see :func:`is_refusal`).
+        elapsed_s: time since the job's first attempt.
+        policy: the retry policy.
+        rng: the run's jitter source.
+
+    Returns:
+        The decision. A refusal is retried at once (the pacer holds its start) unless
+        its hint is longer than ``policy.max_wait_s`` (try later) or the job has been
+        refused ``policy.max_refusals`` times (fail). Other retryable failures back
+        off by :func:`backoff_s` within the attempt and time caps.
+    """
+    cls = error_class(exc)
+    if cls == "run":
+        return Decision("stop")
+    hint = exc.retry_after_s if isinstance(exc, RtbatchError) else None
+    if cls == "later":
+        return Decision("try_later", hint or 0.0)
+    if cls == "job":
+        return Decision("fail")
+    if hint is not None and hint > policy.max_wait_s:
+        return Decision("try_later", hint)
+    if is_refusal(exc):
+        return Decision("fail") if refusals >= policy.max_refusals else Decision("retry", 0.0)
+    wait = backoff_s(policy, attempts, rng, hint)
+    if attempts >= policy.max_attempts or elapsed_s + wait > policy.total_s:
+        return Decision("fail")
+    return Decision("retry", wait)
+
+
 def should_retry(
     policy: RetryPolicy, exc: BaseException, attempts: int, elapsed_s: float, wait_s: float
 ) -> bool:
-    """Whether a failed job goes back into the queue."""
+    """Whether a failed job goes back into the queue (superseded by :func:`decide`)."""
     return (
         error_class(exc) == "retryable"
         and attempts < policy.max_attempts
