@@ -17,11 +17,15 @@ import click
 from rtbatch import __version__
 from rtbatch.defaults import (
     AUDIO_FORMATS,
+    DEFAULT_AUDIO_FORMAT,
     DEFAULT_CONCURRENCY,
     DEFAULT_MODEL,
+    DEFAULT_TRANSCRIPTION_MODEL,
     DEFAULT_URL,
     JOB_TIMEOUT_S,
     MAX_ATTEMPTS,
+    MAX_CONCURRENCY,
+    MAX_WAIT_S,
     SIGNAL_GRACE_S,
 )
 from rtbatch.exitcodes import EPILOG, EXIT_OK, EXIT_USAGE
@@ -128,7 +132,7 @@ def validate(jobs_file: str) -> None:
 @click.option(
     "-c",
     "--concurrency",
-    type=click.IntRange(1, 10_000),
+    type=click.IntRange(1, MAX_CONCURRENCY),
     default=DEFAULT_CONCURRENCY,
     show_default=True,
     help="Connections (and jobs) in flight.",
@@ -191,7 +195,15 @@ def validate(jobs_file: str) -> None:
     **_env("GRACE"),
 )
 @click.option(
-    "--rpm", type=click.IntRange(1), help="Cap on jobs started per minute.", **_env("RPM")
+    "--max-wait",
+    type=Duration(),
+    default=MAX_WAIT_S,
+    show_default=True,
+    help="Longest wait for a rate limit to reset; a later reset stops the run with exit 75.",
+    **_env("MAX_WAIT"),
+)
+@click.option(
+    "--rpm", type=click.IntRange(1), help="Cap on requests started per minute.", **_env("RPM")
 )
 @click.option("--tpm", type=click.IntRange(1), help="Cap on tokens per minute.", **_env("TPM"))
 @click.option(
@@ -215,7 +227,7 @@ def validate(jobs_file: str) -> None:
 )
 @click.option(
     "--transcription-model",
-    default="gpt-4o-mini-transcribe",
+    default=DEFAULT_TRANSCRIPTION_MODEL,
     show_default=True,
     help="Transcription model for jobs that name none.",
     **_env("TRANSCRIPTION_MODEL"),
@@ -226,7 +238,7 @@ def validate(jobs_file: str) -> None:
 @click.option(
     "--audio-format",
     type=click.Choice(AUDIO_FORMATS),
-    default="pcm16",
+    default=DEFAULT_AUDIO_FORMAT,
     show_default=True,
     help="Input audio sent to the service: 24 kHz PCM16 or 8 kHz G.711.",
     **_env("AUDIO_FORMAT"),
@@ -234,34 +246,28 @@ def validate(jobs_file: str) -> None:
 @click.option("--seed", type=int, help="Seed for retry jitter (reproducible runs).", **_env("SEED"))
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and the summary.")
-def run(jobs_file: str, **options: Any) -> None:
+def run(
+    jobs_file: str, verbose: int, quiet: bool, api_key_file: str | None, **options: Any
+) -> None:
     """Run every job of JOBS.jsonl and append one result line per job.
 
     Rerunning the same command resumes: completed jobs are skipped, failed ones
     run again, a torn last line is repaired. The API key comes from
     OPENAI_API_KEY or --api-key-file, never from an option.
     """
-    from rtbatch.runner import build_request, execute
+    from rtbatch.runner import RunOptions, run_command
 
-    _setup_logging(options.pop("verbose"), options.pop("quiet"))
-    api_key = _api_key(options)
-    spooled = jobs_file == "-"
-    if spooled:
-        jobs_file = _spool_stdin()
+    _setup_logging(verbose, quiet)
+    parsed = RunOptions(**options)
+    api_key = _api_key(api_key_file, emulate=parsed.emulate)
     try:
-        request = build_request(jobs_file, options, api_key=api_key, stdin_spool=spooled)
+        code = run_command(jobs_file, parsed, api_key=api_key)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    try:
-        code = execute(request)
-    finally:
-        if spooled:
-            os.unlink(jobs_file)
     sys.exit(code)
 
 
-def _api_key(options: dict[str, Any]) -> str:
-    key_file = options.pop("api_key_file")
+def _api_key(key_file: str | None, *, emulate: bool) -> str:
     if key_file:
         key = Path(key_file).read_text(encoding="utf-8").strip()
         if not key:
@@ -270,21 +276,9 @@ def _api_key(options: dict[str, Any]) -> str:
     key = os.environ.get("OPENAI_API_KEY", "").strip()
     if key:
         return key
-    if options["emulate"]:
+    if emulate:
         return EMULATOR_KEY
     raise click.UsageError("no API key: set OPENAI_API_KEY or pass --api-key-file")
-
-
-def _spool_stdin() -> str:
-    # A run validates the whole file before sending anything, so stdin is read
-    # twice: spool it to a private temporary file first.
-    import tempfile
-
-    fd, path = tempfile.mkstemp(prefix="rtbatch-stdin-", suffix=".jsonl")
-    with os.fdopen(fd, "wb") as f:
-        while chunk := sys.stdin.buffer.read(1 << 20):
-            f.write(chunk)
-    return path
 
 
 def _register() -> None:

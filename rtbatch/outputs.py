@@ -1,71 +1,109 @@
-"""Where a job's audio output goes: one WAV per job, written whole or not at all."""
+"""Where a job's audio answer goes: one WAV per job, streamed, never torn.
+
+The pool hands a session an :class:`AudioSink` for each respond job that asked for
+audio; the session only calls :meth:`AudioSink.add_b64`. Audio is written as it
+arrives to ``NAME.wav.part`` and renamed into place once the job succeeded, so a
+killed run never leaves a torn WAV under a job's name and an answer is never held
+whole in memory. A write that fails is :class:`~rtbatch.errors.OutputFailed`
+(run-fatal): a full disk is not a lost connection, and retrying would pay for the
+same answer again.
+"""
 
 from __future__ import annotations
 
 import base64
+import binascii
+import contextlib
 import os
 import re
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-import trio
-
+from rtbatch.errors import OutputFailed, ProtocolError
 from rtbatch.jobs import Job
 
+if TYPE_CHECKING:
+    from rtbatch.audio import WavWriter
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+#: Longest file name stem derived from a job id, in characters.
+MAX_NAME_CHARS = 200
 
 
 def wav_name(job_id: str) -> str:
     """A file name for a job id: unsafe characters replaced, never a path."""
     name = _UNSAFE.sub("_", job_id).lstrip(".") or "job"
-    return f"{name[:200]}.wav"
+    return f"{name[:MAX_NAME_CHARS]}.wav"
+
+
+def wants_audio(job: Job) -> bool:
+    """Whether the job asked for a spoken answer."""
+    return "audio" in (job.options.output_modalities or ())
 
 
 class AudioSink:
-    """Collects a response's output audio and saves it as a WAV on success.
+    """Streams one response's output audio to ``path`` (via a ``.part`` file).
 
-    A response's audio is a few seconds to minutes, so it is gathered in memory
-    and written once, in a worker thread, to a temporary name that is renamed
-    into place: a killed run never leaves a torn WAV under a job's name.
+    Use as a context manager: leaving it without :meth:`commit` removes the
+    partial file, whatever the exit (error, cancellation).
     """
 
-    def __init__(self, path: Path | None) -> None:
-        self._path = path
-        self._pcm = bytearray()
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._partial = path.with_name(path.name + ".part")
+        self._wav: WavWriter | None = None
 
-    @classmethod
-    def for_job(cls, audio_out: Path | None, job: Job) -> AudioSink:
-        """A sink that saves when ``audio_out`` is set and the job asked for audio."""
-        modalities = job.options.output_modalities or ()
-        wants = audio_out is not None and "audio" in modalities
-        return cls(audio_out / wav_name(job.id) if wants and audio_out else None)
-
-    async def __aenter__(self) -> AudioSink:
+    def __enter__(self) -> AudioSink:
         return self
 
-    async def __aexit__(
+    def __exit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._pcm = bytearray()
+        if self._wav is not None:
+            with contextlib.suppress(OSError):
+                self._wav.close()
+            self._wav = None
+        with contextlib.suppress(OSError):  # absent, or its directory never existed
+            os.unlink(self._partial)
 
     def add_b64(self, delta: str) -> None:
-        """Add one ``output_audio.delta`` payload."""
-        if self._path is not None and delta:
-            self._pcm += base64.b64decode(delta)
+        """Write one ``output_audio.delta`` payload.
 
-    async def finish(self) -> str | None:
-        """Save the WAV; its path, or None when nothing is saved."""
-        if self._path is None:
-            return None
-        await trio.to_thread.run_sync(_save_wav, self._path, bytes(self._pcm))
-        return str(self._path)
+        Raises:
+            ProtocolError: the payload is not base64.
+            OutputFailed: the file cannot be written.
+        """
+        if not delta:
+            return
+        try:
+            pcm = base64.b64decode(delta, validate=True)
+        except binascii.Error:
+            raise ProtocolError("output_audio.delta: delta is not base64") from None
+        try:
+            self._writer().write(pcm)
+        except OSError as exc:
+            raise OutputFailed(f"cannot write {self._partial}: {exc.strerror or exc}") from exc
 
+    def commit(self) -> str:
+        """Close the WAV and rename it into place; its path.
 
-def _save_wav(path: Path, pcm: bytes) -> None:
-    from rtbatch.audio import WavWriter
+        Raises:
+            OutputFailed: the file cannot be written or renamed.
+        """
+        try:
+            wav = self._writer()  # an answer with no audio still gets a (silent) WAV
+            wav.close()
+            self._wav = None
+            os.replace(self._partial, self.path)
+        except OSError as exc:
+            raise OutputFailed(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+        return str(self.path)
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".part")
-    with WavWriter(partial) as wav:
-        wav.write(pcm)
-    os.replace(partial, path)
+    def _writer(self) -> WavWriter:
+        if self._wav is None:
+            from rtbatch.audio import WavWriter
+
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._wav = WavWriter(self._partial)
+        return self._wav

@@ -18,6 +18,8 @@ Three signals slow a run down, each kept separate:
 from __future__ import annotations
 
 import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import trio
@@ -125,3 +127,24 @@ class Pacer:
             self.limiter.total_tokens = max(1, int(self.concurrency * DECREASE_FACTOR))
             self._last_cut = now
             self.cuts += 1
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Wait until a request may start; hold one unit of concurrency meanwhile."""
+        async with self.limiter:
+            await self.before_start()
+            yield
+
+    def on_refusal(self, retry_after_s: float | None, *, capacity: bool) -> None:
+        """A refused request."""
+        self.on_rate_limited(retry_after_s)
+
+    def on_done(self, total_tokens: int) -> None:
+        """A request that ran."""
+        self.on_success()
+        self.on_usage(total_tokens)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests holding a slot."""
+        return int(self.limiter.borrowed_tokens)

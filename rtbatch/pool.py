@@ -1,17 +1,26 @@
-"""The run: a nursery of workers over a bounded job channel, retries, shutdown.
+"""The run: one nursery of workers over a queue per session kind, retries, shutdown.
 
 Shape of a run (all tasks are children of :meth:`Run.run`)::
 
-    feeder ──► job channel (bounded) ──► worker × N ──► outcome channel ──► writer
-       ▲                                    │
-       └──────── retry timers ◄─────────────┘ (retryable failure, after backoff)
+    feeder ──► work queues (realtime | transcription, one bound) ──► worker × N ──► writer
+       ▲                                                               │
+       └──────────── retry timers ◄────────────────────────────────────┘ (after backoff)
 
-Workers own one connection each and run one job at a time on it. A job waiting
-for its retry sleeps in its own small task, never in a worker. The run ends
-when the source is exhausted and no job is pending, or earlier when it is
-stopped: a run-fatal error or a first signal stops intake and lets in-flight
-jobs finish; a second signal, the grace period or ``--deadline`` cancels them.
-Jobs that never finished write nothing and run next time.
+A worker owns one connection and keeps its session's kind: it takes from its own
+kind's queue and switches kind (a new connection) only when that queue is empty,
+so a mixed file does not churn connections. One job runs at a time on a
+connection. A job waiting for its retry sleeps in its own small task, never in a
+worker. The run ends when the source is exhausted and no job is pending, or
+earlier when it is stopped: a run-fatal error, a limit that resets later than the
+run can wait, or a first signal stop intake and let in-flight jobs finish; a
+second signal, the grace period or ``--deadline`` cancels them. Jobs that never
+finished write nothing and run next time.
+
+Errors are classified where they arise (:mod:`rtbatch.transport`,
+:mod:`rtbatch.session`); a failed try's fate is :func:`rtbatch.retry.decide`'s,
+and :meth:`Run._conclude` is the one place a try is counted. An exception that is
+not an rtbatch error is a bug of ours: it stops the run as
+:class:`~rtbatch.errors.InternalError`, never a retry.
 """
 
 from __future__ import annotations
@@ -21,52 +30,64 @@ import logging
 import random
 import signal
 import ssl
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import trio
 
 from rtbatch import errors
 from rtbatch.config import RunConfig
-from rtbatch.exitcodes import EXIT_FAILED, EXIT_FATAL, EXIT_INTERRUPTED, EXIT_OK
+from rtbatch.exitcodes import (
+    EXIT_FAILED,
+    EXIT_FATAL,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TRY_LATER,
+)
 from rtbatch.idindex import IdIndex
 from rtbatch.jobs import Job, JobProblem
+from rtbatch.outputs import AudioSink, wants_audio, wav_name
 from rtbatch.pacing import Pacer
+from rtbatch.progress import Snapshot
 from rtbatch.protocol import SessionKind
 from rtbatch.results import Outcome, ResultFile, Summary, invalid_outcome, job_key
-from rtbatch.retry import backoff_s, error_class, should_retry
-from rtbatch.session import (
-    ConnectFn,
-    JobReply,
-    Session,
-    check_tls,
-    connect_websocket,
-    open_session,
-)
-
-if TYPE_CHECKING:
-    from rtbatch.emulator import EmulatorConfig
+from rtbatch.retry import backoff_s, decide, is_refusal
+from rtbatch.session import JobReply, Session, open_session
+from rtbatch.transport import ConnectFn, check_tls, connect_websocket
 
 log = logging.getLogger("rtbatch.run")
 
 # Small, explicit buffers: the job file is streamed, never queued whole.
-JOB_BUFFER = 64
+QUEUE_BOUND = 64
 OUTCOME_BUFFER = 64
 FEED_BATCH = 256
 
-AttemptState = Literal["ok", "broken", "recycle"]
+TryState = Literal["ok", "broken", "carry"]
 
 # Failures after which a connection cannot be trusted for the next job.
-_BREAKS_SESSION = (errors.ConnectionLost, errors.SessionExpired, errors.ResponseTimeout)
+_BREAKS_SESSION = (
+    errors.ConnectionLost,
+    errors.SessionExpired,
+    errors.ResponseTimeout,
+    errors.ProtocolError,
+)
 
 
 @dataclass(slots=True)
 class Attempt:
-    """A job on its way through the pool, with its retry bookkeeping."""
+    """A job on its way through the pool: the one owner of its tries' bookkeeping.
+
+    ``attempts`` counts tries that ran; ``refusals`` counts tries the service
+    refused before running them (rate or capacity limits). Only
+    :meth:`Run._conclude` changes them.
+    """
 
     job: Job
     attempts: int = 0
+    refusals: int = 0
     first_at: float | None = None
 
 
@@ -76,16 +97,22 @@ class RunReport:
 
     summary: Summary
     fatal: errors.RtbatchError | None = None
+    try_later: errors.RtbatchError | None = None
+    resets_in_s: float | None = None
     interrupted: bool = False
     deadline_reached: bool = False
 
     @property
     def exit_code(self) -> int:
         """The process exit code a scheduler acts on."""
+        if isinstance(self.fatal, errors.InternalError):
+            return EXIT_INTERNAL
         if self.fatal is not None:
             return EXIT_FATAL
         if self.interrupted or self.deadline_reached:
             return EXIT_INTERRUPTED
+        if self.try_later is not None:
+            return EXIT_TRY_LATER
         return EXIT_FAILED if self.summary.counts.get("failed") else EXIT_OK
 
 
@@ -94,12 +121,69 @@ def session_kind(job: Job) -> SessionKind:
     return "transcription" if job.kind == "transcribe" else "realtime"
 
 
-async def _dispatch(session: Session, job: Job) -> JobReply:
-    if job.kind == "text":
-        return await session.run_text(job)
-    if job.kind == "respond":
-        return await session.run_respond(job)
-    return await session.run_transcribe(job)
+class WorkQueues:
+    """A FIFO queue per session kind under one bound, taken with a preference.
+
+    :meth:`take` returns a job of the preferred kind while there is one, else a
+    job of the other kind, else waits. New jobs wait for room (the bound);
+    retries never do, since each comes from a job already counted as pending.
+    """
+
+    def __init__(self, bound: int) -> None:
+        self._queues: dict[SessionKind, deque[Attempt]] = {
+            "realtime": deque(),
+            "transcription": deque(),
+        }
+        self._room = bound
+        self._fresh: set[int] = set()
+        self._takers = trio.lowlevel.ParkingLot()
+        self._putters = trio.lowlevel.ParkingLot()
+        self._closed = False
+
+    async def put(self, attempt: Attempt) -> None:
+        """Queue a new job, waiting for room; returns at once when closed."""
+        while self._room <= 0 and not self._closed:
+            await self._putters.park()
+        await trio.lowlevel.checkpoint()
+        self._room -= 1
+        self._fresh.add(id(attempt))
+        self._push(attempt)
+
+    def put_retry(self, attempt: Attempt) -> None:
+        """Queue a job again, at once."""
+        self._push(attempt)
+
+    def _push(self, attempt: Attempt) -> None:
+        if self._closed:
+            return
+        self._queues[session_kind(attempt.job)].append(attempt)
+        self._takers.unpark()
+
+    async def take(self, prefer: SessionKind | None) -> Attempt | None:
+        """The next job, preferring ``prefer``'s queue; None once closed."""
+        while not self._closed:
+            order: tuple[SessionKind, ...] = ("realtime", "transcription")
+            if prefer == "transcription" or (
+                prefer is None
+                and len(self._queues["transcription"]) > len(self._queues["realtime"])
+            ):
+                order = ("transcription", "realtime")
+            for kind in order:
+                if self._queues[kind]:
+                    attempt = self._queues[kind].popleft()
+                    if id(attempt) in self._fresh:
+                        self._fresh.discard(id(attempt))
+                        self._room += 1
+                        self._putters.unpark()
+                    return attempt
+            await self._takers.park()
+        return None
+
+    def close(self) -> None:
+        """Wake every taker with None; later puts are dropped."""
+        self._closed = True
+        self._takers.unpark_all()
+        self._putters.unpark_all()
 
 
 def _take_batch(source: Iterator[Job | JobProblem], n: int) -> list[Job | JobProblem]:
@@ -118,48 +202,73 @@ class Run:
     connect: ConnectFn = connect_websocket
     ssl_context: ssl.SSLContext | None = None
     handle_signals: bool = False
-    emulator: EmulatorConfig | None = None
-    progress: Callable[[Run], Awaitable[None]] | None = None
+    progress: Callable[[Callable[[], Snapshot]], Awaitable[None]] | None = None
 
     def __post_init__(self) -> None:
         self.summary = Summary()
         self.pacer = Pacer(self.config.concurrency, rpm=self.config.rpm, tpm=self.config.tpm)
-        self.in_flight = 0
+        self.connections = 0
+        self._failures = 0
         self._rng = random.Random(self.config.seed)
         self._pending = 0
         self._feeding_done = False
-        self._finished = trio.Event()
+        self._started = 0.0
         self._stop_event = trio.Event()
         self._written = trio.Event()
         self._fatal: errors.RtbatchError | None = None
+        self._later: errors.RtbatchError | None = None
+        self._resets_at: float | None = None
         self._interrupted = False
-        self._jobs_send, self._jobs_recv = trio.open_memory_channel[Attempt](JOB_BUFFER)
+        self._queues = WorkQueues(QUEUE_BOUND)
         self._work_scope = trio.CancelScope()
 
     @property
     def stopping(self) -> bool:
-        """True once intake has stopped (fatal error, signal)."""
+        """True once intake has stopped (fatal error, try-later, signal)."""
         return self._stop_event.is_set()
+
+    def snapshot(self) -> Snapshot:
+        """The figures a progress line shows, now."""
+        s = self.summary
+        return Snapshot(
+            done=s.finished,
+            failed=s.counts.get("failed", 0),
+            in_flight=self.pacer.in_flight,
+            todo=None if self.total is None else max(0, self.total - s.skipped),
+            tokens=s.usage.total_tokens,
+            elapsed_s=trio.current_time() - self._started,
+        )
 
     async def run(self) -> RunReport:
         """Run every job of the source; return how the run ended.
 
         Cancellation of the caller cancels everything; results already handed
-        to the writer are still written.
+        to the writer are still written. An exception of our own (a bug) stops
+        the run as :class:`~rtbatch.errors.InternalError` in the report.
         """
-        started = trio.current_time()
+        self._started = trio.current_time()
+        try:
+            await self._run()
+        except* errors.RtbatchError as group:
+            first = _first(group)
+            assert isinstance(first, errors.RtbatchError)
+            self._fail_run(first)
+        except* Exception as group:
+            self._fail_run(_internal(_first(group)))
+        return self._report()
+
+    async def _run(self) -> None:
         out_send, out_recv = trio.open_memory_channel[Outcome](OUTCOME_BUFFER)
         async with trio.open_nursery() as outer:
-            if self.emulator is not None:
-                await self._start_emulator(outer)
-            await self._check_tls()
+            self._nursery = outer
             outer.start_soon(self._write_results, out_recv)
+            await self._check_tls()
             if self.handle_signals:
-                outer.start_soon(self._watch_signals, outer)
+                outer.start_soon(self._watch_signals)
             if self.progress is not None:
-                outer.start_soon(self.progress, self)
+                outer.start_soon(self.progress, self.snapshot)
             if self.config.deadline_s is not None:
-                self._work_scope.deadline = started + self.config.deadline_s
+                self._work_scope.deadline = self._started + self.config.deadline_s
             with self._work_scope:
                 async with out_send, trio.open_nursery() as work:
                     self._work = work
@@ -168,33 +277,31 @@ class Run:
                         work.start_soon(self._worker, out_send.clone())
             await self._written.wait()
             outer.cancel_scope.cancel()
-        return self._report(started)
 
-    def _report(self, started: float) -> RunReport:
+    def _report(self) -> RunReport:
         deadline = self._work_scope.cancelled_caught and not self._interrupted
         s = self.summary
-        s.wall_s = trio.current_time() - started
+        s.wall_s = trio.current_time() - self._started
         if self.total is not None:
             s.not_started = max(0, self.total - s.finished - s.skipped)
+        resets_in = None
+        if self._resets_at is not None:
+            resets_in = max(0.0, self._resets_at - trio.current_time())
         if self._fatal is not None:
             s.stopped = f"run-fatal error: {self._fatal.message}"
         elif self._interrupted:
             s.stopped = "interrupted"
         elif deadline:
             s.stopped = "deadline reached"
-        return RunReport(s, self._fatal, self._interrupted, deadline)
+        elif self._later is not None:
+            s.stopped = f"try later: {self._later.message}"
+        return RunReport(s, self._fatal, self._later, resets_in, self._interrupted, deadline)
 
     async def _check_tls(self) -> None:
         try:
             await check_tls(self.config.url, self.ssl_context, self.config.timeouts.connect_s)
         except errors.RunFatalError as exc:
             self._fail_run(exc)
-
-    async def _start_emulator(self, nursery: trio.Nursery) -> None:
-        from rtbatch.emulator import serve
-
-        emulator = await nursery.start(serve, self.emulator)
-        self.config = replace(self.config, url=emulator.url)
 
     # -- intake -------------------------------------------------------------
 
@@ -210,114 +317,134 @@ class Run:
                 if not batch:
                     break
                 for item in batch:
-                    if not await self._admit(item, out):
-                        return
+                    if self._stop_event.is_set():
+                        break
+                    await self._admit(item, out)
         self._feeding_done = True
         self._check_finished()
-        await self._finished.wait()
-        await self._jobs_send.aclose()
 
-    async def _admit(self, item: Job | JobProblem, out: trio.MemorySendChannel[Outcome]) -> bool:
+    async def _admit(self, item: Job | JobProblem, out: trio.MemorySendChannel[Outcome]) -> None:
         if job_key(item) in self.done:
             self.summary.skipped += 1
-            return True
+            return
         if isinstance(item, JobProblem):
             await out.send(invalid_outcome(item))
-            return True
+            return
         self._pending += 1
-        try:
-            await self._jobs_send.send(Attempt(item))
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            return False
-        return True
-
-    async def _take(self) -> Attempt | None:
-        try:
-            return await self._jobs_recv.receive()
-        except (trio.EndOfChannel, trio.ClosedResourceError):
-            return None
+        await self._queues.put(Attempt(item))
 
     def _check_finished(self) -> None:
         if self._feeding_done and self._pending == 0:
-            self._finished.set()
+            self._queues.close()
 
     def _stop(self) -> None:
         if not self.stopping:
             self._stop_event.set()
-            self._jobs_recv.close()
-            self._finished.set()
+            self._queues.close()
 
     # -- workers ------------------------------------------------------------
 
     async def _worker(self, out: trio.MemorySendChannel[Outcome]) -> None:
-        async with out:
-            carry: Attempt | None = None
-            failures = 0
-            while not self.stopping:  # a job still in hand then runs next time
-                carry = carry or await self._take()
-                if carry is None:
-                    return
-                in_hand = carry
-                try:
-                    async with open_session(
-                        self.config,
-                        session_kind(carry.job),
-                        connect=self.connect,
-                        ssl_context=self.ssl_context,
-                        on_rate_limits=self.pacer.on_rate_limits,
-                    ) as session:
-                        failures = 0
-                        carry = await self._serve(session, carry, out)
-                except errors.RtbatchError as exc:
-                    # The connection itself failed: charge the job in hand, then
-                    # back off before this worker dials again.
-                    in_hand.attempts += 1
-                    in_hand.first_at = in_hand.first_at or trio.current_time()
-                    await self._settle(in_hand, exc, out)
-                    carry = None
-                    failures += 1
-                    policy = self.config.retry
-                    await self._sleep_unless_stopped(
-                        backoff_s(policy, failures, self._rng, exc.retry_after_s)
-                    )
+        try:
+            async with out:
+                carry: Attempt | None = None
+                while not self.stopping:  # a job still in hand then runs next time
+                    attempt = carry or await self._queues.take(prefer=None)
+                    if attempt is None:
+                        return
+                    carry, _ = await self._serve({}, attempt, out)
+        except Exception as exc:
+            # A bug of ours: stop cleanly (in-flight jobs finish, the writer drains)
+            # instead of tearing the run down; the job in hand runs next time.
+            self._fail_run(_internal(exc))
 
     async def _serve(
-        self, session: Session, attempt: Attempt, out: trio.MemorySendChannel[Outcome]
-    ) -> Attempt | None:
-        """Run jobs on one session until it must be replaced; return a job it cannot take."""
-        while True:
-            if session_kind(attempt.job) != session.kind:
-                return attempt
-            if trio.current_time() >= session.recycle_at:
-                return attempt
-            state = await self._attempt(session, attempt, out)
-            if state == "recycle":
-                return attempt
-            if state == "broken" or self.stopping:
-                return None
-            next_attempt = await self._take()
-            if next_attempt is None:
-                return None
-            attempt = next_attempt
+        self,
+        held: dict[SessionKind, Session],
+        attempt: Attempt | None,
+        out: trio.MemorySendChannel[Outcome],
+    ) -> tuple[Attempt | None, SessionKind | None]:
+        """Serve jobs on the sessions ``held``, opening a nested one for a kind not held.
 
-    async def _attempt(
+        A worker that meets both kinds of job keeps a session of each rather than
+        closing one to open the other: against the service every new session is a
+        TLS handshake, an upgrade and a session set-up, and an idle one costs
+        nothing. So a fault-free run opens at most two connections per worker.
+        Sessions nest (``async with`` inside ``async with``), so a broken outer
+        session also closes the inner one.
+
+        Returns:
+            A job not yet run (or None), and the kind of a held session that must
+            be closed (or None); the level that opened that session closes it.
+        """
+        kind: SessionKind | None = None
+        while True:
+            if attempt is None:
+                if self.stopping:
+                    return None, None
+                attempt = await self._queues.take(prefer=kind)
+                if attempt is None:
+                    return None, None
+            kind = session_kind(attempt.job)
+            session = held.get(kind)
+            if session is None:
+                attempt, closing = await self._open(held, kind, attempt, out)
+                if closing is not None:
+                    return attempt, closing
+                continue
+            state = await self._try(session, attempt, out)
+            if state != "ok":
+                return (attempt if state == "carry" else None), kind
+            attempt = None
+
+    async def _open(
+        self,
+        held: dict[SessionKind, Session],
+        kind: SessionKind,
+        attempt: Attempt,
+        out: trio.MemorySendChannel[Outcome],
+    ) -> tuple[Attempt | None, SessionKind | None]:
+        """Open a session of ``kind`` and serve on it (see :meth:`_serve`)."""
+        self.connections += 1
+        try:
+            async with open_session(
+                self.config,
+                kind,
+                connect=self.connect,
+                ssl_context=self.ssl_context,
+                on_rate_limits=self.pacer.on_rate_limits,
+            ) as session:
+                self._failures = 0
+                carry, closing = await self._serve({**held, kind: session}, attempt, out)
+        except errors.RtbatchError as exc:
+            # Opening or configuring the session failed (the body raises none):
+            # the job in hand is charged, and this worker backs off before dialing
+            # again.
+            await self._conclude(attempt, exc, out)
+            self._failures += 1
+            wait = backoff_s(self.config.retry, self._failures, self._rng, exc.retry_after_s)
+            await self._sleep_unless_stopped(wait)
+            return None, None
+        return carry, (None if closing == kind else closing)
+
+    async def _try(
         self, session: Session, attempt: Attempt, out: trio.MemorySendChannel[Outcome]
-    ) -> AttemptState:
-        """Run one attempt of a job on ``session``; say whether the session is still usable."""
-        async with self.pacer.limiter:
-            await self.pacer.before_start()
+    ) -> TryState:
+        """Run one try of a job on ``session``; say whether the session is still usable."""
+        if trio.current_time() >= session.recycle_at:
+            return "carry"  # the session is near the end of its useful life
+        async with self.pacer.slot():
             if self.stopping:
                 return "broken"  # stopped while waiting: the job runs next time
             if trio.current_time() >= session.recycle_at:
-                return "recycle"  # waited past the session's useful life
-            attempt.attempts += 1
+                return "carry"  # waited past the session's useful life
             started = trio.current_time()
-            attempt.first_at = attempt.first_at or started
+            if attempt.first_at is None:
+                attempt.first_at = started
             session.begin_job()
-            self.in_flight += 1
             try:
                 with trio.fail_after(self.config.timeouts.job_s):
-                    reply = await _dispatch(session, attempt.job)
+                    reply = await self._dispatch(session, attempt.job)
             except trio.TooSlowError:
                 failure: errors.RtbatchError = errors.ResponseTimeout(
                     f"no response within {self.config.timeouts.job_s:g} s", code="job_timeout"
@@ -325,67 +452,82 @@ class Run:
             except errors.RtbatchError as exc:
                 failure = exc
             else:
-                await self._succeed(attempt, reply, started, out)
+                tokens = int((reply.usage or {}).get("total_tokens") or 0)
+                self.pacer.on_done(tokens)
+                await self._conclude(attempt, None, out, reply=reply, started=started)
                 return "ok"
-            finally:
-                self.in_flight -= 1
-        await self._settle(attempt, failure, out)
+        await self._conclude(attempt, failure, out)
         if isinstance(failure, (*_BREAKS_SESSION, errors.RunFatalError)):
             return "broken"
         return "ok"
 
-    async def _succeed(
+    async def _dispatch(self, session: Session, job: Job) -> JobReply:
+        if job.kind == "text":
+            return await session.run_text(job)
+        if job.kind == "transcribe":
+            return await session.run_transcribe(job)
+        if self.config.audio_out is None or not wants_audio(job):
+            return await session.run_respond(job)
+        with AudioSink(self.config.audio_out / wav_name(job.id)) as sink:
+            reply = await session.run_respond(job, sink)
+            return replace(reply, output={**reply.output, "audio_path": sink.commit()})
+
+    # -- outcomes -------------------------------------------------------------
+
+    async def _conclude(
         self,
         attempt: Attempt,
-        reply: JobReply,
-        started: float,
+        failure: errors.RtbatchError | None,
         out: trio.MemorySendChannel[Outcome],
+        *,
+        reply: JobReply | None = None,
+        started: float = 0.0,
     ) -> None:
+        """Count one try of a job, the only place tries are counted, and decide its fate."""
         job = attempt.job
-        self.pacer.on_success()
-        if reply.usage:
-            self.pacer.on_usage(int(reply.usage.get("total_tokens") or 0))
-        await self._finish(
-            out,
-            Outcome(
-                job_id=job.id,
-                status=reply.status,
-                kind=job.kind,
-                line=job.line,
-                attempts=attempt.attempts,
-                output=reply.output,
-                usage=reply.usage,
-                response_id=reply.response_id,
-                latency_ms=round((trio.current_time() - started) * 1000),
-                metadata=job.metadata,
-            ),
-        )
-
-    async def _settle(
-        self, attempt: Attempt, exc: errors.RtbatchError, out: trio.MemorySendChannel[Outcome]
-    ) -> None:
-        """Decide a failed attempt's fate: retry later, fail the job, or stop the run."""
-        job = attempt.job
-        exc.job_id, exc.attempt = job.id, attempt.attempts
-        if error_class(exc) == "run":
-            self._fail_run(exc)
+        if failure is None:
+            attempt.attempts += 1
+            assert reply is not None
+            await self._finish(out, self._success(attempt, reply, started))
             return
-        if isinstance(exc, errors.RateLimited) or exc.status == 429:
-            self.pacer.on_rate_limited(exc.retry_after_s)
-        wait = backoff_s(self.config.retry, attempt.attempts, self._rng, exc.retry_after_s)
-        elapsed = trio.current_time() - (attempt.first_at or trio.current_time())
-        if should_retry(self.config.retry, exc, attempt.attempts, elapsed, wait):
-            log.info(
-                "job %s: attempt %d failed (%s: %s); retrying in %.2f s",
-                job.id,
-                attempt.attempts,
-                exc.kind,
-                exc.message,
-                wait,
+        refused = is_refusal(failure)
+        if refused:
+            attempt.refusals += 1
+            self.pacer.on_refusal(
+                failure.retry_after_s, capacity=isinstance(failure, errors.Overloaded)
             )
-            self._work.start_soon(self._requeue, attempt, wait)
+        else:
+            attempt.attempts += 1
+            self.pacer.on_done(0)
+        failure.job_id, failure.attempt = job.id, attempt.attempts
+        now = trio.current_time()
+        decision = decide(
+            failure,
+            attempts=attempt.attempts,
+            refusals=attempt.refusals,
+            elapsed_s=now - (attempt.first_at if attempt.first_at is not None else now),
+            policy=self.config.retry,
+            rng=self._rng,
+        )
+        if decision.action == "retry":
+            log.info(
+                "job %s: %s (%s); retrying in %.2f s",
+                job.id,
+                "refused" if refused else f"attempt {attempt.attempts} failed",
+                failure.message,
+                decision.wait_s,
+            )
+            self._work.start_soon(self._requeue, attempt, decision.wait_s)
             return
-        log.warning("job %s failed after %d attempt(s): %s", job.id, attempt.attempts, exc.message)
+        if decision.action == "stop":
+            self._fail_run(failure)
+            return
+        if decision.action == "try_later":
+            self._try_later(failure, decision.wait_s)
+            return
+        log.warning(
+            "job %s failed after %d attempt(s): %s", job.id, attempt.attempts, failure.message
+        )
         await self._finish(
             out,
             Outcome(
@@ -394,9 +536,24 @@ class Run:
                 kind=job.kind,
                 line=job.line,
                 attempts=attempt.attempts,
-                error=exc.to_result(),
+                error=failure.to_result(),
                 metadata=job.metadata,
             ),
+        )
+
+    def _success(self, attempt: Attempt, reply: JobReply, started: float) -> Outcome:
+        job = attempt.job
+        return Outcome(
+            job_id=job.id,
+            status=reply.status,
+            kind=job.kind,
+            line=job.line,
+            attempts=attempt.attempts,
+            output=reply.output,
+            usage=reply.usage,
+            response_id=reply.response_id,
+            latency_ms=round((trio.current_time() - started) * 1000),
+            metadata=job.metadata,
         )
 
     async def _finish(self, out: trio.MemorySendChannel[Outcome], outcome: Outcome) -> None:
@@ -406,12 +563,7 @@ class Run:
 
     async def _requeue(self, attempt: Attempt, wait_s: float) -> None:
         await self._sleep_unless_stopped(wait_s)
-        if self.stopping:
-            return
-        try:
-            await self._jobs_send.send(attempt)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            return
+        self._queues.put_retry(attempt)
 
     async def _sleep_unless_stopped(self, seconds: float) -> None:
         with trio.move_on_after(seconds):
@@ -421,6 +573,14 @@ class Run:
         if self._fatal is None:
             self._fatal = exc
             log.error("stopping: %s", exc.message)
+        self._stop()
+
+    def _try_later(self, exc: errors.RtbatchError, wait_s: float) -> None:
+        if self._later is None:
+            self._later = exc
+            self._resets_at = trio.current_time() + wait_s if wait_s else None
+            when = f" (resets in {wait_s:.0f} s)" if wait_s else ""
+            log.warning("no new jobs: %s%s; rerun later to continue", exc.message, when)
         self._stop()
 
     # -- output and control ---------------------------------------------------
@@ -442,7 +602,7 @@ class Run:
         finally:
             self._written.set()
 
-    async def _watch_signals(self, outer: trio.Nursery) -> None:
+    async def _watch_signals(self) -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for signum in signals:
                 self._interrupted = True
@@ -454,11 +614,25 @@ class Run:
                     "%s: no new jobs; up to %g s for the %d in flight (signal again to stop now)",
                     signal.Signals(signum).name,
                     self.config.grace_s,
-                    self.in_flight,
+                    self.pacer.in_flight,
                 )
                 self._stop()
-                outer.start_soon(self._grace_timer)
+                self._nursery.start_soon(self._grace_timer)
 
     async def _grace_timer(self) -> None:
         await trio.sleep(self.config.grace_s)
         self._work_scope.cancel()
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    while True:
+        inner = group.exceptions[0]
+        if not isinstance(inner, BaseExceptionGroup):
+            return inner
+        group = inner
+
+
+def _internal(exc: BaseException) -> errors.InternalError:
+    """An unexpected exception as one clear line (its type and message, no traceback)."""
+    log.debug("internal error", exc_info=exc)
+    return errors.InternalError(f"internal error: {type(exc).__name__}: {exc}")

@@ -1,4 +1,8 @@
-"""Progress while a run goes: a bar on a terminal, steady log lines elsewhere."""
+"""Progress while a run goes: a bar on a terminal, steady log lines elsewhere.
+
+This module renders; it knows nothing of the run. The run hands the reporter a
+callable that returns a :class:`Snapshot` of its counters.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +10,17 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 import trio
-
-if TYPE_CHECKING:
-    from rtbatch.pool import Run
 
 log = logging.getLogger("rtbatch.progress")
 
 TTY_REFRESH_S = 0.2
 LOG_INTERVAL_S = 10.0
 BAR_WIDTH = 24
+
+SnapshotFn = Callable[[], "Snapshot"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,20 +45,6 @@ class Snapshot:
         if self.todo is None or self.rate <= 0:
             return None
         return max(0, self.todo - self.done) / self.rate
-
-
-def snapshot(run: Run, started: float) -> Snapshot:
-    """Read the run's counters."""
-    s = run.summary
-    todo = None if run.total is None else max(0, run.total - s.skipped)
-    return Snapshot(
-        done=s.finished,
-        failed=s.counts.get("failed", 0),
-        in_flight=run.in_flight,
-        todo=todo,
-        tokens=s.usage.total_tokens,
-        elapsed_s=trio.current_time() - started,
-    )
 
 
 def _eta(seconds: float | None) -> str:
@@ -91,17 +80,20 @@ def render_log(snap: Snapshot) -> str:
 
 def reporter(
     stream: TextIO | None = None, *, interval_s: float = LOG_INTERVAL_S
-) -> Callable[[Run], Awaitable[None]]:
-    """A progress task for :class:`rtbatch.pool.Run`: a bar on a TTY, else log lines."""
+) -> Callable[[SnapshotFn], Awaitable[None]]:
+    """A progress task: a bar on a TTY, else a log line every ``interval_s``.
+
+    The task runs until cancelled, reading a fresh snapshot at each tick; on a
+    TTY it clears its line when it ends, so the summary starts on a clean line.
+    """
     out = stream or sys.stderr
     tty = out.isatty()
 
-    async def report(run: Run) -> None:
-        started = trio.current_time()
+    async def report(snapshot: SnapshotFn) -> None:
         try:
             while True:
                 await trio.sleep(TTY_REFRESH_S if tty else interval_s)
-                snap = snapshot(run, started)
+                snap = snapshot()
                 if tty:
                     out.write("\r\x1b[2K" + render_bar(snap))
                     out.flush()

@@ -17,11 +17,18 @@ import orjson
 
 from rtbatch.config import Dialect
 from rtbatch.defaults import AudioFormat
-from rtbatch.errors import InvalidJob
 from rtbatch.jobs import Job, Message
 
 SessionKind = Literal["realtime", "transcription"]
 Event = dict[str, Any]
+
+
+class MalformedEvent(ValueError):
+    """Raised by the readers below when a server event does not have its documented shape.
+
+    The message names the event type and the field, never the payload's values.
+    """
+
 
 BETA_HEADER = (b"OpenAI-Beta", b"realtime=v1")
 # The service caps metadata values at 512 characters.
@@ -149,8 +156,8 @@ def response_create(
     so no job ever sees another job's turns on a reused connection. The job id
     travels in ``metadata`` and comes back on ``response.done``.
 
-    Raises:
-        InvalidJob: an option the dialect does not have (GA has no temperature).
+    Options the dialect does not have (GA has no temperature) are refused by job
+    validation before anything is sent; they are never sent here.
     """
     response: dict[str, Any] = {
         "conversation": "none",
@@ -201,12 +208,6 @@ def _apply_options(dialect: Dialect, job: Job, response: Event) -> None:
         if opts.voice is not None:
             response["voice"] = opts.voice
         return
-    if opts.temperature is not None:
-        raise InvalidJob(
-            f"line {job.line}: temperature: the GA Realtime API has no temperature; "
-            "drop the field or run with --beta",
-            code="unsupported_option",
-        )
     response["output_modalities"] = ["audio"] if wants_audio else ["text"]
     if opts.max_output_tokens is not None:
         response["max_output_tokens"] = opts.max_output_tokens
@@ -251,24 +252,93 @@ class ResponseResult:
     error: dict[str, Any] | None
 
 
-def read_response(response: Event) -> ResponseResult:
-    """Aggregate a ``response.done``'s response object: output text, transcript, usage."""
+def read_response(response: object) -> ResponseResult:
+    """Aggregate a ``response.done``'s response object: output text, transcript, usage.
+
+    Raises:
+        MalformedEvent: the response, an output item or a content part is not an object.
+    """
+    if not isinstance(response, dict):
+        raise MalformedEvent("response.done: response is not an object")
     texts: list[str] = []
     transcripts: list[str] = []
-    for item in response.get("output") or ():
-        for part in item.get("content") or ():
+    for item in _objects(response.get("output"), "response.done: response.output"):
+        for part in _objects(item.get("content"), "response.done: output item content"):
             kind = part.get("type")
-            if kind in ("text", "output_text") and part.get("text") is not None:
+            if kind in ("text", "output_text") and isinstance(part.get("text"), str):
                 texts.append(part["text"])
-            elif kind in ("audio", "output_audio") and part.get("transcript") is not None:
+            elif kind in ("audio", "output_audio") and isinstance(part.get("transcript"), str):
                 transcripts.append(part["transcript"])
-    details = response.get("status_details") or {}
+    details = _object_or_none(response.get("status_details"), "response.status_details") or {}
+    status = response.get("status", "failed")
     return ResponseResult(
-        response_id=response.get("id"),
-        status=response.get("status", "failed"),
+        response_id=_str_or_none(response.get("id")),
+        status=status if isinstance(status, str) else "failed",
         text="".join(texts) if texts else None,
         transcript="".join(transcripts) if transcripts else None,
-        usage=response.get("usage"),
-        reason=details.get("reason"),
-        error=details.get("error"),
+        usage=_object_or_none(response.get("usage"), "response.usage"),
+        reason=_str_or_none(details.get("reason")),
+        error=_object_or_none(details.get("error"), "response.status_details.error"),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptResult:
+    """What a result needs from one ``…input_audio_transcription.completed``."""
+
+    text: str
+    usage: dict[str, Any] | None
+
+
+def read_transcript(event: Event) -> TranscriptResult:
+    """Read a completed input transcription.
+
+    Raises:
+        MalformedEvent: the transcript is not a string, or the usage not an object.
+    """
+    transcript = event.get("transcript", "")
+    if not isinstance(transcript, str):
+        raise MalformedEvent(f"{event.get('type')}: transcript is not a string")
+    return TranscriptResult(transcript, _object_or_none(event.get("usage"), "transcription usage"))
+
+
+def item_id_of(event: Event) -> str:
+    """The ``item_id`` of an ``input_audio_buffer.committed``.
+
+    Raises:
+        MalformedEvent: it has none.
+    """
+    item_id = event.get("item_id")
+    if not isinstance(item_id, str) or not item_id:
+        raise MalformedEvent(f"{event.get('type')}: item_id is missing")
+    return item_id
+
+
+def audio_delta(event: Event) -> str:
+    """The base64 payload of an ``output_audio.delta``.
+
+    Raises:
+        MalformedEvent: the delta is not a string.
+    """
+    delta = event.get("delta", "")
+    if not isinstance(delta, str):
+        raise MalformedEvent(f"{event.get('type')}: delta is not a string")
+    return delta
+
+
+def _objects(value: object, where: str) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise MalformedEvent(f"{where} is not a list of objects")
+    return value
+
+
+def _object_or_none(value: object, where: str) -> dict[str, Any] | None:
+    if value is None or isinstance(value, dict):
+        return value
+    raise MalformedEvent(f"{where} is not an object")
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None

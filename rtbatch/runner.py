@@ -1,23 +1,72 @@
-"""``rtbatch run`` as one library call: check the file, lock, resume, run, summarise."""
+"""``rtbatch run`` as one library call: check the file, lock, resume, run, summarise.
+
+The composition lives here: the command line hands over typed options
+(:class:`RunOptions`), this module turns them into a frozen
+:class:`~rtbatch.config.RunConfig`, checks the whole job file before anything is
+sent, takes the result file's lock, repairs and indexes it for resume, starts the
+emulator for ``--emulate`` (the pool only ever sees a URL), runs the pool and
+reports. Nothing ends in a traceback: an unexpected error prints one line and
+exits with :data:`~rtbatch.exitcodes.EXIT_INTERNAL`.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from rtbatch.config import ApiKey, RetryPolicy, RunConfig, Timeouts
-from rtbatch.exitcodes import EXIT_FATAL, EXIT_INTERRUPTED, EXIT_USAGE
+from rtbatch.defaults import AudioFormat
+from rtbatch.exitcodes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE
 from rtbatch.jobs import Job, JobFileError, JobProblem, read_jobs
+
+if TYPE_CHECKING:
+    from rtbatch.pool import RunReport
 
 log = logging.getLogger("rtbatch")
 
 MAX_PROBLEMS_SHOWN = 50
+STDIN_SPOOL_PREFIX = "rtbatch-stdin-"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOptions:
+    """The ``run`` command's options as the command line parsed them.
+
+    No defaults here: the command line states them once (from
+    :mod:`rtbatch.defaults`) and passes every field.
+    """
+
+    output: str | None
+    url: str
+    model: str
+    concurrency: int
+    instructions: str | None
+    beta: bool
+    emulate: bool
+    summary_file: str | None
+    max_attempts: int
+    job_timeout: float
+    deadline: float | None
+    grace: float
+    max_wait: float
+    rpm: int | None
+    tpm: int | None
+    retry_failed: bool
+    skip_invalid: bool
+    audio_out: str | None
+    transcription_model: str
+    language: str | None
+    audio_format: AudioFormat
+    seed: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +93,7 @@ def default_output(jobs_path: Path) -> Path:
 
 
 def build_request(
-    jobs_file: str, options: dict[str, Any], *, api_key: str, stdin_spool: bool = False
+    jobs_file: str, options: RunOptions, *, api_key: str, stdin_spool: bool = False
 ) -> RunRequest:
     """Turn the command's options into a request.
 
@@ -52,40 +101,71 @@ def build_request(
         ValueError: an option value the config refuses; the message names it.
     """
     jobs_path = Path(jobs_file)
-    output_opt = options.get("output")
-    if output_opt == "-" or (output_opt is None and stdin_spool):
+    if options.output == "-" or (options.output is None and stdin_spool):
         output = None
     else:
-        output = Path(output_opt) if output_opt else default_output(jobs_path)
+        output = Path(options.output) if options.output else default_output(jobs_path)
     config = RunConfig(
         api_key=ApiKey(api_key),
-        url=options["url"],
-        model=options["model"],
-        dialect="beta" if options.get("beta") else "ga",
-        concurrency=options["concurrency"],
-        instructions=options.get("instructions"),
-        timeouts=Timeouts(job_s=options["job_timeout"]),
-        retry=RetryPolicy(max_attempts=options["max_attempts"]),
-        rpm=options.get("rpm"),
-        tpm=options.get("tpm"),
-        deadline_s=options.get("deadline"),
-        grace_s=options["grace"],
-        retry_failed=options["retry_failed"],
-        skip_invalid=options["skip_invalid"],
-        audio_out=Path(options["audio_out"]) if options.get("audio_out") else None,
-        transcription_model=options["transcription_model"],
-        language=options.get("language"),
-        audio_format=options["audio_format"],
-        seed=options.get("seed"),
+        url=options.url,
+        model=options.model,
+        dialect="beta" if options.beta else "ga",
+        concurrency=options.concurrency,
+        instructions=options.instructions,
+        timeouts=Timeouts(job_s=options.job_timeout),
+        retry=RetryPolicy(max_attempts=options.max_attempts, max_wait_s=options.max_wait),
+        rpm=options.rpm,
+        tpm=options.tpm,
+        deadline_s=options.deadline,
+        grace_s=options.grace,
+        retry_failed=options.retry_failed,
+        skip_invalid=options.skip_invalid,
+        audio_out=Path(options.audio_out) if options.audio_out else None,
+        transcription_model=options.transcription_model,
+        language=options.language,
+        audio_format=options.audio_format,
+        seed=options.seed,
     )
     return RunRequest(
         jobs_path=jobs_path,
         output=output,
         config=config,
-        emulate=bool(options.get("emulate")),
-        summary_path=options.get("summary_file"),
+        emulate=options.emulate,
+        summary_path=options.summary_file,
         stdin_spool=stdin_spool,
     )
+
+
+@contextlib.contextmanager
+def spooled(jobs_file: str) -> Iterator[tuple[str, bool]]:
+    """The job file to read, spooling standard input (``-``) to a private file first.
+
+    A run reads the file twice (check, then run), so stdin is copied once. The copy
+    holds prompts: it is removed when the block ends, however it ends.
+    """
+    if jobs_file != "-":
+        yield jobs_file, False
+        return
+    fd, path = tempfile.mkstemp(prefix=STDIN_SPOOL_PREFIX, suffix=".jsonl")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            while chunk := sys.stdin.buffer.read(1 << 20):
+                f.write(chunk)
+        yield path, True
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def run_command(jobs_file: str, options: RunOptions, *, api_key: str) -> int:
+    """The whole ``rtbatch run``: the exit code.
+
+    Raises:
+        ValueError: bad usage (an option the configuration refuses); nothing was sent.
+    """
+    with spooled(jobs_file) as (path, spool):
+        request = build_request(path, options, api_key=api_key, stdin_spool=spool)
+        return execute(request)
 
 
 def check_file(request: RunRequest) -> tuple[int, list[JobProblem]]:
@@ -102,6 +182,15 @@ def check_file(request: RunRequest) -> tuple[int, list[JobProblem]]:
 
 def execute(request: RunRequest) -> int:
     """Run the request to the end; return the process exit code."""
+    try:
+        return _execute(request)
+    except Exception as exc:  # the last boundary: a bug of ours, as one clear line
+        log.debug("internal error", exc_info=exc)
+        print(f"rtbatch: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _execute(request: RunRequest) -> int:
     from rtbatch.results import LockBusy, RunLock
 
     try:
@@ -140,8 +229,6 @@ def _print_problems(problems: list[JobProblem]) -> None:
 def _run(request: RunRequest, total: int) -> int:
     import trio
 
-    from rtbatch.pool import Run
-    from rtbatch.progress import reporter
     from rtbatch.results import ResultFile, ResumeIndex, prepare_resume
 
     index = ResumeIndex()
@@ -150,18 +237,8 @@ def _run(request: RunRequest, total: int) -> int:
         if index.done:
             log.info("resuming %s: %d job(s) already settled", request.output, len(index.done))
     results = ResultFile.open(request.output)
-    run = Run(
-        config=request.config,
-        source=request.read(),
-        results=results,
-        done=index.done,
-        total=total,
-        handle_signals=True,
-        emulator=_emulator_config() if request.emulate else None,
-        progress=reporter(),
-    )
     try:
-        report = trio.run(run.run)
+        report = trio.run(_main, request, results, index.done, total)
     except KeyboardInterrupt:
         print("rtbatch: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -171,14 +248,48 @@ def _run(request: RunRequest, total: int) -> int:
     _write_summary(request.summary_path, report.summary.to_dict())
     if report.fatal is not None:
         print(f"rtbatch: stopped by a run-fatal error: {report.fatal.message}", file=sys.stderr)
-        return EXIT_FATAL
+    elif report.try_later is not None:
+        when = f" in {report.resets_in_s:.0f} s" if report.resets_in_s else " later"
+        print(
+            f"rtbatch: stopped: {report.try_later.message}; the limit resets{when}; "
+            "rerun the same command then to continue",
+            file=sys.stderr,
+        )
     return report.exit_code
 
 
-def _emulator_config() -> Any:
-    from rtbatch.emulator import EmulatorConfig
+async def _main(request: RunRequest, results: Any, done: Any, total: int) -> RunReport:
+    """The run, behind an emulator for ``--emulate`` (started first, stopped last)."""
+    import trio
 
-    return EmulatorConfig()
+    from rtbatch.pool import Run
+    from rtbatch.progress import reporter
+
+    async with trio.open_nursery() as nursery:
+        config = request.config
+        if request.emulate:
+            config = await _start_emulator(nursery, config)
+        run = Run(
+            config=config,
+            source=request.read(),
+            results=results,
+            done=done,
+            total=total,
+            handle_signals=True,
+            progress=reporter(),
+        )
+        report = await run.run()
+        nursery.cancel_scope.cancel()
+    return report
+
+
+async def _start_emulator(nursery: Any, config: RunConfig) -> RunConfig:
+    from dataclasses import replace
+
+    from rtbatch.emulator import EmulatorConfig, serve
+
+    emulator = await nursery.start(serve, EmulatorConfig())
+    return replace(config, url=emulator.url)
 
 
 def _write_summary(path: str | None, summary: dict[str, Any]) -> None:

@@ -1,9 +1,13 @@
-"""One Realtime connection: connect, configure, run jobs one at a time.
+"""One Realtime session: configure it, run one unit of work at a time, return its reply.
 
-This module owns the network. It is also the one translation boundary: every
-trio-websocket exception and every server ``error`` is turned into an
-:mod:`rtbatch.errors` class here (via :mod:`rtbatch.retry`), chained with
-``from``, and nothing above it sees a WebSocket type.
+The session owns the conversation with the service and nothing else: it writes no
+files (output audio goes to a sink its caller provides) and makes no retry
+decisions. Network failures are translated by :mod:`rtbatch.transport`; server
+``error`` events and failed responses are classified by :mod:`rtbatch.retry`; a
+server event that is malformed or unexpected becomes
+:class:`~rtbatch.errors.ProtocolError`, named by its type. Any other exception,
+raised by the caller's code or ours, passes through :func:`open_session`
+unchanged: it is never taken for a lost connection.
 """
 
 from __future__ import annotations
@@ -12,35 +16,23 @@ import logging
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Protocol
 
 import orjson
 import trio
-import trio_websocket as tw
 
-from rtbatch import errors, protocol
-from rtbatch.config import RunConfig, Timeouts
-from rtbatch.defaults import (
-    AUDIO_CHUNK_MS,
-    MAX_MESSAGE_BYTES,
-    MESSAGE_QUEUE_SIZE,
-    RECEIVE_BUFFER_BYTES,
-)
+from rtbatch import errors, protocol, transport
+from rtbatch.config import RunConfig
+from rtbatch.defaults import AUDIO_CHUNK_MS
 from rtbatch.jobs import Job
-from rtbatch.outputs import AudioSink
-from rtbatch.protocol import Event, SessionKind
-from rtbatch.retry import classify_close, classify_server_error, classify_status
+from rtbatch.protocol import Event, MalformedEvent, SessionKind
+from rtbatch.retry import classify_server_error
+from rtbatch.transport import WS_ERRORS, ConnectFn, connect_websocket, translate
 
 log = logging.getLogger("rtbatch.session")
 
-Headers = list[tuple[bytes, bytes]]
-ConnectFn = Callable[
-    [str, Headers, Timeouts, "ssl.SSLContext | None"],
-    AbstractAsyncContextManager[tw.WebSocketConnection],
-]
 RateLimitHook = Callable[[list[dict[str, Any]]], None]
 
 # Streamed text deltas repeat what response.done carries whole, so their frames
@@ -71,49 +63,11 @@ _BENIGN_CODES = frozenset({"response_cancel_not_active"})
 RECYCLE_MARGIN_S = 60.0
 
 
-def connect_websocket(
-    url: str, headers: Headers, timeouts: Timeouts, ssl_context: ssl.SSLContext | None
-) -> AbstractAsyncContextManager[tw.WebSocketConnection]:
-    """The default connect function: trio-websocket with limits fit for audio events."""
-    return tw.open_websocket_url(
-        url,
-        ssl_context,
-        extra_headers=headers,
-        message_queue_size=MESSAGE_QUEUE_SIZE,
-        max_message_size=MAX_MESSAGE_BYTES,
-        receive_buffer_size=RECEIVE_BUFFER_BYTES,
-        connect_timeout=timeouts.connect_s,
-        disconnect_timeout=timeouts.close_s,
-    )
+class AudioOut(Protocol):
+    """Where a response's output audio goes; the caller provides it."""
 
-
-def translate(exc: BaseException) -> errors.RtbatchError:
-    """The rtbatch error for a trio-websocket or socket failure."""
-    if isinstance(exc, tw.ConnectionRejected):
-        retry_after = dict(exc.headers).get(b"retry-after")
-        return classify_status(exc.status_code, retry_after.decode() if retry_after else None)
-    if isinstance(exc, tw.ConnectionTimeout):
-        return errors.ResponseTimeout("timed out opening the WebSocket", code="connect_timeout")
-    if isinstance(exc, tw.DisconnectionTimeout):
-        return errors.ConnectionLost("timed out closing the WebSocket", code="close_timeout")
-    if isinstance(exc, tw.ConnectionClosed):
-        reason = exc.reason
-        return classify_close(reason.code if reason else None, reason.reason if reason else None)
-    if isinstance(exc, tw.HandshakeError | OSError):
-        cause = exc.__cause__ or exc
-        return errors.ConnectionLost(f"could not connect: {cause}", code="connect_failed")
-    raise TypeError(f"no translation for {type(exc).__name__}") from exc
-
-
-#: Every exception class trio-websocket exports, mapped by :func:`translate`.
-WS_ERRORS: tuple[type[BaseException], ...] = (
-    tw.ConnectionRejected,
-    tw.ConnectionTimeout,
-    tw.DisconnectionTimeout,
-    tw.ConnectionClosed,
-    tw.HandshakeError,
-    OSError,
-)
+    def add_b64(self, delta: str) -> None:
+        """Take one ``output_audio.delta`` payload (base64 PCM16)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +85,7 @@ class Session:
 
     def __init__(
         self,
-        ws: tw.WebSocketConnection,
+        ws: transport.Connection,
         config: RunConfig,
         kind: SessionKind,
         on_rate_limits: RateLimitHook | None,
@@ -145,9 +99,8 @@ class Session:
         self._seq = 0
         self._job_events: set[str] = set()
         self._config_event = "rtb_config"
-        self._transcription: dict[str, str] | None = None
+        self._transcription: dict[str, Any] | None = None
         self.recycle_at = float("inf")
-        self.bad_frames = 0
         self._last_rx = trio.current_time()
 
     # -- wire ---------------------------------------------------------------
@@ -161,42 +114,42 @@ class Session:
     async def send(self, event: Event | str) -> None:
         """Send one client event (a dict, or a frame already serialised)."""
         frame = event if isinstance(event, str) else protocol.encode(event)
-        try:
-            await self._ws.send_message(frame)
-        except tw.ConnectionClosed as exc:
-            raise translate(exc) from exc
+        await transport.send(self._ws, frame)
 
     async def next_event(self, want: Callable[[Event], bool]) -> Event:
         """Receive server events until ``want`` accepts one; return it.
 
         ``want`` sees every event (type in GA spelling) and may act on the ones it
-        passes over. Silence is probed with a ping once ``ping_interval_s`` passes
-        without a frame; a missing pong means the peer is gone. The idle deadline
-        is checked against the time of the last frame only when it fires, so the
-        per-frame path opens no cancel scope.
+        passes over; a :class:`~rtbatch.protocol.MalformedEvent` it raises becomes a
+        :class:`~rtbatch.errors.ProtocolError`. Silence is probed with a ping once
+        ``ping_interval_s`` passes without a frame; a missing pong means the peer is
+        gone. The idle deadline is checked against the time of the last frame only
+        when it fires, so the per-frame path opens no cancel scope.
         """
         interval = self._timeouts.ping_interval_s
         while True:
             with trio.CancelScope(deadline=self._last_rx + interval) as idle:
                 while True:
                     event = await self._receive_one()
-                    if event is not None and want(event):
-                        return event
+                    if event is None:
+                        continue
+                    try:
+                        if want(event):
+                            return event
+                    except MalformedEvent as exc:
+                        raise errors.ProtocolError(str(exc), code="malformed_event") from None
             if idle.cancelled_caught and trio.current_time() - self._last_rx >= interval:
-                await self._ping()
+                await transport.ping(self._ws, self._timeouts.ping_timeout_s)
                 self._last_rx = trio.current_time()
 
     async def _receive_one(self) -> Event | None:
         """One frame as an event, or None for a frame the caller never needs.
 
-        Frames that are not JSON objects are logged and skipped: one garbled frame
-        should not cost a job. ``error`` events are raised as rtbatch errors
-        unless they belong to another job.
+        Frames that are not JSON objects with a type are logged and skipped: one
+        garbled frame should not cost a job. ``error`` events are raised as rtbatch
+        errors unless they belong to another job.
         """
-        try:
-            raw = await self._ws.get_message()
-        except tw.ConnectionClosed as exc:
-            raise translate(exc) from exc
+        raw = await transport.receive(self._ws)
         self._last_rx = trio.current_time()
         if isinstance(raw, str) and raw.startswith(_SKIPPED_PREFIXES):
             return None
@@ -205,15 +158,19 @@ class Session:
         except orjson.JSONDecodeError:
             event = None
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
-            self.bad_frames += 1
             log.warning("skipped a frame that is not a JSON event (%d bytes)", len(raw))
             return None
         kind = event["type"] = protocol.canonical_type(self._dialect, event["type"])
         if kind == "rate_limits.updated":
             self._rate_limits(event)
             return None
-        if kind == "error" and self._is_ours(event):
-            raise self._error(event.get("error") or {})
+        if kind == "error":
+            error = event.get("error")
+            if not isinstance(error, dict):
+                raise errors.ProtocolError("an error event without an error object", code="error")
+            if self._is_ours(error):
+                raise self._error(error)
+            return None
         return event
 
     def _error(self, error: dict[str, Any]) -> errors.RtbatchError:
@@ -225,17 +182,7 @@ class Session:
             )
         return exc
 
-    async def _ping(self) -> None:
-        with trio.move_on_after(self._timeouts.ping_timeout_s) as waiting:
-            try:
-                await self._ws.ping()
-            except tw.ConnectionClosed as exc:
-                raise translate(exc) from exc
-        if waiting.cancelled_caught:
-            raise errors.ConnectionLost("no answer to a ping", code="ping_timeout")
-
-    def _is_ours(self, event: Event) -> bool:
-        error = event.get("error") or {}
+    def _is_ours(self, error: dict[str, Any]) -> bool:
         if error.get("code") in _BENIGN_CODES:
             return False
         owner = error.get("event_id")
@@ -247,7 +194,7 @@ class Session:
     def _rate_limits(self, event: Event) -> None:
         limits = event.get("rate_limits")
         if self._on_rate_limits is not None and isinstance(limits, list):
-            self._on_rate_limits(limits)
+            self._on_rate_limits([entry for entry in limits if isinstance(entry, dict)])
 
     async def wait_for(self, *types: str) -> Event:
         """Skip events until one of ``types`` arrives."""
@@ -284,7 +231,8 @@ class Session:
             ) from exc
         if refused is not None:
             raise refused
-        lifetime = _lifetime_s(created.get("session") or {})
+        session = created.get("session")
+        lifetime = _lifetime_s(session if isinstance(session, dict) else {})
         if lifetime is not None:
             margin = min(RECYCLE_MARGIN_S, lifetime / 10)
             self.recycle_at = trio.current_time() + lifetime - margin
@@ -302,56 +250,62 @@ class Session:
 
     async def run_text(self, job: Job) -> JobReply:
         """Run a prompt or messages job as one out-of-band response."""
-        event = protocol.response_create(
-            self._dialect,
-            job,
-            event_id=self._event_id(),
-            default_instructions=self._config.instructions,
-        )
-        await self.send(event)
-        return await self._collect_response(job)
+        await self.send(self._response_create(job))
+        return await self._collect_response(job, None)
 
-    async def run_respond(self, job: Job) -> JobReply:
-        """Stream a job's audio, then answer it with an out-of-band response."""
+    async def run_respond(self, job: Job, audio_out: AudioOut | None = None) -> JobReply:
+        """Stream a job's audio, then answer it with an out-of-band response.
+
+        Args:
+            job: a respond job.
+            audio_out: where the answer's audio goes, when the caller keeps it.
+        """
         item_id = await self._send_audio(job)
         try:
-            event = protocol.response_create(
-                self._dialect,
-                job,
-                event_id=self._event_id(),
-                default_instructions=self._config.instructions,
-                audio_item_id=item_id,
-            )
-            await self.send(event)
-            return await self._collect_response(job)
+            await self.send(self._response_create(job, item_id))
+            return await self._collect_response(job, audio_out)
         finally:
             await self._tidy(protocol.delete_item_event(item_id, self._event_id()))
 
     async def run_transcribe(self, job: Job) -> JobReply:
         """Stream a job's audio into a transcription session and read its transcript."""
+        await self._configure_transcription(job)
+        item_id = await self._send_audio(job)
+        return await self._collect_transcript(item_id)
+
+    def _response_create(self, job: Job, audio_item_id: str | None = None) -> Event:
+        return protocol.response_create(
+            self._dialect,
+            job,
+            event_id=self._event_id(),
+            default_instructions=self._config.instructions,
+            audio_item_id=audio_item_id,
+        )
+
+    async def _configure_transcription(self, job: Job) -> None:
         options = job.transcription
         settings = protocol.transcription_settings(
             (options.model if options else None) or self._config.transcription_model,
             (options.language if options else None) or self._config.language,
             options.prompt if options else None,
         )
-        if settings != self._transcription:
-            await self._update(
-                protocol.session_update(
-                    self._dialect,
-                    "transcription",
-                    audio_format=self._config.audio_format,
-                    transcription=settings,
-                )
+        if settings == self._transcription:
+            return
+        await self._update(
+            protocol.session_update(
+                self._dialect,
+                "transcription",
+                audio_format=self._config.audio_format,
+                transcription=settings,
             )
-            self._transcription = settings
-        item_id = await self._send_audio(job)
-        return await self._collect_transcript(item_id)
+        )
+        self._transcription = settings
 
     async def _send_audio(self, job: Job) -> str:
         from rtbatch.audio import open_chunk_stream
 
-        assert job.audio is not None
+        if job.audio is None:
+            raise ValueError(f"job {job.id!r} has no audio")
         try:
             async with open_chunk_stream(
                 job.audio, fmt=self._config.audio_format, chunk_ms=AUDIO_CHUNK_MS
@@ -362,8 +316,8 @@ class Session:
             await self._tidy({"type": "input_audio_buffer.clear", "event_id": self._event_id()})
             raise
         await self.send(protocol.commit_event(self._event_id()))
-        committed = await self.wait_for("input_audio_buffer.committed")
-        return str(committed["item_id"])
+        committed = await self.next_event(_is_committed)
+        return protocol.item_id_of(committed)
 
     async def _tidy(self, event: Event) -> None:
         """Send a clean-up event that must not mask the error or cancellation in flight.
@@ -377,30 +331,37 @@ class Session:
             except errors.RtbatchError as exc:
                 log.debug("clean-up event not sent: %s", exc.message)
 
-    async def _collect_response(self, job: Job) -> JobReply:
-        async with AudioSink.for_job(self._config.audio_out, job) as sink:
+    async def _collect_response(self, job: Job, audio_out: AudioOut | None) -> JobReply:
+        def want(event: Event) -> bool:
+            if event["type"] == "response.output_audio.delta":
+                if audio_out is not None:
+                    audio_out.add_b64(protocol.audio_delta(event))
+                return False
+            return event["type"] == "response.done" and _for_job(event, job.id)
 
-            def want(event: Event) -> bool:
-                if event["type"] == "response.output_audio.delta":
-                    sink.add_b64(event.get("delta", ""))
-                    return False
-                return event["type"] == "response.done" and _for_job(event, job.id)
-
-            done = await self.next_event(want)
-            return await _reply(done.get("response") or {}, sink)
+        done = await self.next_event(want)
+        try:
+            result = protocol.read_response(done.get("response"))
+        except MalformedEvent as exc:
+            raise errors.ProtocolError(str(exc), code="malformed_event") from None
+        return _reply(result)
 
     async def _collect_transcript(self, item_id: str) -> JobReply:
         event = await self.next_event(
             lambda e: e["type"] in _TRANSCRIPTION_ENDS and e.get("item_id") == item_id
         )
         if event["type"].endswith(".failed"):
-            raise classify_server_error(event.get("error"))
-        return JobReply(
-            status="completed",
-            output={"transcript": event.get("transcript", "")},
-            usage=event.get("usage"),
-            response_id=None,
-        )
+            error = event.get("error")
+            raise classify_server_error(error if isinstance(error, dict) else None)
+        try:
+            transcript = protocol.read_transcript(event)
+        except MalformedEvent as exc:
+            raise errors.ProtocolError(str(exc), code="malformed_event") from None
+        return JobReply("completed", {"transcript": transcript.text}, transcript.usage, None)
+
+
+def _is_committed(event: Event) -> bool:
+    return bool(event["type"] == "input_audio_buffer.committed")
 
 
 def _for_job(done: Event, job_id: str) -> bool:
@@ -409,17 +370,17 @@ def _for_job(done: Event, job_id: str) -> bool:
     Only one job runs on a session at a time, so a mismatch means a stray
     response, which must not be written under this job's id.
     """
-    metadata = (done.get("response") or {}).get("metadata")
+    response = done.get("response")
+    metadata = response.get("metadata") if isinstance(response, dict) else None
     if not isinstance(metadata, dict) or "job_id" not in metadata:
         return True  # a server that does not echo metadata: one job at a time decides
-    matches = metadata["job_id"] == protocol.metadata_job_id(job_id)
+    matches: bool = metadata["job_id"] == protocol.metadata_job_id(job_id)
     if not matches:
-        log.warning("ignored a response.done for another job (%s)", metadata["job_id"])
-    return bool(matches)
+        log.warning("ignored a response.done for another job")
+    return matches
 
 
-async def _reply(response: Mapping[str, Any], sink: AudioSink) -> JobReply:
-    result = protocol.read_response(dict(response))
+def _reply(result: protocol.ResponseResult) -> JobReply:
     if result.status == "failed":
         raise classify_server_error(result.error)
     if result.status not in ("completed", "incomplete"):
@@ -427,9 +388,6 @@ async def _reply(response: Mapping[str, Any], sink: AudioSink) -> JobReply:
     output: dict[str, Any] = {"text": result.text}
     if result.transcript is not None:
         output["transcript"] = result.transcript
-    audio_path = await sink.finish()
-    if audio_path is not None:
-        output["audio_path"] = audio_path
     if result.status == "incomplete":
         output["reason"] = result.reason
     return JobReply(result.status, output, result.usage, result.response_id)
@@ -444,39 +402,6 @@ def _lifetime_s(session: Mapping[str, Any]) -> float | None:
     return max(1.0, float(expires_at) - time.time())
 
 
-async def check_tls(url: str, ssl_context: ssl.SSLContext | None, timeout_s: float) -> None:
-    """Fail fast, and clearly, when a ``wss://`` server's certificate is not trusted.
-
-    trio-websocket reports a failed TLS handshake only as a connect timeout, which
-    would look transient and be retried; so a run first completes one TLS
-    handshake of its own. Other failures are left to the workers' connects.
-
-    Raises:
-        HandshakeRefused: the certificate failed verification (run-fatal).
-    """
-    parts = urlsplit(url)
-    if parts.scheme != "wss" or not parts.hostname:
-        return
-    context = ssl_context or ssl.create_default_context()
-    try:
-        with trio.fail_after(timeout_s):
-            stream = await trio.open_ssl_over_tcp_stream(
-                parts.hostname, parts.port or 443, ssl_context=context, https_compatible=True
-            )
-            async with stream:
-                await stream.do_handshake()
-    except trio.BrokenResourceError as exc:
-        cause = exc.__cause__
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            raise errors.HandshakeRefused(
-                f"TLS certificate of {parts.hostname} not trusted: {cause.verify_message}"
-                " (to trust a private CA, set SSL_CERT_FILE)",
-                code="tls_certificate",
-            ) from exc
-    except (OSError, trio.TooSlowError):
-        return
-
-
 @asynccontextmanager
 async def open_session(
     config: RunConfig,
@@ -488,22 +413,38 @@ async def open_session(
 ) -> AsyncIterator[Session]:
     """Open and configure one session; close it on exit under its own deadline.
 
+    Only the connection's own failures are translated: connecting, starting and
+    closing here, sending and receiving inside :class:`Session`. An exception
+    raised by the body passes through unchanged (a close failure behind it is
+    dropped); a close failure after a clean body is logged, not raised, since the
+    work it served is done.
+
     Raises:
-        RtbatchError: the translated failure (handshake refused, connection lost,
-            authentication, …). A failure while closing after a clean exit is
-            logged, not raised: the jobs it served are already done.
+        RtbatchError: the translated failure of connecting or configuring
+            (handshake refused, connection lost, authentication, …).
     """
     url = protocol.connect_url(config.url, config.model, kind)
     headers = protocol.handshake_headers(config.api_key.reveal(), config.dialect)
+    body_error: BaseException | None = None
     body_done = False
     try:
         async with connect(url, headers, config.timeouts, ssl_context) as ws:
             session = Session(ws, config, kind, on_rate_limits)
             await session.start()
-            yield session
+            try:
+                yield session
+            except BaseException as exc:
+                body_error = exc
+                raise
             body_done = True
     except WS_ERRORS as exc:
-        if body_done:
-            log.debug("error while closing a session: %r", exc)
-            return
-        raise translate(exc) from exc
+        if body_error is exc:
+            raise
+        if body_error is None:
+            if body_done:
+                log.debug("error while closing a session: %r", exc)
+                return
+            raise translate(exc) from exc
+        log.debug("error while closing a session after a failure: %r", exc)
+    if body_error is not None:
+        raise body_error  # the close failed too: the body's own error decides

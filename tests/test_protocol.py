@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from rtbatch import protocol
-from rtbatch.errors import InvalidJob
 from rtbatch.jobs import Job, Message, ResponseOptions
 from tests.contract import assert_conforms, assert_ga_response_with_references, client_adapter
 
@@ -73,12 +72,13 @@ def test_options_use_each_dialects_names() -> None:
     assert beta["response"]["input"][2]["content"][0]["type"] == "text"
 
 
-def test_temperature_is_refused_on_ga_before_sending() -> None:
-    """GA has no temperature: the job fails clearly instead of drawing a server error."""
+def test_temperature_travels_in_beta_only() -> None:
+    """GA has no temperature field (job validation refuses it there); beta sends it."""
     job = Job(id="t", line=9, kind="text", prompt="x", options=ResponseOptions(temperature=0.7))
-    with pytest.raises(InvalidJob, match="line 9: temperature"):
-        protocol.response_create("ga", job, event_id="e", default_instructions=None)
+    ga = protocol.response_create("ga", job, event_id="e", default_instructions=None)
+    assert "temperature" not in ga["response"]
     beta = protocol.response_create("beta", job, event_id="e", default_instructions=None)
+    assert beta["response"]["temperature"] == 0.7
     assert_conforms(client_adapter("beta"), beta)
 
 

@@ -33,6 +33,7 @@ FAULTS = [
     "handshake_500",
     "handshake_503",
 ]
+REFUSALS = ("rate_limit", "handshake_429")
 PATIENT = RetryPolicy(max_attempts=12, initial_s=0.1, max_s=5.0)
 
 
@@ -51,7 +52,9 @@ async def test_fault_matrix_every_job_exactly_once(
     assert {r["status"] for r in results} == {"completed"}
     assert report.exit_code == EXIT_OK
     assert h.emulator.stats.faults_injected[fault] > 0
-    if fault != "invalid_frame":  # a garbled frame is skipped, not retried
+    if fault in REFUSALS:  # refused before running: not an attempt, and never a failure
+        assert max(r["attempts"] for r in results) == 1
+    elif fault != "invalid_frame":  # a garbled frame is skipped, not retried
         assert max(r["attempts"] for r in results) > 1
 
 
