@@ -138,7 +138,7 @@ def test_missing_key_is_a_usage_error(jobs: Path, captured: list[RunRequest]) ->
     assert result.exit_code == 2
     assert "OPENAI_API_KEY" in result.output
     assert _run(["run", str(jobs), "--emulate"]).exit_code == 0
-    assert not captured[0].config.api_key.reveal().startswith("sk-abc")
+    assert captured[0].config.api_key.reveal() == cli.EMULATOR_KEY
 
 
 @pytest.mark.parametrize("args", [["-c", "0"], ["--deadline", "soon"], ["--job-timeout", "-3"]])

@@ -58,17 +58,31 @@ async def test_fault_matrix_every_job_exactly_once(
         assert max(r["attempts"] for r in results) > 1
 
 
-async def test_session_expiry_reconnects_and_retries(
+async def test_sessions_are_recycled_before_they_expire(
     nursery: trio.Nursery, tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
-    """Sessions that expire mid-job (and are recycled before expiry) lose no job."""
-    h = await start_emulator(nursery, tmp_path, session_max_seconds=20, latency_ms=3000)
-    jobs = write_jobs(tmp_path / "jobs.jsonl", prompt_jobs(500))
+    """Sessions are replaced before the service's maximum duration: no job meets an expiry."""
+    h = await start_emulator(nursery, tmp_path, session_max_seconds=20, latency_ms=1000)
+    jobs = write_jobs(tmp_path / "jobs.jsonl", prompt_jobs(1500))  # 30 s at 50 in flight
     report, results = await h.run(jobs, concurrency=50, retry=PATIENT)
     assert report.exit_code == EXIT_OK
-    assert len(by_id(results)) == 500
-    assert {r["status"] for r in results} == {"completed"}
-    assert len(h.emulator.connections) > 50  # sessions were replaced
+    assert len(by_id(results)) == 1500
+    assert {r["attempts"] for r in results} == {1}
+    assert len(h.emulator.connections) > 50  # sessions were replaced...
+    assert [c.close_code for c in h.emulator.connections if c.close_code] == []  # ...by us
+
+
+async def test_a_session_that_expires_mid_job_loses_no_job(
+    nursery: trio.Nursery, tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Jobs longer than the recycling margin meet the expiry, and are retried on a new session."""
+    h = await start_emulator(nursery, tmp_path, session_max_seconds=20, latency_ms=3500)
+    jobs = write_jobs(tmp_path / "jobs.jsonl", prompt_jobs(1000))  # 60 s at 50 in flight
+    report, results = await h.run(jobs, concurrency=50, retry=PATIENT)
+    assert report.exit_code == EXIT_OK
+    assert {r["status"] for r in by_id(results).values()} == {"completed"}
+    assert any(c.close_code == 1001 for c in h.emulator.connections)
+    assert max(r["attempts"] for r in results) > 1
 
 
 async def test_wrong_key_stops_the_run_and_never_shows_the_key(

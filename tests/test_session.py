@@ -10,7 +10,7 @@ import trio_websocket as tw
 from trio_websocket import CloseReason
 
 from rtbatch import errors
-from rtbatch.session import WS_ERRORS, translate
+from rtbatch.transport import translate
 
 
 def _exported_exceptions() -> list[type[BaseException]]:
@@ -23,12 +23,30 @@ def _exported_exceptions() -> list[type[BaseException]]:
     ]
 
 
+# One instance of every exception class trio-websocket exports, built as it builds them.
+_INSTANCES: dict[str, BaseException] = {
+    "ConnectionRejected": tw.ConnectionRejected(429, ((b"retry-after", b"1"),), None),
+    "ConnectionTimeout": tw.ConnectionTimeout(),
+    "DisconnectionTimeout": tw.DisconnectionTimeout(),
+    "ConnectionClosed": tw.ConnectionClosed(CloseReason(1006, None)),
+    "HandshakeError": tw.HandshakeError(),
+}
+
+
 def test_every_exported_trio_websocket_exception_is_mapped() -> None:
     """A trio-websocket upgrade that adds an exception class fails here first."""
     exported = _exported_exceptions()
     assert exported
     for cls in exported:
-        assert issubclass(cls, WS_ERRORS), f"{cls.__name__} has no translation"
+        instance = _INSTANCES.get(cls.__name__)
+        assert instance is not None, f"{cls.__name__}: add an instance here and a translation"
+        assert isinstance(translate(instance), errors.RtbatchError), cls.__name__
+
+
+def test_translate_refuses_what_is_not_a_network_failure() -> None:
+    """Our own bugs are never translated into a lost connection."""
+    with pytest.raises(TypeError, match="no translation for KeyError"):
+        translate(KeyError("x"))
 
 
 @pytest.mark.parametrize(
