@@ -9,6 +9,8 @@ from __future__ import annotations
 import click
 
 from rtbatch.emulator.defaults import (
+    ACCOUNT_FATAL_CODES,
+    DEFAULT_ACCOUNT_FATAL_CODE,
     DEFAULT_CLI_PORT,
     DEFAULT_HOST,
     DEFAULT_REPLY_WORDS,
@@ -109,6 +111,28 @@ def _parse_fault(
     help="Tokens per minute, all connections together (unset: generous).",
 )
 @click.option(
+    "--rpd",
+    default=None,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Requests per day, all connections together (unset: no daily limit).",
+)
+@click.option(
+    "--max-inflight",
+    default=None,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Responses and transcriptions in flight at once; more are refused with "
+    "inference_rate_limit_exceeded (unset: no limit).",
+)
+@click.option(
+    "--account-fatal-code",
+    default=DEFAULT_ACCOUNT_FATAL_CODE,
+    show_default=True,
+    type=click.Choice(ACCOUNT_FATAL_CODES),
+    help="The code the account_fatal fault ends the account with.",
+)
+@click.option(
     "--certfile",
     default=None,
     show_default=True,
@@ -141,6 +165,9 @@ def serve(
     session_max_seconds: float,
     rpm: int | None,
     tpm: int | None,
+    rpd: int | None,
+    max_inflight: int | None,
+    account_fatal_code: str,
     certfile: str | None,
     keyfile: str | None,
     retire_beta: bool,
@@ -162,6 +189,9 @@ def serve(
         session_max_seconds=session_max_seconds,
         rpm=rpm,
         tpm=tpm,
+        rpd=rpd,
+        max_inflight=max_inflight,
+        account_fatal_code=account_fatal_code,
         certfile=certfile,
         keyfile=keyfile,
         retire_beta=retire_beta,

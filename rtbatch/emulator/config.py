@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     import ssl
 
 from rtbatch.emulator.defaults import (
+    ACCOUNT_FATAL_CODES,
+    DEFAULT_ACCOUNT_FATAL_CODE,
     DEFAULT_HOST,
     DEFAULT_REPLY_WORDS,
     DEFAULT_RPM,
@@ -40,7 +42,8 @@ class FaultSchedule:
             ``handshake_500`` | ``handshake_503``.
         responses: 0-based global ordinal of responses (each accepted ``response.create``
             and each transcription of a committed buffer) -> ``drop`` | ``server_error`` |
-            ``rate_limit`` | ``stall`` | ``invalid_frame``.
+            ``rate_limit`` | ``stall`` | ``invalid_frame`` | ``inference_rate_limit`` |
+            ``rpd`` | ``account_fatal``.
     """
 
     handshakes: Mapping[int, str] = field(default_factory=dict)
@@ -78,6 +81,11 @@ class EmulatorConfig:
         session_max_seconds: session lifetime before ``session_expired``.
         rpm: requests per minute for the whole emulator (``None``: generous default).
         tpm: tokens per minute for the whole emulator (``None``: generous default).
+        rpd: requests per day for the whole emulator (``None``: no daily limit).
+        max_inflight: generations (responses and transcriptions) in flight at once
+            across the emulator; more are refused for capacity (``None``: no limit).
+        account_fatal_code: the code the ``account_fatal`` fault ends the account with:
+            ``account_deactivated`` | ``billing_hard_limit_reached`` | ``insufficient_quota``.
         retire_beta: answer beta clients as api.openai.com does today (error, close 4000).
         ssl_context: serve ``wss://`` with this context.
         record: keep per-connection logs of client events (for tests; costs memory).
@@ -95,6 +103,9 @@ class EmulatorConfig:
     session_max_seconds: float = DEFAULT_SESSION_MAX_S
     rpm: int | None = None
     tpm: int | None = None
+    rpd: int | None = None
+    max_inflight: int | None = None
+    account_fatal_code: str = DEFAULT_ACCOUNT_FATAL_CODE
     retire_beta: bool = False
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False)
     record: bool = False
@@ -120,10 +131,15 @@ class EmulatorConfig:
         if not isinstance(self.seed, int):
             raise ValueError(f"seed: must be an int, got {self.seed!r}")
         _check_positive("session_max_seconds", self.session_max_seconds)
-        for name in ("rpm", "tpm"):
+        for name in ("rpm", "tpm", "rpd", "max_inflight"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name}: must be an int >= 1 or None, got {value!r}")
+        if self.account_fatal_code not in ACCOUNT_FATAL_CODES:
+            raise ValueError(
+                f"account_fatal_code: must be one of {list(ACCOUNT_FATAL_CODES)}, "
+                f"got {self.account_fatal_code!r}"
+            )
         object.__setattr__(self, "faults", _frozen_map(self.faults))
 
     def __repr__(self) -> str:
@@ -135,6 +151,8 @@ class EmulatorConfig:
             f"reply_words={self.reply_words}, faults={dict(self.faults)!r}, "
             f"schedule={self.schedule!r}, seed={self.seed}, "
             f"session_max_seconds={self.session_max_seconds}, rpm={self.rpm}, tpm={self.tpm}, "
+            f"rpd={self.rpd}, max_inflight={self.max_inflight}, "
+            f"account_fatal_code={self.account_fatal_code!r}, "
             f"retire_beta={self.retire_beta}, ssl={self.ssl_context is not None}, "
             f"record={self.record})"
         )

@@ -17,8 +17,23 @@ DEFAULT_RPM = 1_000_000
 DEFAULT_TPM = 1_000_000_000
 
 HANDSHAKE_FAULTS = frozenset({"handshake_429", "handshake_500", "handshake_503"})
-RESPONSE_FAULTS = frozenset({"drop", "server_error", "rate_limit", "stall", "invalid_frame"})
+RESPONSE_FAULTS = frozenset(
+    {
+        "drop",
+        "server_error",
+        "rate_limit",
+        "stall",
+        "invalid_frame",
+        "inference_rate_limit",
+        "rpd",
+        "account_fatal",
+    }
+)
 FAULT_KINDS = HANDSHAKE_FAULTS | RESPONSE_FAULTS
+#: Codes that end every generation of an account and close the session (protocol notes §0).
+ACCOUNT_FATAL_CODES = ("account_deactivated", "billing_hard_limit_reached", "insufficient_quota")
+#: The account-fatal code the ``account_fatal`` fault uses unless told otherwise.
+DEFAULT_ACCOUNT_FATAL_CODE = "insufficient_quota"
 
 #: Largest client frame accepted: the 15 MiB append limit, base64-inflated (4/3), plus slack.
 MAX_MESSAGE_BYTES = 24 * 1024 * 1024

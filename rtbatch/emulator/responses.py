@@ -12,7 +12,6 @@ cancel scope around a send: a send cut in half would corrupt the stream.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -20,6 +19,7 @@ import trio
 from trio_websocket import ConnectionClosed
 
 from rtbatch.emulator import faults as fault_consts
+from rtbatch.emulator import refusals
 from rtbatch.emulator.conversation import Item
 from rtbatch.emulator.dialects import JsonObj, ResponseParams
 from rtbatch.emulator.replies import (
@@ -149,20 +149,18 @@ async def start_response(conn: Connection, params: ResponseParams, inputs: list[
         cost=conn.cache.cost(segments),
         fault=emulator.faults.next_response(),
     )
+    estimate = _estimate(conn, run)
+    refusal = refusals.admit(emulator, run.fault, params.model, estimate, run.id)
+    if refusal is not None and refusal.close is not None:
+        await refusals.end_session(conn, refusal)
+        return
     emulator.stats.responses += 1
     created = _response_event(conn, run, "response.created", "in_progress", None, [], None)
-    if run.fault == "rate_limit":
-        refusal: tuple[str, str] | None = (
-            "tokens",
-            _limits_refusal(conn, params.model, _estimate(conn, run)),
-        )
-    else:
-        refusal = _admit(conn, run)
     if refusal is not None:
-        emulator.stats.rate_limited += 1
-        error = {"type": refusal[0], "code": "rate_limit_exceeded", "message": refusal[1]}
-        await _finish(conn, run, [created], "failed", {"type": "failed", "error": error}, [], None)
+        details = {"type": "failed", "error": refusal.error}
+        await _finish(conn, run, [created], "failed", details, [], None)
         return
+    run.reserved = estimate
     if run.in_band:
         conn.active = run
     conn.running[run.id] = run
@@ -195,31 +193,13 @@ def _estimate(conn: Connection, run: ResponseRun) -> int:
     return run.cost.text + run.cost.audio + largest
 
 
-def _admit(conn: Connection, run: ResponseRun) -> tuple[str, str] | None:
-    run.reserved = _estimate(conn, run)
-    refused = conn.emulator.limits.admit(run.params.model, run.reserved)
-    if refused is None:
-        return None
-    run.reserved = 0
-    return refused.kind, refused.message
-
-
-def _limits_refusal(conn: Connection, model: str, requested: int) -> str:
-    """The message of a ``rate_limit`` fault: the budget is spent, back in a moment.
-
-    The wait is a seeded draw of the size the service names (a fraction of a second
-    to a couple of seconds), not a figure derived from an impossible request.
-    """
-    emulator = conn.emulator
-    return emulator.limits.fault_message(model, requested, emulator.faults.retry_wait())
-
-
 async def _guarded(conn: Connection, run: ResponseRun, pending: list[JsonObj]) -> None:
     try:
         await _stream(conn, run, pending)
     except ConnectionClosed:
         pass
     finally:
+        conn.emulator.limits.release(run.id)
         run.finished = True
         conn.running.pop(run.id, None)
         if conn.active is run:
@@ -492,8 +472,12 @@ def start_transcription(conn: Connection, item_id: str, samples: int, model: str
 async def _transcribe_guarded(
     conn: Connection, item_id: str, samples: int, model: str, fault: str | None
 ) -> None:
-    with contextlib.suppress(ConnectionClosed):
+    try:
         await _transcribe(conn, item_id, samples, model, fault)
+    except ConnectionClosed:
+        pass
+    finally:
+        conn.emulator.limits.release(item_id)
 
 
 def _failed(item_id: str, error: JsonObj) -> JsonObj:
@@ -511,16 +495,12 @@ async def _transcribe(
     config, batch = conn.config, _Batch(conn)
     text = transcript_text(samples)
     audio_tokens, text_tokens = audio_tokens_in(samples), count_tokens(text)
-    limits = conn.emulator.limits
-    refusal = limits.admit(model, audio_tokens + text_tokens) if fault != "rate_limit" else None
-    if fault == "rate_limit" or refusal is not None:
-        conn.emulator.stats.rate_limited += 1
-        message = (
-            refusal.message if refusal else _limits_refusal(conn, model, audio_tokens + text_tokens)
-        )
-        kind = refusal.kind if refusal else "tokens"
-        error = {"type": kind, "code": "rate_limit_exceeded", "message": message}
-        await conn.outbox.send([_failed(item_id, error)])
+    refusal = refusals.admit(conn.emulator, fault, model, audio_tokens + text_tokens, item_id)
+    if refusal is not None and refusal.close is not None:
+        await refusals.end_session(conn, refusal)
+        return
+    if refusal is not None:
+        await conn.outbox.send([_failed(item_id, refusal.error)])
         return
     await batch.pause(None, config.latency_ms)
     if fault == "server_error":

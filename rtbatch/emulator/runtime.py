@@ -35,7 +35,8 @@ class EmulatorStats:
         responses: responses created (``response.created`` sent).
         transcriptions: transcriptions started.
         faults_injected: fault kind -> times injected.
-        rate_limited: requests refused for rate limits (real or the ``rate_limit`` fault).
+        rate_limited: generations refused by a limit (RPM, TPM, RPD, capacity) or by an
+            injected refusal fault (account-fatal refusals are not counted).
         max_requests_per_60s: most requests admitted in any 60 s window (100 ms bins).
         max_tokens_per_60s: most tokens reserved or used in any 60 s window.
         errors_sent: ``error`` events sent.
@@ -98,7 +99,12 @@ class Emulator:
         self.connections: list[ConnectionRecord] = []
         self.faults = FaultPlanner(config)
         self.stats.faults_injected = self.faults.injected
-        self.limits = AccountLimits(config.effective_rpm, config.effective_tpm)
+        self.limits = AccountLimits(
+            config.effective_rpm,
+            config.effective_tpm,
+            rpd=config.rpd,
+            max_inflight=config.max_inflight,
+        )
         self._rng = random.Random(config.seed)
 
     def __repr__(self) -> str:

@@ -168,7 +168,7 @@ async def test_rpm_limit_fails_with_real_shape(start, autojump_clock):
         assert (error["type"], error["code"]) == ("requests", "rate_limit_exceeded")
         assert error["message"] == (
             "Rate limit reached for gpt-realtime in organization org-emulator on requests per "
-            "min (RPM): Limit 2, Used 2, Requested 1. Please try again in 30.000s. Visit "
+            "min (RPM): Limit 2, Used 2, Requested 1. Please try again in 30s. Visit "
             "https://platform.openai.com/account/rate-limits to learn more."
         )
         assert third[-1]["rate_limits"][0]["remaining"] == 0

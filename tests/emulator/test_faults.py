@@ -17,6 +17,8 @@ from rtbatch.emulator import FaultSchedule
 from rtbatch.retry import retry_hint
 from tests.emulator.helpers import connect, types_of
 
+CAPACITY_MESSAGE = "We're currently processing too many requests - please try again later."
+
 
 def _schedule(kind: str, ordinal: int = 0) -> FaultSchedule:
     return FaultSchedule(responses={ordinal: kind})
@@ -121,17 +123,137 @@ async def test_invalid_frame_then_normal_completion(start):
         assert "response.done" in frames
 
 
-@pytest.mark.parametrize("kind", ["server_error", "rate_limit"])
-async def test_transcription_faults_fail_the_transcription(start, kind):
+@pytest.mark.parametrize(
+    "kind,code",
+    [
+        ("server_error", "server_error"),
+        ("rate_limit", "rate_limit_exceeded"),
+        ("rpd", "rate_limit_exceeded"),
+        ("inference_rate_limit", "inference_rate_limit_exceeded"),
+    ],
+)
+async def test_transcription_faults_fail_the_transcription(start, kind, code):
     """Transcription faults end in conversation.item.input_audio_transcription.failed."""
     emu = await start(schedule=_schedule(kind))
     async with connect(emu, query="intent=transcription") as client:
         await client.transcription_session("gpt-4o-mini-transcribe")
         await client.commit_audio(4800)
         failed = (await client.recv_until("conversation.item.input_audio_transcription.failed"))[-1]
-        assert failed["error"]["code"] == (
-            "server_error" if kind == "server_error" else "rate_limit_exceeded"
-        )
+        assert failed["error"]["code"] == code
+
+
+async def test_inference_rate_limit_fault_is_the_capacity_refusal(start):
+    """inference_rate_limit: response.done failed, invalid_request_error, no wait named."""
+    emu = await start(schedule=_schedule("inference_rate_limit"))
+    async with connect(emu) as client:
+        await client.text_session()
+        events = await client.turn()
+        assert types_of(events) == ["response.created", "response.done", "rate_limits.updated"]
+        assert events[-2]["response"]["status_details"] == {
+            "type": "failed",
+            "error": {
+                "type": "invalid_request_error",
+                "code": "inference_rate_limit_exceeded",
+                "message": CAPACITY_MESSAGE,
+            },
+        }
+        assert (await client.turn())[-2]["response"]["status"] == "completed"
+    assert emu.stats.rate_limited == 1
+
+
+@pytest.mark.parametrize("rpd,limit,wait", [(None, 1000, "1m26.4s"), (50, 50, "28m48s")])
+async def test_rpd_fault_speaks_the_daily_limit(start, rpd, limit, wait):
+    """rpd: the captured RPD wording; the limit is --rpd (else 1000), the wait a day / limit."""
+    emu = await start(schedule=_schedule("rpd"), rpd=rpd)
+    async with connect(emu) as client:
+        await client.text_session()
+        error = (await client.turn())[-2]["response"]["status_details"]["error"]
+        assert error == {
+            "type": "requests",
+            "code": "rate_limit_exceeded",
+            "message": "Rate limit reached for gpt-realtime in organization org-emulator on "
+            f"requests per day (RPD): Limit {limit}, Used {limit}, Requested 1. Please try "
+            f"again in {wait}. Visit https://platform.openai.com/account/rate-limits to learn "
+            "more.",
+        }
+        assert retry_hint(error["message"]) == 86_400 / limit
+
+
+ACCOUNT_FATAL = [
+    (
+        "account_deactivated",
+        "invalid_request_error",
+        "This key is associated with a deactivated account. If you feel this is an error, "
+        "contact us through our help center at help.openai.com.",
+        3000,
+    ),
+    (
+        "billing_hard_limit_reached",
+        "invalid_request_error",
+        "Billing hard limit has been reached",
+        4000,
+    ),
+    (
+        "insufficient_quota",
+        "insufficient_quota",
+        "You exceeded your current quota, please check your plan and billing details. For more "
+        "information on this error, read the docs: "
+        "https://platform.openai.com/docs/guides/error-codes/api-errors.",
+        4000,
+    ),
+]
+
+
+async def _fatal_turn(client, error_type: str, code: str, message: str, close_code: int):
+    """A response.create on a dead account: one error, no response, then the server closes."""
+    await client.send({"type": "response.create"})
+    event = await client.recv()
+    assert event["type"] == "error"
+    assert event["error"] == {
+        "type": error_type,
+        "code": code,
+        "message": message,
+        "param": None,
+        "event_id": None,
+    }
+    with pytest.raises(ConnectionClosed) as closed:
+        await client.recv()
+    assert closed.value.reason.code == close_code
+    assert closed.value.reason.reason == f"invalid_request_error.{code}"
+
+
+@pytest.mark.parametrize("code,error_type,message,close_code", ACCOUNT_FATAL)
+async def test_account_fatal_fails_every_later_generation_and_closes(
+    start, code, error_type, message, close_code
+):
+    """account_fatal: from its ordinal on, each generation gets the code's error and a close."""
+    emu = await start(schedule=_schedule("account_fatal", 1), account_fatal_code=code)
+    async with connect(emu) as client:
+        await client.text_session()
+        assert (await client.turn())[-2]["response"]["status"] == "completed"
+        await _fatal_turn(client, error_type, code, message, close_code)
+    # The account stays dead: a new connection opens, its first generation is refused.
+    async with connect(emu) as client:
+        await client.text_session()
+        await _fatal_turn(client, error_type, code, message, close_code)
+    assert emu.stats.closed_codes[close_code] == 2
+    assert emu.stats.faults_injected["account_fatal"] == 1
+    assert (emu.stats.responses, emu.stats.rate_limited) == (1, 0)
+
+
+async def test_account_fatal_ends_a_transcription_session(start):
+    """A commit that would transcribe on a dead account: the error, then close 4000."""
+    emu = await start(faults={"account_fatal": 1.0})
+    async with connect(emu, query="intent=transcription") as client:
+        await client.transcription_session("gpt-4o-mini-transcribe")
+        await client.commit_audio(4800)
+        error = (await client.recv_until("error"))[-1]["error"]
+        assert error["code"] == "insufficient_quota"
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                await client.recv()
+        assert closed.value.reason.code == 4000
+        assert closed.value.reason.reason == "invalid_request_error.insufficient_quota"
 
 
 async def test_random_faults_are_reproducible_with_a_seed(start):
