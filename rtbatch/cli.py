@@ -281,6 +281,42 @@ def _api_key(key_file: str | None, *, emulate: bool) -> str:
     raise click.UsageError("no API key: set OPENAI_API_KEY or pass --api-key-file")
 
 
+@main.command()
+@click.argument("jobs_file", metavar="JOBS.jsonl", type=click.Path(exists=True, dir_okay=False))
+@click.argument(
+    "result_files",
+    metavar="RESULTS...",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The merged result file (replaced atomically if it exists).",
+    **_env("MERGE_OUTPUT"),
+)
+def merge(jobs_file: str, result_files: tuple[str, ...], output: str) -> None:
+    """Combine shard result files into one, in the order of JOBS.jsonl.
+
+    Checks that every job has exactly one result line; reports, with file and
+    line, the jobs missing or duplicated, lines of jobs not in JOBS.jsonl, and
+    torn or unreadable lines (rerun that shard). The output is written in every
+    case. Exits 0 when every job is there exactly once, 1 when not (rerun the
+    shards named, then merge again), and 2 on bad usage or an unreadable, busy
+    or changing file.
+    """
+    from rtbatch.merge import MergeError, merge_command
+
+    try:
+        code = merge_command(jobs_file, result_files, output)
+    except MergeError as exc:
+        raise click.UsageError(str(exc)) from None
+    sys.exit(code)
+
+
 def _register() -> None:
     from rtbatch.emulator.cli import serve
 
