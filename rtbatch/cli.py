@@ -25,10 +25,12 @@ from rtbatch.defaults import (
     JOB_TIMEOUT_S,
     MAX_ATTEMPTS,
     MAX_CONCURRENCY,
+    MAX_SEGMENT_MS,
     MAX_WAIT_S,
     SIGNAL_GRACE_S,
 )
 from rtbatch.exitcodes import EPILOG, EXIT_OK, EXIT_USAGE
+from rtbatch.formats import FORMATS
 
 EMULATOR_KEY = "sk-emulator"
 
@@ -244,6 +246,28 @@ def validate(jobs_file: str) -> None:
     **_env("AUDIO_FORMAT"),
 )
 @click.option("--seed", type=int, help="Seed for retry jitter (reproducible runs).", **_env("SEED"))
+@click.option(
+    "--transcripts",
+    type=click.Path(file_okay=False),
+    help="Directory for transcript files of transcribe jobs (one per format per job).",
+    **_env("TRANSCRIPTS"),
+)
+@click.option(
+    "--format",
+    "formats",
+    default=",".join(FORMATS),
+    show_default=True,
+    help="Transcript file formats, any of txt,srt,vtt,json (with --transcripts).",
+    **_env("FORMAT"),
+)
+@click.option(
+    "--max-segment",
+    type=Duration(),
+    default=MAX_SEGMENT_MS / 1000,
+    show_default=True,
+    help="Longest audio segment sent as one item; long files are cut at silences.",
+    **_env("MAX_SEGMENT"),
+)
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and the summary.")
 def run(

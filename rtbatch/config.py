@@ -18,14 +18,18 @@ from rtbatch.defaults import (
     BACKOFF_MAX_S,
     CLOSE_TIMEOUT_S,
     CONNECT_TIMEOUT_S,
+    DEFAULT_AUDIO_FORMAT,
     DEFAULT_CONCURRENCY,
     DEFAULT_MODEL,
+    DEFAULT_TRANSCRIPTION_MODEL,
     DEFAULT_URL,
     JOB_TIMEOUT_S,
     MAX_ATTEMPTS,
     MAX_CONCURRENCY,
     MAX_REFUSALS,
+    MAX_SEGMENT_MS,
     MAX_WAIT_S,
+    MIN_SEGMENT_MS,
     PING_INTERVAL_S,
     PING_TIMEOUT_S,
     RETRY_TOTAL_S,
@@ -139,10 +143,13 @@ class RunConfig:
     retry_failed: bool = True
     skip_invalid: bool = False
     audio_out: Path | None = None
-    transcription_model: str = "gpt-4o-mini-transcribe"
+    transcription_model: str = DEFAULT_TRANSCRIPTION_MODEL
     language: str | None = None
-    audio_format: AudioFormat = "pcm16"
+    audio_format: AudioFormat = DEFAULT_AUDIO_FORMAT
     seed: int | None = None
+    max_segment_ms: int = MAX_SEGMENT_MS
+    transcripts: Path | None = None
+    formats: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.url.startswith(("ws://", "wss://")):
@@ -161,5 +168,7 @@ class RunConfig:
             raise ValueError("deadline_s: must be positive")
         if self.audio_format not in AUDIO_FORMATS:
             raise ValueError(f"audio_format: expected one of {', '.join(AUDIO_FORMATS)}")
+        if self.max_segment_ms < MIN_SEGMENT_MS:
+            raise ValueError(f"max_segment_ms: must be at least {MIN_SEGMENT_MS} ms")
         if self.grace_s < 0:
             raise ValueError("grace_s: must not be negative")

@@ -56,3 +56,12 @@ RECEIVE_BUFFER_BYTES = 64 * 1024
 # has no live listener to keep up with, the service takes events up to 15 MiB,
 # and each event costs a thread hand-off, a frame and a send whatever its size.
 AUDIO_CHUNK_MS = 2000
+
+# Long audio is cut at silences into segments no longer than this, each its own
+# item: the transcribe models stop at 2,000 output tokens (about ten minutes of
+# dense speech) and gpt-4o-transcribe refuses items over ~1,400 s, so five minutes
+# keeps every segment well inside both. A cut falls in the last fifth of a segment
+# where a silence is found there.
+MAX_SEGMENT_MS = 300_000
+# Below this a segment's search window (a fifth of it) cannot hold a committable piece.
+MIN_SEGMENT_MS = 1_000

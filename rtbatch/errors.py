@@ -10,6 +10,7 @@ Every failure is classified once, where it happens, into one of three branches::
     │   ├── ProtocolError         a server event was malformed or unexpected
     │   ├── RateLimited           the service refused for rate limits (a refusal)
     │   │   └── Overloaded        the service refused for capacity (inference_rate_limit_exceeded)
+    │   ├── CheckpointMismatch    recorded segments do not fit the file: start it over
     │   ├── SessionExpired        the session hit its maximum duration
     │   └── ResponseTimeout       no answer within the job's deadline
     ├── TryLaterError             a limit resets later than the run can wait: stop, rerun later
@@ -116,6 +117,12 @@ class Overloaded(RateLimited):
     """Raised when the service refused a response for capacity (inference_rate_limit_exceeded)."""
 
     kind = "overloaded"
+
+
+class CheckpointMismatch(RetryableError):
+    """Raised when a long file's recorded segments do not fit it (it or the settings changed)."""
+
+    kind = "checkpoint_mismatch"
 
 
 class SessionExpired(RetryableError):

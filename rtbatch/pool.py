@@ -33,11 +33,13 @@ import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Literal
 
 import trio
 
 from rtbatch import errors
+from rtbatch.checkpoint import Checkpoint, SegmentRecord
 from rtbatch.config import RunConfig
 from rtbatch.exitcodes import (
     EXIT_FAILED,
@@ -89,6 +91,20 @@ class Attempt:
     attempts: int = 0
     refusals: int = 0
     first_at: float | None = None
+    #: A long file's segments transcribed so far, by index (kept across tries).
+    segments: dict[int, SegmentRecord] = field(default_factory=dict)
+
+    def done_segments(self) -> list[SegmentRecord]:
+        """The contiguous run of finished segments from the file's start."""
+        run: list[SegmentRecord] = []
+        end = 0
+        for index in sorted(self.segments):
+            segment = self.segments[index]
+            if index != len(run) or segment.start_sample != end:
+                break
+            run.append(segment)
+            end = segment.end_sample
+        return run
 
 
 @dataclass(slots=True)
@@ -203,6 +219,7 @@ class Run:
     ssl_context: ssl.SSLContext | None = None
     handle_signals: bool = False
     progress: Callable[[Callable[[], Snapshot]], Awaitable[None]] | None = None
+    checkpoint: Checkpoint | None = None
 
     def __post_init__(self) -> None:
         self.summary = Summary()
@@ -331,7 +348,10 @@ class Run:
             await out.send(invalid_outcome(item))
             return
         self._pending += 1
-        await self._queues.put(Attempt(item))
+        attempt = Attempt(item)
+        if self.checkpoint is not None and item.kind == "transcribe":
+            attempt.segments = {s.index: s for s in self.checkpoint.finished(item.id)}
+        await self._queues.put(attempt)
 
     def _check_finished(self) -> None:
         if self._feeding_done and self._pending == 0:
@@ -444,7 +464,7 @@ class Run:
             session.begin_job()
             try:
                 with trio.fail_after(self.config.timeouts.job_s):
-                    reply = await self._dispatch(session, attempt.job)
+                    reply = await self._dispatch(session, attempt)
             except trio.TooSlowError:
                 failure: errors.RtbatchError = errors.ResponseTimeout(
                     f"no response within {self.config.timeouts.job_s:g} s", code="job_timeout"
@@ -461,16 +481,53 @@ class Run:
             return "broken"
         return "ok"
 
-    async def _dispatch(self, session: Session, job: Job) -> JobReply:
+    async def _dispatch(self, session: Session, attempt: Attempt) -> JobReply:
+        job = attempt.job
         if job.kind == "text":
             return await session.run_text(job)
         if job.kind == "transcribe":
-            return await session.run_transcribe(job)
+            reply = await session.run_transcribe(
+                job,
+                done=attempt.done_segments(),
+                on_segment=partial(self._segment_done, attempt),
+            )
+            await self._write_transcripts(job, reply.output, reply.usage)
+            return reply
         if self.config.audio_out is None or not wants_audio(job):
             return await session.run_respond(job)
         with AudioSink(self.config.audio_out / wav_name(job.id)) as sink:
             reply = await session.run_respond(job, sink)
             return replace(reply, output={**reply.output, "audio_path": sink.commit()})
+
+    def _segment_done(self, attempt: Attempt, segment: SegmentRecord) -> None:
+        attempt.segments[segment.index] = segment
+        if self.checkpoint is not None:
+            try:
+                self.checkpoint.record(attempt.job.id, segment)
+            except OSError as exc:
+                raise errors.OutputFailed(f"cannot write the segment checkpoint: {exc}") from exc
+
+    async def _write_transcripts(self, job: Job, output: dict[str, object], usage: object) -> None:
+        """The job's transcript files (``--transcripts``), written whole in a thread."""
+        directory = self.config.transcripts
+        if directory is None or job.kind != "transcribe" or not self.config.formats:
+            return
+        from rtbatch.formats import write_transcripts
+
+        try:
+            await trio.to_thread.run_sync(
+                partial(
+                    write_transcripts,
+                    directory,
+                    job.id,
+                    str(output.get("transcript") or ""),
+                    output.get("segments") or [],  # type: ignore[arg-type]
+                    usage if isinstance(usage, dict) else None,
+                    self.config.formats,  # type: ignore[arg-type]
+                )
+            )
+        except OSError as exc:
+            raise errors.OutputFailed(f"cannot write transcripts of {job.id}: {exc}") from exc
 
     # -- outcomes -------------------------------------------------------------
 
@@ -500,6 +557,10 @@ class Run:
             attempt.attempts += 1
             self.pacer.on_done(0)
         failure.job_id, failure.attempt = job.id, attempt.attempts
+        if isinstance(failure, errors.CheckpointMismatch):
+            attempt.segments.clear()  # the next try starts the file over
+            if self.checkpoint is not None:
+                self.checkpoint.forget(job.id)
         now = trio.current_time()
         decision = decide(
             failure,
@@ -528,17 +589,36 @@ class Run:
         log.warning(
             "job %s failed after %d attempt(s): %s", job.id, attempt.attempts, failure.message
         )
-        await self._finish(
-            out,
-            Outcome(
-                job_id=job.id,
-                status="failed",
-                kind=job.kind,
-                line=job.line,
-                attempts=attempt.attempts,
-                error=failure.to_result(),
-                metadata=job.metadata,
-            ),
+        await self._finish(out, self._failed(attempt, failure))
+
+    def _failed(self, attempt: Attempt, failure: errors.RtbatchError) -> Outcome:
+        """A job's last word after its last try: ``failed``, or ``incomplete`` with the
+        segments of a long file that were transcribed (the error names the one that failed)."""
+        job = attempt.job
+        done = attempt.done_segments()
+        output: dict[str, object] | None = None
+        status = "failed"
+        if done:
+            from rtbatch.audio import sample_rate_of
+            from rtbatch.session import join_transcript, segment_json, sum_usage
+
+            rate = sample_rate_of(self.config.audio_format)
+            status = "incomplete"
+            output = {
+                "transcript": join_transcript(done),
+                "segments": [segment_json(s, rate) for s in done],
+                "reason": "segment_failed",
+            }
+        return Outcome(
+            job_id=job.id,
+            status=status,
+            kind=job.kind,
+            line=job.line,
+            attempts=attempt.attempts,
+            output=output,
+            usage=sum_usage(s.usage for s in done) if done else None,
+            error=failure.to_result(),
+            metadata=job.metadata,
         )
 
     def _success(self, attempt: Attempt, reply: JobReply, started: float) -> Outcome:
@@ -594,6 +674,8 @@ class Run:
                         continue  # drained, not written: those jobs run next time
                     try:
                         self.results.write(outcome)
+                        if self.checkpoint is not None and outcome.kind == "transcribe":
+                            self.checkpoint.forget(str(outcome.job_id))
                     except OSError as exc:
                         broken = True
                         self._fail_run(errors.OutputFailed(f"cannot write results: {exc}"))

@@ -23,9 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from rtbatch.checkpoint import Checkpoint
 from rtbatch.config import ApiKey, RetryPolicy, RunConfig, Timeouts
 from rtbatch.defaults import AudioFormat
 from rtbatch.exitcodes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE
+from rtbatch.formats import parse_formats
 from rtbatch.jobs import Job, JobFileError, JobProblem, read_jobs
 
 if TYPE_CHECKING:
@@ -67,6 +69,9 @@ class RunOptions:
     language: str | None
     audio_format: AudioFormat
     seed: int | None
+    transcripts: str | None
+    formats: str
+    max_segment: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +130,9 @@ def build_request(
         language=options.language,
         audio_format=options.audio_format,
         seed=options.seed,
+        transcripts=Path(options.transcripts) if options.transcripts else None,
+        formats=parse_formats(options.formats) if options.transcripts else (),
+        max_segment_ms=round(options.max_segment * 1000),
     )
     return RunRequest(
         jobs_path=jobs_path,
@@ -237,13 +245,16 @@ def _run(request: RunRequest, total: int) -> int:
         if index.done:
             log.info("resuming %s: %d job(s) already settled", request.output, len(index.done))
     results = ResultFile.open(request.output)
+    checkpoint = _open_checkpoint(request.output, index.done)
     try:
-        report = trio.run(_main, request, results, index.done, total)
+        report = trio.run(_main, request, results, index.done, total, checkpoint)
     except KeyboardInterrupt:
         print("rtbatch: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         results.close()
+        if checkpoint is not None:
+            checkpoint.close()
     print(report.summary.render(), file=sys.stderr)
     _write_summary(request.summary_path, report.summary.to_dict())
     if report.fatal is not None:
@@ -258,7 +269,24 @@ def _run(request: RunRequest, total: int) -> int:
     return report.exit_code
 
 
-async def _main(request: RunRequest, results: Any, done: Any, total: int) -> RunReport:
+def _open_checkpoint(output: Path | None, done: Any) -> Checkpoint | None:
+    """The long files' segment checkpoint beside the result file, without settled jobs.
+
+    A run killed between a job's result line and forgetting its segments leaves
+    them behind: they are forgotten here, since the result file settles the job.
+    """
+    if output is None:
+        return None
+    checkpoint = Checkpoint.open(output)
+    for job_id in checkpoint.pending():
+        if job_id in done:
+            checkpoint.forget(job_id)
+    return checkpoint
+
+
+async def _main(
+    request: RunRequest, results: Any, done: Any, total: int, checkpoint: Checkpoint | None
+) -> RunReport:
     """The run, behind an emulator for ``--emulate`` (started first, stopped last)."""
     import trio
 
@@ -277,6 +305,7 @@ async def _main(request: RunRequest, results: Any, done: Any, total: int) -> Run
             total=total,
             handle_signals=True,
             progress=reporter(),
+            checkpoint=checkpoint,
         )
         report = await run.run()
         nursery.cancel_scope.cancel()

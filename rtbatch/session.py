@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -24,6 +24,7 @@ import orjson
 import trio
 
 from rtbatch import errors, protocol, transport
+from rtbatch.checkpoint import SegmentRecord
 from rtbatch.config import RunConfig
 from rtbatch.defaults import AUDIO_CHUNK_MS
 from rtbatch.jobs import Job
@@ -34,6 +35,7 @@ from rtbatch.transport import WS_ERRORS, ConnectFn, connect_websocket, translate
 log = logging.getLogger("rtbatch.session")
 
 RateLimitHook = Callable[[list[dict[str, Any]]], None]
+SegmentHook = Callable[[SegmentRecord], None]
 
 # Streamed text deltas repeat what response.done carries whole, so their frames
 # are recognised by prefix and never parsed. A server that orders keys otherwise
@@ -267,11 +269,95 @@ class Session:
         finally:
             await self._tidy(protocol.delete_item_event(item_id, self._event_id()))
 
-    async def run_transcribe(self, job: Job) -> JobReply:
-        """Stream a job's audio into a transcription session and read its transcript."""
+    async def run_transcribe(
+        self,
+        job: Job,
+        *,
+        done: Sequence[SegmentRecord] = (),
+        on_segment: SegmentHook | None = None,
+    ) -> JobReply:
+        """Transcribe a job's audio segment by segment; the transcript and its segments.
+
+        The audio is cut at silences (:mod:`rtbatch.audio.segments`); each segment
+        is appended and committed as its own item while the transcripts of earlier
+        ones arrive, matched by item id, and reassembled in order.
+
+        Args:
+            job: a transcribe job.
+            done: segments finished earlier (a contiguous run from the file's start,
+                as the checkpoint or an earlier attempt left them): not sent again.
+            on_segment: called with each segment as its transcript arrives.
+
+        Raises:
+            BadAudio: the file cannot be decoded.
+            CheckpointMismatch: ``done`` does not end at a segment boundary of this
+                file as it is now (it changed, or the settings did).
+            RtbatchError: a segment's transcription failed (the message names the
+                segment) or the connection failed.
+        """
+        from rtbatch.audio import Cut, open_segment_stream, sample_rate_of
+
         await self._configure_transcription(job)
-        item_id = await self._send_audio(job)
-        return await self._collect_transcript(item_id)
+        if job.audio is None:
+            raise ValueError(f"job {job.id!r} has no audio")
+        rate = sample_rate_of(self._config.audio_format)
+        finished = {s.index: s for s in done}
+        start = done[-1].end_sample if done else 0
+        waiting: dict[str, Cut] = {}
+
+        def on_event(event: Event) -> bool:
+            if event["type"] not in _TRANSCRIPTION_ENDS:
+                return bool(event["type"] == "input_audio_buffer.committed")
+            cut = waiting.pop(str(event.get("item_id")), None)
+            if cut is None:
+                return False
+            if event["type"].endswith(".failed"):
+                error = event.get("error")
+                exc = classify_server_error(error if isinstance(error, dict) else None)
+                where = f"segment {cut.index} ({_clock(cut.start_ms)}-{_clock(cut.end_ms)})"
+                raise type(exc)(f"{where}: {exc.message}", code=exc.code)
+            result = protocol.read_transcript(event)
+            record = SegmentRecord(
+                cut.index, cut.start_sample, cut.end_sample, result.text, result.usage
+            )
+            finished[cut.index] = record
+            if on_segment is not None:
+                on_segment(record)
+            return False
+
+        try:
+            async with open_segment_stream(
+                job.audio,
+                fmt=self._config.audio_format,
+                chunk_ms=AUDIO_CHUNK_MS,
+                max_segment_ms=self._config.max_segment_ms,
+                tolerance_ms=self._config.max_segment_ms // 5,
+                start_sample=start,
+            ) as items:
+                async for item in items:
+                    if isinstance(item, Cut):
+                        await self.send(protocol.commit_event(self._event_id()))
+                        committed = await self.next_event(on_event)
+                        waiting[protocol.item_id_of(committed)] = item
+                    else:
+                        await self.send(protocol.append_frame(item))
+        except errors.BadAudio:
+            await self._tidy({"type": "input_audio_buffer.clear", "event_id": self._event_id()})
+            raise
+        except ValueError as exc:
+            if not start:
+                raise
+            raise errors.CheckpointMismatch(
+                f"the recorded segments do not fit {job.audio.name} as it is now: {exc}"
+            ) from None
+        while waiting:
+            await self.next_event(lambda e: on_event(e) or not waiting)
+        segments = [finished[i] for i in sorted(finished)]
+        output: dict[str, Any] = {
+            "transcript": join_transcript(segments),
+            "segments": [segment_json(s, rate) for s in segments],
+        }
+        return JobReply("completed", output, sum_usage(s.usage for s in segments), None)
 
     def _response_create(self, job: Job, audio_item_id: str | None = None) -> Event:
         return protocol.response_create(
@@ -358,6 +444,49 @@ class Session:
         except MalformedEvent as exc:
             raise errors.ProtocolError(str(exc), code="malformed_event") from None
         return JobReply("completed", {"transcript": transcript.text}, transcript.usage, None)
+
+
+def join_transcript(segments: Iterable[SegmentRecord]) -> str:
+    """The whole transcript: the segments' texts in order, one space apart."""
+    return " ".join(text for s in segments if (text := s.text.strip()))
+
+
+def segment_json(segment: SegmentRecord, rate: int) -> dict[str, Any]:
+    """A segment as a result carries it, in the source file's milliseconds."""
+    return {
+        "start_ms": segment.start_sample * 1000 // rate,
+        "end_ms": segment.end_sample * 1000 // rate,
+        "text": segment.text.strip(),
+    }
+
+
+def sum_usage(usages: Iterable[dict[str, Any] | None]) -> dict[str, Any] | None:
+    """Usage summed over segments: tokens (with their details), or billed seconds."""
+    total: dict[str, Any] | None = None
+    for usage in usages:
+        if not usage:
+            continue
+        if total is None:
+            total = {"type": usage.get("type", "tokens")}
+        _add_counts(total, usage)
+    return total
+
+
+def _add_counts(total: dict[str, Any], usage: Mapping[str, Any]) -> None:
+    for key, value in usage.items():
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int | float):
+            total[key] = total.get(key, 0) + value
+        elif isinstance(value, dict):
+            _add_counts(total.setdefault(key, {}), value)
+
+
+def _clock(ms: int) -> str:
+    seconds, _ = divmod(ms, 1000)
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}"
 
 
 def _is_committed(event: Event) -> bool:
