@@ -107,7 +107,7 @@ async def test_jobs_share_no_state_on_a_connection(nursery: trio.Nursery, tmp_pa
 async def test_a_job_the_dialect_cannot_express_fails_alone(
     nursery: trio.Nursery, tmp_path: Path
 ) -> None:
-    """GA has no temperature: that job fails with a clear error, the others complete, exit 1."""
+    """GA has no temperature: that job is refused unsent, with a clear error; the rest complete."""
     h = await start_emulator(nursery, tmp_path)
     jobs = write_jobs(
         tmp_path / "jobs.jsonl",
@@ -122,8 +122,9 @@ async def test_a_job_the_dialect_cannot_express_fails_alone(
     assert got["hot"]["status"] == "failed"
     assert got["hot"]["error"]["type"] == "invalid_job"
     assert "temperature" in got["hot"]["error"]["message"]
-    assert got["hot"]["attempts"] == 1
+    assert got["hot"]["attempts"] == 0
     assert sum(r["status"] == "completed" for r in results) == 5
+    assert len(received(h.emulator, "response.create")) == 5
 
 
 async def test_rerun_skips_completed_jobs(nursery: trio.Nursery, tmp_path: Path) -> None:
