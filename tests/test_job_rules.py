@@ -492,7 +492,7 @@ def test_unprobeable_audio_names_the_file(tmp_path: Path, reason: str, message: 
 
 
 def test_default_probe_is_rtbatch_audio(tmp_path: Path) -> None:
-    """Without a probe, rtbatch.audio.duration_s measures the file: one second fits."""
+    """Without a probe, rtbatch.audio.duration_s measures files: 1 s and the examples fit."""
     from rtbatch import audio
 
     if not hasattr(audio, "duration_s"):
@@ -504,6 +504,8 @@ def test_default_probe_is_rtbatch_audio(tmp_path: Path) -> None:
         out.setframerate(24_000)
         out.writeframes(b"\x00\x00" * 24_000)
     assert isinstance(read_one(tmp_path, respond(), GA, check_files=True), Job)
+    examples = Path(__file__).resolve().parent.parent / "jobs" / "audio.jsonl"
+    assert all(isinstance(item, Job) for item in read_jobs(examples, check_files=True))
 
 
 # --- the run's own models ---------------------------------------------------------------------
