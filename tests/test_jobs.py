@@ -7,6 +7,7 @@ every case also checks that line numbers count blank lines.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import os
 import sys
@@ -17,22 +18,26 @@ from typing import Any
 import orjson
 import pytest
 
-from rtbatch import jobs
 from rtbatch.jobs import (
     Job,
     JobFileError,
     JobProblem,
+    JobRules,
     Message,
     ResponseOptions,
     TranscriptionOptions,
     read_jobs,
+    reader,
+    usable_models,
 )
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "jobs"
 FIELDS = (
     "id, custom_id, prompt, messages, audio, task, transcription, instructions, "
-    "max_output_tokens, temperature, output_modalities, voice, metadata"
+    "max_output_tokens, temperature, reasoning, output_modalities, voice, metadata"
 )
+#: The date every read here is checked at: before any shutdown in the catalogue.
+TODAY = dt.date(2026, 12, 1)
 
 
 def write(tmp_path: Path, data: bytes | str, name: str = "jobs.jsonl") -> Path:
@@ -49,7 +54,8 @@ def lines(*objs: Any) -> str:
 
 
 def read(path: str | Path, **kwargs: Any) -> list[Job | JobProblem]:
-    """Every item read_jobs yields for the file."""
+    """Every item read_jobs yields for the file, checked for a GA run on TODAY by default."""
+    kwargs.setdefault("rules", JobRules(today=TODAY))
     return list(read_jobs(path, **kwargs))
 
 
@@ -61,11 +67,14 @@ def only_problems(path: str | Path, **kwargs: Any) -> list[str]:
 # --- the corpus of bad lines ------------------------------------------------------------------
 
 DEEP = b"[" * 100_000 + b"]" * 100_000
-MODELS = ", ".join(jobs.TRANSCRIPTION_MODELS)
+MODELS = (
+    "whisper-1, gpt-transcribe, gpt-live-transcribe, gpt-4o-mini-transcribe, "
+    "gpt-4o-mini-transcribe-2025-12-15, gpt-4o-transcribe, gpt-4o-transcribe-diarize, "
+    "gpt-realtime-whisper"
+)
 BAD_STR = "expected a non-empty string, got an empty string"
 NO_TRANSCRIBE = "not allowed with task transcribe (it produces no response)"
-MAX_TOKENS = 'expected 1..4096 or "inf", got'
-TEMPERATURE = "expected a number 0.6..1.2, got"
+MAX_TOKENS = 'expected 1..4096 or "inf" for gpt-realtime-1.5, got'
 MODALITIES = 'expected ["text"] or ["audio"], got'
 ROLES = "expected one of system, user, assistant, got"
 TASKS = "expected one of transcribe, respond, got"
@@ -241,9 +250,12 @@ CORPUS: list[tuple[bytes, str | None, str, str | None]] = [
         f'{MAX_TOKENS} "INF" (string)',
         "a",
     ),
-    (j(prompt="x", temperature=2), "temperature", f"{TEMPERATURE} 2 (integer)", "a"),
-    (j(prompt="x", temperature="0.8"), "temperature", f'{TEMPERATURE} "0.8" (string)', "a"),
-    (j(prompt="x", temperature=True), "temperature", f"{TEMPERATURE} true (boolean)", "a"),
+    (
+        j(prompt="x", temperature=0.8),
+        "temperature",
+        "the GA interface has no temperature; drop the field, or run with --beta",
+        "a",
+    ),
     (
         j(prompt="x", output_modalities=["text", "audio"]),
         "output_modalities",
@@ -317,7 +329,8 @@ CORPUS: list[tuple[bytes, str | None, str, str | None]] = [
     (
         wav(transcription={"languge": "en"}),
         "transcription.languge",
-        "unknown field; did you mean 'language'? (expected one of: model, language, prompt)",
+        "unknown field; did you mean 'language'? "
+        "(expected one of: model, language, languages, prompt)",
         "a",
     ),
     (
@@ -368,7 +381,7 @@ def test_corpus_of_bad_lines(
 
 
 def test_text_job_with_every_field(tmp_path: Path) -> None:
-    """A text job keeps its input, instructions, options and metadata as given."""
+    """A (beta) text job keeps its input, instructions, options and metadata as given."""
     obj = {
         "id": "j1",
         "prompt": "Hello",
@@ -379,7 +392,7 @@ def test_text_job_with_every_field(tmp_path: Path) -> None:
         "voice": "marin",
         "metadata": {"a": [1, {"b": None}], "big": 18446744073709551615},
     }
-    (job,) = read(write(tmp_path, lines(obj)))
+    (job,) = read(write(tmp_path, lines(obj)), rules=JobRules("beta", "gpt-realtime", today=TODAY))
     assert job == Job(
         id="j1",
         line=1,
@@ -478,7 +491,7 @@ def test_check_files(tmp_path: Path) -> None:
         ),
     )
     assert only_problems(path) == []
-    assert only_problems(path, check_files=True) == [
+    assert only_problems(path, check_files=True, probe=lambda _: 1.0) == [
         f"{path}:2: audio: file not found: {tmp_path / 'missing.wav'}",
         f"{path}:3: audio: not a regular file: {tmp_path / 'dir.wav'}",
     ]
@@ -612,8 +625,8 @@ def test_last_line_without_newline(tmp_path: Path) -> None:
 
 def test_long_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A line over MAX_LINE_BYTES is one problem, skipped in chunks; a line at the cap passes."""
-    monkeypatch.setattr(jobs, "MAX_LINE_BYTES", 64)
-    monkeypatch.setattr(jobs, "_DISCARD_CHUNK_BYTES", 7)
+    monkeypatch.setattr(reader, "MAX_LINE_BYTES", 64)
+    monkeypatch.setattr(reader, "_DISCARD_CHUNK_BYTES", 7)
     at_cap = b'{"id":"a","prompt":"' + b"x" * 42 + b'"}'
     assert len(at_cap) == 64
     over = at_cap.replace(b'"a"', b'"b"').replace(b'"}', b'y"}')
@@ -640,13 +653,13 @@ def test_long_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_long_line_message_in_mib(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The cap is named in MiB when it is a whole number of MiB."""
-    monkeypatch.setattr(jobs, "MAX_LINE_BYTES", 1024 * 1024)
+    monkeypatch.setattr(reader, "MAX_LINE_BYTES", 1024 * 1024)
     path = write(tmp_path, b'{"id":"a","prompt":"' + b"x" * (1024 * 1024) + b'"}\n')
     assert only_problems(path) == [f"{path}:1: line is longer than 1 MiB"]
-    assert jobs.MAX_LINE_BYTES == 1024 * 1024
+    assert reader.MAX_LINE_BYTES == 1024 * 1024
     monkeypatch.undo()
     assert str(JobProblem("f", 1, None, "x")) == "f:1: x"
-    assert jobs._size(jobs.MAX_LINE_BYTES) == "16 MiB"
+    assert reader._size(reader.MAX_LINE_BYTES) == "16 MiB"
 
 
 def test_problem_str() -> None:
@@ -799,3 +812,21 @@ def test_invalid_example_has_problems() -> None:
     assert len(problems) >= 6
     assert len({p.message.split(" ")[0] for p in problems}) >= 5
     assert any(isinstance(item, Job) for item in items)
+
+
+def test_docs_show_what_validate_prints() -> None:
+    """docs/jobs.md's run of rtbatch validate on jobs/invalid.jsonl is the reader's output."""
+    doc = (EXAMPLES.parent / "docs" / "jobs.md").read_text()
+    shown = doc.split("$ rtbatch validate jobs/invalid.jsonl\n", 1)[1].split("```", 1)[0]
+    problems = only_problems(
+        EXAMPLES / "invalid.jsonl", check_files=True, display_name="jobs/invalid.jsonl"
+    )
+    assert shown.splitlines() == problems
+
+
+def test_docs_list_the_transcription_models_of_each_interface() -> None:
+    """docs/jobs.md lists, per interface, the transcription models the catalogue gives it."""
+    doc = (EXAMPLES.parent / "docs" / "jobs.md").read_text()
+    for dialect, name in (("ga", "GA"), ("beta", "Beta")):
+        usable = usable_models("transcription", JobRules(dialect, today=TODAY))
+        assert f"{name}: {', '.join(f'`{m}`' for m in usable)}." in doc

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from rtbatch.exitcodes import EXIT_OK
+from rtbatch.exitcodes import EXIT_FAILED, EXIT_OK
 from rtbatch.protocol import read_response
 from tests.harness import by_id, prompt_jobs, received, sent_responses, start_emulator, write_jobs
 
@@ -102,6 +102,29 @@ async def test_jobs_share_no_state_on_a_connection(nursery: trio.Nursery, tmp_pa
     assert not [e for e in conn.received if e["type"] == "conversation.item.create"]
     for response in conn.responses:
         assert response["conversation_id"] is None
+
+
+async def test_a_job_the_dialect_cannot_express_fails_alone(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    """GA has no temperature: that job is refused unsent, with a clear error; the rest complete."""
+    h = await start_emulator(nursery, tmp_path)
+    jobs = write_jobs(
+        tmp_path / "jobs.jsonl",
+        [
+            {"id": "hot", "prompt": "x", "temperature": 0.9},
+            *prompt_jobs(5),
+        ],
+    )
+    report, results = await h.run(jobs, concurrency=3)
+    assert report.exit_code == EXIT_FAILED
+    got = by_id(results)
+    assert got["hot"]["status"] == "failed"
+    assert got["hot"]["error"]["type"] == "invalid_job"
+    assert "temperature" in got["hot"]["error"]["message"]
+    assert got["hot"]["attempts"] == 0
+    assert sum(r["status"] == "completed" for r in results) == 5
+    assert len(received(h.emulator, "response.create")) == 5
 
 
 async def test_rerun_skips_completed_jobs(nursery: trio.Nursery, tmp_path: Path) -> None:
