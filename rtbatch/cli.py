@@ -29,7 +29,7 @@ from rtbatch.defaults import (
     MAX_WAIT_S,
     SIGNAL_GRACE_S,
 )
-from rtbatch.exitcodes import EPILOG, EXIT_OK, EXIT_USAGE
+from rtbatch.exitcodes import EPILOG
 from rtbatch.formats import FORMATS
 
 EMULATOR_KEY = "sk-emulator"
@@ -90,25 +90,47 @@ def _env(name: str) -> dict[str, Any]:
 
 @main.command(epilog=EPILOG)
 @click.argument("jobs_file", metavar="JOBS.jsonl", type=click.Path(dir_okay=False, allow_dash=True))
-def validate(jobs_file: str) -> None:
-    """Check a job file without running it; print every problem.
+@click.option(
+    "--url",
+    default=DEFAULT_URL,
+    show_default=True,
+    help="The endpoint the run will use.",
+    **_env("URL"),
+)
+@click.option(
+    "--model", default=DEFAULT_MODEL, show_default=True, help="Realtime model.", **_env("MODEL")
+)
+@click.option(
+    "--transcription-model",
+    default=DEFAULT_TRANSCRIPTION_MODEL,
+    show_default=True,
+    help="Transcription model for jobs that name none.",
+    **_env("TRANSCRIPTION_MODEL"),
+)
+@click.option("--beta", is_flag=True, help="Check for the beta dialect.", **_env("BETA"))
+@click.option(
+    "--emulate", is_flag=True, help="Check for a run against the emulator.", **_env("EMULATE")
+)
+def validate(
+    jobs_file: str, url: str, model: str, transcription_model: str, beta: bool, emulate: bool
+) -> None:
+    """Check a job file as a run with the same options would, without sending anything.
 
-    Exits 0 when the file is valid and 2 when any line is not.
+    Every problem is printed with its file, line and field. Exits 0 when the file is
+    valid and 2 when any line (or the model) is not.
     """
-    from rtbatch.jobs import Job, JobFileError, read_jobs
+    from rtbatch.runner import validate_command
 
-    jobs = problems = 0
-    try:
-        for item in read_jobs(jobs_file, check_files=True):
-            if isinstance(item, Job):
-                jobs += 1
-            else:
-                problems += 1
-                click.echo(str(item), err=True)
-    except JobFileError as exc:
-        raise click.BadParameter(str(exc), param_hint="JOBS.jsonl") from None
-    click.echo(f"{jobs_file}: {jobs} valid job(s), {problems} problem(s)", err=True)
-    sys.exit(EXIT_USAGE if problems else EXIT_OK)
+    sys.exit(
+        validate_command(
+            jobs_file,
+            url=url,
+            model=model,
+            transcription_model=transcription_model,
+            beta=beta,
+            emulate=emulate,
+        )
+    )
 
 
 @main.command(epilog=EPILOG)

@@ -132,11 +132,18 @@ def _beta_session_update(
     }
 
 
-def transcription_settings(model: str, language: str | None, prompt: str | None) -> dict[str, str]:
+def transcription_settings(
+    model: str,
+    language: str | None,
+    prompt: str | None,
+    languages: tuple[str, ...] | None = None,
+) -> dict[str, Any]:
     """The transcription object of a session update, without empty fields."""
-    out = {"model": model}
+    out: dict[str, Any] = {"model": model}
     if language:
         out["language"] = language
+    if languages:
+        out["languages"] = list(languages)
     if prompt:
         out["prompt"] = prompt
     return out
@@ -211,6 +218,8 @@ def _apply_options(dialect: Dialect, job: Job, response: Event) -> None:
     response["output_modalities"] = ["audio"] if wants_audio else ["text"]
     if opts.max_output_tokens is not None:
         response["max_output_tokens"] = opts.max_output_tokens
+    if opts.reasoning_effort is not None:
+        response["reasoning"] = {"effort": opts.reasoning_effort}
     if opts.voice is not None:
         response["audio"] = {"output": {"voice": opts.voice}}
 

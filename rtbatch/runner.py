@@ -20,15 +20,25 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import orjson
 
 from rtbatch.checkpoint import Checkpoint
 from rtbatch.config import ApiKey, RetryPolicy, RunConfig, Timeouts
 from rtbatch.defaults import AudioFormat
-from rtbatch.exitcodes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE
+from rtbatch.exitcodes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from rtbatch.formats import parse_formats
-from rtbatch.jobs import Job, JobFileError, JobProblem, read_jobs
+from rtbatch.jobs import (
+    Job,
+    JobFileError,
+    JobProblem,
+    JobRules,
+    model_problem,
+    read_jobs,
+    shutdown_warning,
+)
+from rtbatch.models import lookup
 
 if TYPE_CHECKING:
     from rtbatch.pool import RunReport
@@ -36,6 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("rtbatch")
 
 MAX_PROBLEMS_SHOWN = 50
+OPENAI_HOST = "api.openai.com"
 STDIN_SPOOL_PREFIX = "rtbatch-stdin-"
 
 
@@ -84,12 +95,54 @@ class RunRequest:
     emulate: bool = False
     summary_path: str | None = None
     stdin_spool: bool = False
+    rules: JobRules | None = None
 
     def read(self) -> Iterator[Job | JobProblem]:
         """The job file's items; a spooled stdin reads as ``-`` from the working directory."""
         if self.stdin_spool:
-            return read_jobs(self.jobs_path, base_dir=Path.cwd(), display_name="-")
-        return read_jobs(self.jobs_path)
+            return read_jobs(
+                self.jobs_path, rules=self.rules, base_dir=Path.cwd(), display_name="-"
+            )
+        return read_jobs(self.jobs_path, rules=self.rules)
+
+
+def job_rules(config: RunConfig, *, emulate: bool) -> JobRules:
+    """The rules a job file is checked by for this run.
+
+    The catalogue's rules hold whole on OpenAI's endpoint and on the emulator's
+    default mode (which answers as OpenAI does); ``--beta --emulate`` emulates a
+    compatible server, and other endpoints (Azure deployments, gateways) may name
+    models the catalogue does not know.
+    """
+    openai = urlsplit(config.url).hostname == OPENAI_HOST
+    known = (emulate and config.dialect == "ga") or (openai and not emulate)
+    return JobRules(
+        dialect=config.dialect,
+        model=config.model,
+        transcription_model=config.transcription_model,
+        known_endpoint=known,
+    )
+
+
+def model_check(rules: JobRules) -> str | None:
+    """Why the run's own models cannot be used (exit 2), warning of announced shutdowns."""
+    for name, model, kind in (
+        ("--model", rules.model, "realtime"),
+        ("--transcription-model", rules.transcription_model, "transcription"),
+    ):
+        problem = model_problem(model, rules, kind=kind)  # type: ignore[arg-type]
+        if problem is not None:
+            return f"{name}: {problem}"
+        warning = shutdown_warning(model, rules.today) if rules.known_endpoint else None
+        if warning is not None:
+            log.warning("%s: %s", name, warning)
+        if not rules.known_endpoint and lookup(model) is None:
+            log.info(
+                "%s: %s is not in rtbatch's model catalogue; its limits are not checked",
+                name,
+                model,
+            )
+    return None
 
 
 def default_output(jobs_path: Path) -> Path:
@@ -141,6 +194,7 @@ def build_request(
         emulate=options.emulate,
         summary_path=options.summary_file,
         stdin_spool=stdin_spool,
+        rules=job_rules(config, emulate=options.emulate),
     )
 
 
@@ -176,13 +230,70 @@ def run_command(jobs_file: str, options: RunOptions, *, api_key: str) -> int:
         return execute(request)
 
 
+def validate_command(
+    jobs_file: str,
+    *,
+    url: str,
+    model: str,
+    transcription_model: str,
+    beta: bool,
+    emulate: bool,
+) -> int:
+    """``rtbatch validate``: check a file by the rules the same run would apply.
+
+    Audio files are opened and probed (a respond job's audio must fit the model's
+    context). Prints every problem; returns the exit code.
+    """
+    config = RunConfig(
+        api_key=ApiKey("unused"),
+        url=url,
+        model=model,
+        transcription_model=transcription_model,
+        dialect="beta" if beta else "ga",
+    )
+    rules = job_rules(config, emulate=emulate)
+    if (problem := model_check(rules)) is not None:
+        print(f"rtbatch: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    jobs = problems = 0
+    with spooled(jobs_file) as (path, spool):
+        name = "-" if spool else path
+        try:
+            for item in read_jobs(
+                path,
+                rules=rules,
+                check_files=True,
+                base_dir=Path.cwd() if spool else None,
+                display_name=name,
+            ):
+                if isinstance(item, Job):
+                    jobs += 1
+                else:
+                    problems += 1
+                    print(item, file=sys.stderr)
+        except JobFileError as exc:
+            print(f"rtbatch: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    print(f"{name}: {jobs} valid job(s), {problems} problem(s)", file=sys.stderr)
+    return EXIT_USAGE if problems else EXIT_OK
+
+
 def check_file(request: RunRequest) -> tuple[int, list[JobProblem]]:
-    """Read the whole file once: the number of valid jobs and every problem."""
+    """Read the whole file once: the number of valid jobs and every problem.
+
+    A transcription model a job names whose shutdown is announced is warned of once.
+    """
     jobs = 0
     problems: list[JobProblem] = []
+    warned: set[str] = set()
     for item in request.read():
         if isinstance(item, Job):
             jobs += 1
+            model = item.transcription.model if item.transcription else None
+            if model and model not in warned:
+                warned.add(model)
+                if (warning := shutdown_warning(model)) is not None:
+                    log.warning("line %d: transcription.model: %s", item.line, warning)
         else:
             problems.append(item)
     return jobs, problems
@@ -201,6 +312,14 @@ def execute(request: RunRequest) -> int:
 def _execute(request: RunRequest) -> int:
     from rtbatch.results import LockBusy, RunLock
 
+    if request.rules is not None and (problem := model_check(request.rules)):
+        print(f"rtbatch: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    if request.emulate and request.config.dialect == "beta":
+        log.warning(
+            "--beta: OpenAI's service refuses the beta interface since 2026-05-12; the "
+            "emulator answers as a compatible server that still speaks it"
+        )
     try:
         total, problems = check_file(request)
     except JobFileError as exc:
@@ -317,7 +436,7 @@ async def _start_emulator(nursery: Any, config: RunConfig) -> RunConfig:
 
     from rtbatch.emulator import EmulatorConfig, serve
 
-    emulator = await nursery.start(serve, EmulatorConfig())
+    emulator = await nursery.start(serve, EmulatorConfig(accept_beta=config.dialect == "beta"))
     return replace(config, url=emulator.url)
 
 

@@ -374,6 +374,7 @@ class Session:
             (options.model if options else None) or self._config.transcription_model,
             (options.language if options else None) or self._config.language,
             options.prompt if options else None,
+            options.languages if options else None,
         )
         if settings == self._transcription:
             return
