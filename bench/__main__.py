@@ -4,7 +4,8 @@
     python -m bench --quick         # smaller sizes, one repetition (about a minute and a half)
     python -m bench --only peer     # one section (repeatable); merged into results.json
 
-Sections: startup, throughput, cpu, peer, memory, validate, connections, audio, audio_send.
+Sections: startup, throughput, cpu, peer, memory, validate, connections, audio, audio_send,
+resume.
 Each runs on its own; one that fails (or whose module does not exist yet) is
 recorded with its error and the others go on. The driver itself imports only
 the standard library and measures every client as a child process (see
@@ -84,6 +85,12 @@ def _audio_send(quick: bool) -> dict[str, Any]:
     return bench_audio_send.run(minutes=3 if quick else 10)
 
 
+def _resume(quick: bool) -> dict[str, Any]:
+    kwargs = {"lines": 200_000 if quick else 1_000_000}
+    result: dict[str, Any] = common.run_python_call("bench.bench_resume", kwargs=kwargs)
+    return result
+
+
 SECTIONS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "startup": _startup,
     "throughput": _throughput,
@@ -94,6 +101,7 @@ SECTIONS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "connections": _connections,
     "audio": _audio,
     "audio_send": _audio_send,
+    "resume": _resume,
 }
 
 
@@ -284,6 +292,20 @@ def _rows_audio_send(r: dict[str, Any]) -> list[Row]:
     ]
 
 
+def _rows_resume(r: dict[str, Any]) -> list[Row]:
+    head = f"{r['lines']:,}-line result file ({r['file_mib']} MiB)"
+    return [
+        _row(
+            "resume",
+            f"{head}, {c['case']}: peak RSS | time | CPU",
+            f"{c['peak_rss_mib']:.1f} MiB | {c['seconds']:.1f} s | {c['cpu_s']:.1f} s",
+            "",
+            f"{c['rss_over_baseline_bytes_per_line']:.0f} B/line over base",
+        )
+        for c in r["cases"]
+    ]
+
+
 ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "startup": _rows_startup,
     "throughput": _rows_throughput,
@@ -294,6 +316,7 @@ ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "connections": _rows_connections,
     "audio": _rows_audio,
     "audio_send": _rows_audio_send,
+    "resume": _rows_resume,
 }
 
 
