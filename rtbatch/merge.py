@@ -3,7 +3,7 @@
 ``rtbatch merge JOBS.jsonl RESULTS... -o OUT`` checks that every job of the job
 file has exactly one result line among the RESULTS, and writes those lines to OUT
 in the order of the job file. Jobs are keyed as a run keys them
-(:func:`rtbatch.results.job_key`): the id, or ``line:N`` for an invalid line, whose
+(:func:`rtbatch.resume.job_key`): the id, or ``line:N`` for an invalid line, whose
 result exists only if the run had ``--skip-invalid``.
 
 What is written, and what is reported (each with file and line):
@@ -47,7 +47,8 @@ import orjson
 from rtbatch.exitcodes import EXIT_FAILED, EXIT_OK
 from rtbatch.idindex import IdIndex
 from rtbatch.jobs import Job, JobFileError, read_jobs
-from rtbatch.results import RunLock, _record_key, job_key
+from rtbatch.results import RunLock
+from rtbatch.resume import job_key, record_key
 from rtbatch.shards import Shard, shard_from_results_path, shard_of
 
 #: Findings kept per kind for the report; the counts are always exact.
@@ -304,7 +305,7 @@ class _Merger:
                     report.unreadable.add(Finding(path, line, None, message))
                     continue
                 record = _parse(raw)
-                key = _record_key(record) if record is not None else None
+                key = record_key(record) if record is not None else None
                 if key is None:
                     message = "not a result line (a JSON object with an id): ignored"
                     report.unreadable.add(Finding(path, line, None, message))
@@ -359,7 +360,7 @@ class _Merger:
             source = self.sources[places.files[position]]
             raw = _line_at(source, offset)
             record = _parse(raw)
-            key = _record_key(record) if record is not None else None
+            key = record_key(record) if record is not None else None
             if record is None or key is None or self._position(key) != position:
                 raise MergeError(f"{source.path}: changed during the merge; merge again")
             out.write(raw)

@@ -55,9 +55,11 @@ from rtbatch.outputs import AudioSink, wants_audio, wav_name
 from rtbatch.pacing import Pacer
 from rtbatch.progress import Snapshot
 from rtbatch.protocol import SessionKind
-from rtbatch.results import Outcome, ResultFile, Summary, invalid_outcome, job_key
+from rtbatch.results import Outcome, ResultFile, invalid_outcome
+from rtbatch.resume import job_key
 from rtbatch.retry import backoff_s, decide, is_refusal
 from rtbatch.session import JobReply, Session, open_session
+from rtbatch.summary import Summary, outcome_cost
 from rtbatch.transport import ConnectFn, check_tls, connect_websocket
 
 log = logging.getLogger("rtbatch.run")
@@ -246,13 +248,9 @@ class Run:
 
     def snapshot(self) -> Snapshot:
         """The figures a progress line shows, now."""
-        s = self.summary
-        return Snapshot(
-            done=s.finished,
-            failed=s.counts.get("failed", 0),
+        return self.summary.snapshot(
             in_flight=self.pacer.in_flight,
-            todo=None if self.total is None else max(0, self.total - s.skipped),
-            tokens=s.usage.total_tokens,
+            total=self.total,
             elapsed_s=trio.current_time() - self._started,
         )
 
@@ -609,6 +607,8 @@ class Run:
                 "segments": [segment_json(s, rate) for s in done],
                 "reason": "segment_failed",
             }
+        usage = sum_usage(s.usage for s in done) if done else None
+        model = self._model_of(job)
         return Outcome(
             job_id=job.id,
             status=status,
@@ -616,13 +616,16 @@ class Run:
             line=job.line,
             attempts=attempt.attempts,
             output=output,
-            usage=sum_usage(s.usage for s in done) if done else None,
+            usage=usage,
+            model=model,
+            cost_usd=outcome_cost(model, usage) if usage else None,
             error=failure.to_result(),
             metadata=job.metadata,
         )
 
     def _success(self, attempt: Attempt, reply: JobReply, started: float) -> Outcome:
         job = attempt.job
+        model = self._model_of(job)
         return Outcome(
             job_id=job.id,
             status=reply.status,
@@ -631,10 +634,19 @@ class Run:
             attempts=attempt.attempts,
             output=reply.output,
             usage=reply.usage,
+            model=model,
+            cost_usd=outcome_cost(model, reply.usage),
             response_id=reply.response_id,
             latency_ms=round((trio.current_time() - started) * 1000),
             metadata=job.metadata,
         )
+
+    def _model_of(self, job: Job) -> str:
+        """The model that does a job's work: the run's, or its transcription model."""
+        if job.kind != "transcribe":
+            return self.config.model
+        named = job.transcription.model if job.transcription else None
+        return named or self.config.transcription_model
 
     async def _finish(self, out: trio.MemorySendChannel[Outcome], outcome: Outcome) -> None:
         await out.send(outcome)

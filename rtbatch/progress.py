@@ -33,6 +33,7 @@ class Snapshot:
     todo: int | None
     tokens: int
     elapsed_s: float
+    cost_usd: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -65,7 +66,8 @@ def render_bar(snap: Snapshot) -> str:
         bar, count = "", str(snap.done)
     return (
         f"{bar}{count} done, {snap.failed} failed, {snap.in_flight} in flight, "
-        f"{snap.rate:.1f} jobs/s, ETA {_eta(snap.eta_s)}, {snap.tokens:,} tokens"
+        f"{snap.rate:.1f} jobs/s, ETA {_eta(snap.eta_s)}, {snap.tokens:,} tokens, "
+        f"${snap.cost_usd:.4f}"
     )
 
 
@@ -74,7 +76,8 @@ def render_log(snap: Snapshot) -> str:
     total = "?" if snap.todo is None else str(snap.todo)
     return (
         f"progress done={snap.done}/{total} failed={snap.failed} in_flight={snap.in_flight} "
-        f"rate={snap.rate:.1f}/s eta={_eta(snap.eta_s)} tokens={snap.tokens}"
+        f"rate={snap.rate:.1f}/s eta={_eta(snap.eta_s)} tokens={snap.tokens} "
+        f"cost_usd={snap.cost_usd:.6f}"
     )
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rtbatch.models import PRICES_AS_OF, CostBreakdown, MinutePrice, cost, lookup
+from rtbatch.progress import Snapshot
 
 if TYPE_CHECKING:
     from rtbatch.results import Outcome
@@ -219,31 +220,6 @@ class CostTotals:
                 f"{', '.join(sorted(self.unpriced_models))})"
             )
         return line
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """The figures a progress line shows, read from a running summary."""
-
-    done: int
-    failed: int
-    in_flight: int
-    todo: int | None
-    tokens: int
-    cost_usd: float
-    elapsed_s: float
-
-    @property
-    def rate(self) -> float:
-        """Jobs finished per second so far."""
-        return self.done / self.elapsed_s if self.elapsed_s > 0 else 0.0
-
-    @property
-    def eta_s(self) -> float | None:
-        """Seconds left at the current rate, when the total is known."""
-        if self.todo is None or self.rate <= 0:
-            return None
-        return max(0, self.todo - self.done) / self.rate
 
 
 @dataclass(slots=True)
