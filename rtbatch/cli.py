@@ -283,6 +283,13 @@ def validate(
     **_env("FORMAT"),
 )
 @click.option(
+    "--max-cost",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Spend cap in USD: no job starts once spend plus in-flight estimates would pass it "
+    "(exit 4; a rerun continues).",
+    **_env("MAX_COST"),
+)
+@click.option(
     "--max-segment",
     type=Duration(),
     default=MAX_SEGMENT_MS / 1000,
@@ -311,6 +318,46 @@ def run(
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     sys.exit(code)
+
+
+@main.command(epilog=EPILOG)
+@click.argument("jobs_file", metavar="JOBS.jsonl", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option(
+    "--model", default=DEFAULT_MODEL, show_default=True, help="Realtime model.", **_env("MODEL")
+)
+@click.option(
+    "--transcription-model",
+    default=DEFAULT_TRANSCRIPTION_MODEL,
+    show_default=True,
+    help="Transcription model for jobs that name none.",
+    **_env("TRANSCRIPTION_MODEL"),
+)
+@click.option(
+    "--emulate",
+    is_flag=True,
+    help="Estimate what a run against the emulator will report (its reply lengths).",
+    **_env("EMULATE"),
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON on stdout.")
+def estimate(
+    jobs_file: str, model: str, transcription_model: str, emulate: bool, as_json: bool
+) -> None:
+    """Print what JOBS.jsonl is expected to cost, before anything is spent.
+
+    Audio durations are probed; text tokens are estimated from the text; replies
+    are assumed typical. The method and its stated error are printed with it.
+    """
+    from rtbatch.runner import estimate_command
+
+    sys.exit(
+        estimate_command(
+            jobs_file,
+            model=model,
+            transcription_model=transcription_model,
+            emulate=emulate,
+            as_json=as_json,
+        )
+    )
 
 
 def _api_key(key_file: str | None, *, emulate: bool) -> str:

@@ -150,6 +150,7 @@ class RunConfig:
     max_segment_ms: int = MAX_SEGMENT_MS
     transcripts: Path | None = None
     formats: tuple[str, ...] = ()
+    max_cost_usd: float | None = None
 
     def __post_init__(self) -> None:
         if not self.url.startswith(("ws://", "wss://")):
@@ -170,5 +171,7 @@ class RunConfig:
             raise ValueError(f"audio_format: expected one of {', '.join(AUDIO_FORMATS)}")
         if self.max_segment_ms < MIN_SEGMENT_MS:
             raise ValueError(f"max_segment_ms: must be at least {MIN_SEGMENT_MS} ms")
+        if self.max_cost_usd is not None and self.max_cost_usd <= 0:
+            raise ValueError("max_cost_usd: must be positive")
         if self.grace_s < 0:
             raise ValueError("grace_s: must not be negative")

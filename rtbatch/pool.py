@@ -41,7 +41,9 @@ import trio
 from rtbatch import errors
 from rtbatch.checkpoint import Checkpoint, SegmentRecord
 from rtbatch.config import RunConfig
+from rtbatch.estimate import Estimator
 from rtbatch.exitcodes import (
+    EXIT_BUDGET,
     EXIT_FAILED,
     EXIT_FATAL,
     EXIT_INTERNAL,
@@ -59,7 +61,7 @@ from rtbatch.results import Outcome, ResultFile, invalid_outcome
 from rtbatch.resume import job_key
 from rtbatch.retry import backoff_s, decide, is_refusal
 from rtbatch.session import JobReply, Session, open_session
-from rtbatch.summary import Summary, outcome_cost
+from rtbatch.summary import Budget, Summary, outcome_cost
 from rtbatch.transport import ConnectFn, check_tls, connect_websocket
 
 log = logging.getLogger("rtbatch.run")
@@ -119,6 +121,7 @@ class RunReport:
     resets_in_s: float | None = None
     interrupted: bool = False
     deadline_reached: bool = False
+    budget_reached: bool = False
 
     @property
     def exit_code(self) -> int:
@@ -131,6 +134,8 @@ class RunReport:
             return EXIT_INTERRUPTED
         if self.try_later is not None:
             return EXIT_TRY_LATER
+        if self.budget_reached:
+            return EXIT_BUDGET
         return EXIT_FAILED if self.summary.counts.get("failed") else EXIT_OK
 
 
@@ -222,6 +227,8 @@ class Run:
     handle_signals: bool = False
     progress: Callable[[Callable[[], Snapshot]], Awaitable[None]] | None = None
     checkpoint: Checkpoint | None = None
+    budget: Budget | None = None
+    estimator: Estimator | None = None
 
     def __post_init__(self) -> None:
         self.summary = Summary()
@@ -238,6 +245,8 @@ class Run:
         self._later: errors.RtbatchError | None = None
         self._resets_at: float | None = None
         self._interrupted = False
+        self._budget_reached = False
+        self._last_cost: dict[int, float | None] = {}
         self._queues = WorkQueues(QUEUE_BOUND)
         self._work_scope = trio.CancelScope()
 
@@ -310,7 +319,17 @@ class Run:
             s.stopped = "deadline reached"
         elif self._later is not None:
             s.stopped = f"try later: {self._later.message}"
-        return RunReport(s, self._fatal, self._later, resets_in, self._interrupted, deadline)
+        elif self._budget_reached:
+            s.stopped = f"--max-cost reached (${self.config.max_cost_usd:g})"
+        return RunReport(
+            s,
+            self._fatal,
+            self._later,
+            resets_in,
+            self._interrupted,
+            deadline,
+            self._budget_reached,
+        )
 
     async def _check_tls(self) -> None:
         try:
@@ -451,6 +470,44 @@ class Run:
         """Run one try of a job on ``session``; say whether the session is still usable."""
         if trio.current_time() >= session.recycle_at:
             return "carry"  # the session is near the end of its useful life
+        estimate = await self._estimate(attempt.job)
+        if self.budget is not None:
+            if not self.budget.admit(estimate):
+                self._over_budget()
+                return "broken"  # not started: the job runs next time
+            self.budget.start(estimate)
+        try:
+            return await self._try_started(session, attempt, out)
+        finally:
+            if self.budget is not None:
+                self.budget.finish(estimate, self._last_cost.pop(id(attempt), None))
+
+    async def _estimate(self, job: Job) -> float:
+        """A job's expected cost, for ``--max-cost`` (0 without a budget)."""
+        if self.budget is None or self.estimator is None:
+            return 0.0
+        estimator = self.estimator
+        try:
+            if job.audio is None:
+                found = estimator.job(job)
+            else:  # probing may decode: never in the event loop
+                found = await trio.to_thread.run_sync(estimator.job, job)
+        except (errors.BadAudio, OSError):
+            return 0.0  # the job fails on its own audio, and costs nothing
+        return found.usd.expected if found.usd is not None else 0.0
+
+    def _over_budget(self) -> None:
+        if not self._budget_reached:
+            self._budget_reached = True
+            log.warning(
+                "--max-cost: the next job would pass $%g; no new jobs (rerun to continue)",
+                self.config.max_cost_usd,
+            )
+        self._stop()
+
+    async def _try_started(
+        self, session: Session, attempt: Attempt, out: trio.MemorySendChannel[Outcome]
+    ) -> TryState:
         async with self.pacer.slot():
             if self.stopping:
                 return "broken"  # stopped while waiting: the job runs next time
@@ -472,6 +529,9 @@ class Run:
             else:
                 tokens = int((reply.usage or {}).get("total_tokens") or 0)
                 self.pacer.on_done(tokens)
+                self._last_cost[id(attempt)] = outcome_cost(
+                    self._model_of(attempt.job), reply.usage
+                )
                 await self._conclude(attempt, None, out, reply=reply, started=started)
                 return "ok"
         await self._conclude(attempt, failure, out)

@@ -83,6 +83,7 @@ class RunOptions:
     transcripts: str | None
     formats: str
     max_segment: float
+    max_cost: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +187,7 @@ def build_request(
         transcripts=Path(options.transcripts) if options.transcripts else None,
         formats=parse_formats(options.formats) if options.transcripts else (),
         max_segment_ms=round(options.max_segment * 1000),
+        max_cost_usd=options.max_cost,
     )
     return RunRequest(
         jobs_path=jobs_path,
@@ -425,10 +427,81 @@ async def _main(
             handle_signals=True,
             progress=reporter(),
             checkpoint=checkpoint,
+            **_budget(config, emulate=request.emulate),
         )
         report = await run.run()
         nursery.cancel_scope.cancel()
     return report
+
+
+def _budget(config: RunConfig, *, emulate: bool) -> dict[str, Any]:
+    """The ``--max-cost`` budget and the estimator that prices each job before it starts."""
+    if config.max_cost_usd is None:
+        return {}
+    from rtbatch.estimate import Estimator
+    from rtbatch.summary import Budget
+
+    return {
+        "budget": Budget(config.max_cost_usd),
+        "estimator": Estimator(
+            model=config.model,
+            transcription_model=config.transcription_model,
+            instructions=config.instructions,
+            assumptions=estimate_assumptions(emulate=emulate),
+        ),
+    }
+
+
+def estimate_assumptions(*, emulate: bool) -> Any:
+    """The estimator's assumptions: OpenAI's typical replies, or the emulator's own."""
+    from rtbatch.estimate import DEFAULT_ASSUMPTIONS, Assumptions, text_tokens
+
+    if not emulate:
+        return DEFAULT_ASSUMPTIONS
+    from rtbatch.emulator import EmulatorConfig
+    from rtbatch.emulator.dialects.ga import DEFAULT_INSTRUCTIONS
+
+    return Assumptions(
+        reply_tokens=EmulatorConfig().reply_words + 1,
+        session_instructions_tokens=text_tokens(DEFAULT_INSTRUCTIONS),
+    )
+
+
+def estimate_command(
+    jobs_file: str, *, model: str, transcription_model: str, emulate: bool, as_json: bool
+) -> int:
+    """``rtbatch estimate``: the expected cost of a job file, before anything is spent."""
+    from rtbatch.estimate import estimate
+
+    config = RunConfig(
+        api_key=ApiKey("unused"), model=model, transcription_model=transcription_model
+    )
+    rules = job_rules(config, emulate=emulate)
+    if (problem := model_check(rules)) is not None:
+        print(f"rtbatch: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    with spooled(jobs_file) as (path, spool):
+        try:
+            found = estimate(
+                read_jobs(
+                    path,
+                    rules=rules,
+                    base_dir=Path.cwd() if spool else None,
+                    display_name="-" if spool else None,
+                ),
+                model=model,
+                transcription_model=transcription_model,
+                assumptions=estimate_assumptions(emulate=emulate),
+            )
+        except JobFileError as exc:
+            print(f"rtbatch: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    if as_json:
+        sys.stdout.buffer.write(orjson.dumps(found.to_dict(), option=orjson.OPT_INDENT_2) + b"\n")
+        sys.stdout.flush()
+    else:
+        print(found.render())
+    return EXIT_OK
 
 
 async def _start_emulator(nursery: Any, config: RunConfig) -> RunConfig:
