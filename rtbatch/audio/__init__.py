@@ -1,4 +1,4 @@
-"""Audio in and out: any audio file → Realtime input chunks; output PCM → WAV.
+"""Audio in and out: any audio file → Realtime input chunks or segments; output PCM → WAV.
 
 One concept per module:
 
@@ -8,6 +8,8 @@ One concept per module:
 - :mod:`~rtbatch.audio.framewise`: the frame-by-frame decoding fallback, for
   streams that change rate or layout midway;
 - :mod:`~rtbatch.audio.g711`: G.711 μ-law/A-law encoding (``audioop``);
+- :mod:`~rtbatch.audio.silence`: FFmpeg's ``silencedetect`` over PCM16 blocks;
+- :mod:`~rtbatch.audio.segments`: a long file cut at silences into segments;
 - :mod:`~rtbatch.audio.bridge`: decoding in a worker thread, received in trio;
 - :mod:`~rtbatch.audio.wav`: output audio streamed to a WAV file, atomically.
 
@@ -22,6 +24,15 @@ from rtbatch.audio.bridge import (
 )
 from rtbatch.audio.decode import duration_s, iter_chunks, iter_pcm
 from rtbatch.audio.g711 import g711_encoder
+from rtbatch.audio.segments import (
+    MAX_SEGMENT_MS,
+    SEGMENT_TOLERANCE_MS,
+    Cut,
+    CutKind,
+    iter_segmented,
+    open_segment_stream,
+)
+from rtbatch.audio.silence import SILENCE_MIN_MS, SILENCE_NOISE_DB, Silence, SilenceDetector
 from rtbatch.audio.wav import WavWriter, atomic_wav
 from rtbatch.audio.wire import (
     APPEND_LIMIT_BYTES,
@@ -38,8 +49,16 @@ __all__ = [
     "BUFFER_CHUNKS",
     "CHUNK_MS",
     "G711_SAMPLE_RATE",
+    "MAX_SEGMENT_MS",
     "MIN_COMMIT_MS",
     "SAMPLE_RATE",
+    "SEGMENT_TOLERANCE_MS",
+    "SILENCE_MIN_MS",
+    "SILENCE_NOISE_DB",
+    "Cut",
+    "CutKind",
+    "Silence",
+    "SilenceDetector",
     "ThreadStream",
     "WavWriter",
     "atomic_wav",
@@ -48,7 +67,9 @@ __all__ = [
     "g711_encoder",
     "iter_chunks",
     "iter_pcm",
+    "iter_segmented",
     "open_chunk_stream",
+    "open_segment_stream",
     "open_thread_stream",
     "sample_rate_of",
 ]

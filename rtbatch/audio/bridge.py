@@ -6,7 +6,7 @@ decoded in a thread of its own, started with ``trio.lowlevel.start_thread_soon``
 few items: when the consumer is slow, the thread waits, and memory stays at a
 few items. :func:`open_thread_stream` is the general bridge;
 :func:`open_chunk_stream` puts :func:`~rtbatch.audio.decode.iter_chunks` behind
-it.
+it, and :func:`~rtbatch.audio.segments.open_segment_stream` the segmenter.
 """
 
 from __future__ import annotations

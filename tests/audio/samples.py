@@ -201,13 +201,14 @@ def speech(rate: int, *, repeats: int = 1, lead_burst_ms: int = 0) -> Speech:
     Built from one pattern, repeated as bytes, so a 40-minute file costs the
     synthesis of 41 seconds.
     """
-    rng = random.Random(7)
+    # One stretch of noise, as long as the longest pause; each pause is a slice of it.
+    noise = _noise(rate * max(p for _, p in PHRASES) // 1000, random.Random(7))
     pattern = bytearray()
     pauses: list[tuple[int, int]] = []
     for k, (burst_ms, pause_ms) in enumerate(PHRASES):
         pattern += _buzz(rate * burst_ms // 1000, rate, 150 + 20 * k)
         start = len(pattern) // 2
-        pattern += _noise(rate * pause_ms // 1000, rng)
+        pattern += noise[: 2 * (rate * pause_ms // 1000)]
         pauses.append((start, len(pattern) // 2))
     lead = _buzz(rate * lead_burst_ms // 1000, rate, 130)
     offset, length = len(lead) // 2, len(pattern) // 2
