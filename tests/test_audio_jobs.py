@@ -17,8 +17,8 @@ import trio
 
 from rtbatch import audio
 from rtbatch.exitcodes import EXIT_FAILED, EXIT_OK
+from tests.audio.samples import encode, write_wav
 from tests.harness import by_id, received, start_emulator, write_jobs
-from tests.test_audio import encode, write_wav
 
 SECONDS = 1.5
 

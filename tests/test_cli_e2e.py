@@ -193,7 +193,7 @@ async def test_jobs_from_stdin_resolve_audio_against_the_working_directory(
     tmp_path: Path,
 ) -> None:
     """`run -`: jobs from a pipe, audio paths from the cwd, results on stdout."""
-    from tests.test_audio import write_wav
+    from tests.audio.samples import write_wav
 
     write_wav(tmp_path / "a.wav", 24000, 24000)
     lines = b'{"id": "t", "audio": "a.wav", "task": "transcribe"}\n{"id": "p", "prompt": "hi"}\n'
