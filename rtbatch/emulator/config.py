@@ -6,7 +6,7 @@ Defaults are module constants so the CLI, the docs and the code state them once.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -81,6 +81,8 @@ class EmulatorConfig:
         retire_beta: answer beta clients as api.openai.com does today (error, close 4000).
         ssl_context: serve ``wss://`` with this context.
         record: keep per-connection logs of client events (for tests; costs memory).
+        outgoing_hook: a test hook: called with each server event (a dict, ``event_id``
+            set) just before it is encoded; what it returns is sent instead.
     """
 
     host: str = DEFAULT_HOST
@@ -98,6 +100,9 @@ class EmulatorConfig:
     retire_beta: bool = False
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False)
     record: bool = False
+    outgoing_hook: Callable[[dict[str, Any]], dict[str, Any]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if not isinstance(self.host, str) or not self.host:
@@ -124,6 +129,8 @@ class EmulatorConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name}: must be an int >= 1 or None, got {value!r}")
+        if self.outgoing_hook is not None and not callable(self.outgoing_hook):
+            raise ValueError("outgoing_hook: must be callable or None")
         object.__setattr__(self, "faults", _frozen_map(self.faults))
 
     def __repr__(self) -> str:

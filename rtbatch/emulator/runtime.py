@@ -89,6 +89,12 @@ class Emulator:
         connections: per-connection records (only with ``config.record``).
     """
 
+    config: EmulatorConfig
+    port: int
+    url: str
+    stats: EmulatorStats
+    connections: list[ConnectionRecord]
+
     def __init__(self, config: EmulatorConfig, port: int) -> None:
         self.config = config
         self.port = port
@@ -107,6 +113,14 @@ class Emulator:
     def id_factory(self) -> IdFactory:
         """Ids for a new connection."""
         return IdFactory(self._rng)
+
+    def fault_refusal(self, model: str, requested: int) -> str:
+        """The message of a ``rate_limit`` fault: the budget is spent, back in a moment.
+
+        The wait is a seeded draw of the size the service names (a fraction of a second
+        to a couple of seconds), not a figure derived from an impossible request.
+        """
+        return self.limits.fault_message(model, requested, self.faults.retry_wait())
 
     def sync_window_stats(self) -> None:
         """Copy the rate-limit window peaks into :attr:`stats`."""

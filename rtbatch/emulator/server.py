@@ -221,7 +221,7 @@ async def _run_connection(
     emulator: Emulator, ws: WebSocketConnection, hs: _Handshake, record: ConnectionRecord
 ) -> None:
     ids = emulator.id_factory()
-    outbox = Outbox(ws, ids)
+    outbox = Outbox(ws, ids, emulator.config.outgoing_hook)
     fatal = _fatal_error(emulator, hs)
     if fatal is not None:
         code, message, close_code = fatal

@@ -251,10 +251,3 @@ class Dialect:
 def item_event(kind: str, item: JsonObj, previous_item_id: str | None) -> JsonObj:
     """An item event body (``event_id`` is stamped when sent)."""
     return {"type": kind, "previous_item_id": previous_item_id, "item": item}
-
-
-def text_part_done(part: JsonObj) -> JsonObj:
-    """Content part of ``content_part.*``: ``text`` or ``audio`` in both dialects (§6.8)."""
-    if "transcript" in part:
-        return {"type": "audio", "transcript": part["transcript"]}
-    return {"type": "text", "text": part["text"]}

@@ -34,7 +34,6 @@ from rtbatch.emulator.validation import (
     Spec,
     Str,
     Tagged,
-    value_issue,
 )
 
 DEFAULT_INSTRUCTIONS = "You are a helpful assistant. (rtbatch emulator default instructions)"
@@ -498,10 +497,3 @@ def _neutral_format(wire: object) -> AudioFormat:
     if isinstance(wire, dict):
         return _FORMAT_BY_TYPE.get(str(wire.get("type")), "pcm16")
     return "pcm16"
-
-
-def check_modalities(value: object, path: str) -> Issue | None:
-    """GA allows exactly one output modality; the schema already caps the list at one."""
-    if value == []:
-        return value_issue(path, "[]", ["text", "audio"])
-    return None

@@ -1,0 +1,128 @@
+"""Input transcription of committed audio: deltas, then ``completed`` or ``failed``.
+
+Started by a commit (transcription sessions, or input transcription on a realtime
+session) and streamed from a child task of the connection, so the receive loop keeps
+serving while a transcript is written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import trio
+from trio_websocket import ConnectionClosed
+
+from rtbatch.emulator import faults as fault_consts
+from rtbatch.emulator.dialects import JsonObj
+from rtbatch.emulator.errors import SERVER_ERROR_MESSAGE
+from rtbatch.emulator.outbox import Batch
+from rtbatch.emulator.replies import audio_tokens_in, count_tokens, transcript_text, word_deltas
+from rtbatch.emulator.state import SessionState
+
+__all__ = ["start_transcription"]
+
+#: Models billed by duration rather than tokens (protocol notes §6.6).
+DURATION_MODELS = frozenset({"whisper-1", "gpt-realtime-whisper"})
+
+
+def start_transcription(conn: SessionState, item_id: str, samples: int, model: str) -> None:
+    """Launch the transcription of a committed item.
+
+    Args:
+        conn: the connection's state.
+        item_id: the committed item.
+        samples: its 24 kHz sample count.
+        model: the transcription model.
+    """
+    conn.emulator.stats.transcriptions += 1
+    fault = conn.emulator.faults.next_response()
+    conn.start_soon(_transcribe_guarded, conn, item_id, samples, model, fault)
+
+
+async def _transcribe_guarded(
+    conn: SessionState, item_id: str, samples: int, model: str, fault: str | None
+) -> None:
+    with contextlib.suppress(ConnectionClosed):
+        await _transcribe(conn, item_id, samples, model, fault)
+
+
+def _failed(item_id: str, error: JsonObj) -> JsonObj:
+    return {
+        "type": "conversation.item.input_audio_transcription.failed",
+        "item_id": item_id,
+        "content_index": 0,
+        "error": {**error, "param": None},
+    }
+
+
+async def _transcribe(
+    conn: SessionState, item_id: str, samples: int, model: str, fault: str | None
+) -> None:
+    config, batch = conn.config, Batch(conn.outbox)
+    text = transcript_text(samples)
+    audio_tokens, text_tokens = audio_tokens_in(samples), count_tokens(text)
+    limits = conn.emulator.limits
+    refusal = limits.admit(model, audio_tokens + text_tokens) if fault != "rate_limit" else None
+    if fault == "rate_limit" or refusal is not None:
+        conn.emulator.stats.rate_limited += 1
+        message = (
+            refusal.message
+            if refusal
+            else conn.emulator.fault_refusal(model, audio_tokens + text_tokens)
+        )
+        kind = refusal.kind if refusal else "tokens"
+        error = {"type": kind, "code": "rate_limit_exceeded", "message": message}
+        await conn.outbox.send([_failed(item_id, error)])
+        return
+    await batch.pause(config.latency_ms)
+    if fault == "server_error":
+        error = {"type": "server_error", "code": "server_error", "message": SERVER_ERROR_MESSAGE}
+        await conn.outbox.send([_failed(item_id, error)])
+        return
+    pieces = [text] if model in DURATION_MODELS else word_deltas(text.split(" "))
+    for index, piece in enumerate(pieces):
+        batch.add(
+            {
+                "type": "conversation.item.input_audio_transcription.delta",
+                "item_id": item_id,
+                "content_index": 0,
+                "delta": piece,
+            }
+        )
+        if index == 0 and fault in ("drop", "stall", "invalid_frame"):
+            await batch.flush()
+            if fault == "drop":
+                await conn.outbox.abort()
+                return
+            if fault == "stall":
+                await trio.sleep_forever()
+            await conn.outbox.send_raw(fault_consts.INVALID_FRAME)
+        if index + 1 < len(pieces):
+            await batch.pause(config.token_delay_ms)
+    usage: JsonObj
+    if model in DURATION_MODELS:
+        usage = {"type": "duration", "seconds": samples / 24000}
+    else:
+        usage = {
+            "type": "tokens",
+            "total_tokens": audio_tokens + text_tokens,
+            "input_tokens": audio_tokens,
+            "input_token_details": {"text_tokens": 0, "audio_tokens": audio_tokens},
+            "output_tokens": text_tokens,
+        }
+    batch.add(
+        {
+            "type": "conversation.item.input_audio_transcription.completed",
+            "item_id": item_id,
+            "content_index": 0,
+            "transcript": text,
+            "logprobs": None,
+            "usage": usage,
+        }
+    )
+    stored = conn.conversation.get(item_id)
+    if stored is not None:
+        stored.wire["content"][0]["transcript"] = text
+    if conn.recording:
+        conn.record.transcripts[item_id] = text
+    await batch.flush()
