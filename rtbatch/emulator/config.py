@@ -5,6 +5,7 @@ Defaults are module constants so the CLI, the docs and the code state them once.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -78,9 +79,13 @@ class EmulatorConfig:
         session_max_seconds: session lifetime before ``session_expired``.
         rpm: requests per minute for the whole emulator (``None``: generous default).
         tpm: tokens per minute for the whole emulator (``None``: generous default).
-        retire_beta: answer beta clients as api.openai.com does today (error, close 4000).
+        accept_beta: serve the beta dialect and the beta-era models, as a compatible
+            server that still speaks beta would; off, beta clients are refused as
+            api.openai.com refuses them (error, close 4000) and shut-down models too.
         ssl_context: serve ``wss://`` with this context.
         record: keep per-connection logs of client events (for tests; costs memory).
+        today: the date model lifecycles are judged at (``None``: the system date), so
+            a test can see a model's announced shutdown.
         outgoing_hook: a test hook: called with each server event (a dict, ``event_id``
             set) just before it is encoded; what it returns is sent instead.
     """
@@ -97,9 +102,10 @@ class EmulatorConfig:
     session_max_seconds: float = DEFAULT_SESSION_MAX_S
     rpm: int | None = None
     tpm: int | None = None
-    retire_beta: bool = False
+    accept_beta: bool = False
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False)
     record: bool = False
+    today: dt.date | None = None
     outgoing_hook: Callable[[dict[str, Any]], dict[str, Any]] | None = field(
         default=None, repr=False, compare=False
     )
@@ -129,6 +135,8 @@ class EmulatorConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name}: must be an int >= 1 or None, got {value!r}")
+        if self.today is not None and not isinstance(self.today, dt.date):
+            raise ValueError(f"today: must be a datetime.date or None, got {self.today!r}")
         if self.outgoing_hook is not None and not callable(self.outgoing_hook):
             raise ValueError("outgoing_hook: must be callable or None")
         object.__setattr__(self, "faults", _frozen_map(self.faults))
@@ -142,9 +150,14 @@ class EmulatorConfig:
             f"reply_words={self.reply_words}, faults={dict(self.faults)!r}, "
             f"schedule={self.schedule!r}, seed={self.seed}, "
             f"session_max_seconds={self.session_max_seconds}, rpm={self.rpm}, tpm={self.tpm}, "
-            f"retire_beta={self.retire_beta}, ssl={self.ssl_context is not None}, "
-            f"record={self.record})"
+            f"accept_beta={self.accept_beta}, ssl={self.ssl_context is not None}, "
+            f"record={self.record}, today={self.today})"
         )
+
+    @property
+    def effective_today(self) -> dt.date:
+        """The date model lifecycles are judged at."""
+        return dt.date.today() if self.today is None else self.today
 
     @property
     def effective_rpm(self) -> int:

@@ -21,8 +21,9 @@ from trio_websocket import ConnectionClosed, WebSocketConnection
 from rtbatch.emulator.conversation import Conversation, Item, normalize_item
 from rtbatch.emulator.defaults import CLOSE_TIMEOUT_S
 from rtbatch.emulator.dialects import Dialect, Intent, JsonObj, SessionSettings
-from rtbatch.emulator.errors import ClientError
+from rtbatch.emulator.errors import CLOSE_INVALID_REQUEST, ClientError, FatalClientError
 from rtbatch.emulator.ids import IdFactory
+from rtbatch.emulator.model_rules import ModelPolicy, check_response, check_session_update
 from rtbatch.emulator.outbox import Outbox
 from rtbatch.emulator.responses import start_response
 from rtbatch.emulator.runtime import ConnectionRecord, Emulator, close
@@ -92,6 +93,7 @@ class Connection:
             record=record,
             model=model,
         )
+        self.policy = ModelPolicy(self.config.accept_beta, self.config.effective_today)
         self.buffer_bytes = 0
         self._specs = dialect.client_specs(intent)
         self._handlers: dict[str, Handler] = {
@@ -205,6 +207,16 @@ class Connection:
         event_id = event_id if isinstance(event_id, str) else None
         try:
             await self._handle(event)
+        except FatalClientError as err:
+            # The service ends the session after these (protocol notes §0).
+            await self.send_error(err, event_id)
+            await close(
+                self.emulator,
+                self.ws,
+                self.record,
+                CLOSE_INVALID_REQUEST,
+                f"invalid_request_error.{err.code}",
+            )
         except ClientError as err:
             await self.send_error(err, event_id)
 
@@ -247,6 +259,14 @@ class Connection:
         issue = self.dialect.check_update(event, self.intent, self.session)
         if issue is not None:
             raise ClientError.of(issue)
+        check_session_update(
+            self.policy,
+            self.dialect,
+            self.model,
+            event["session"],
+            voice=self.settings.voice,
+            assistant_audio=any(i.out_audio_ms for i in self.conversation.items()),
+        )
         session = self.dialect.apply_update(self.session, event["session"])
         self.session = session
         self.settings = self.dialect.settings(session, self.model)
@@ -285,14 +305,13 @@ class Connection:
             )
         self.buffer_bytes = 0
         item = Item(
-            {
-                "id": self.ids.make("item"),
-                "object": "realtime.item",
-                "type": "message",
-                "status": "completed",
-                "role": "user",
-                "content": [{"type": "input_audio", "transcript": None}],
-            },
+            self.dialect.new_item(
+                self.ids.make("item"),
+                type="message",
+                status="completed",
+                role="user",
+                content=[{"type": "input_audio", "transcript": None}],
+            ),
             samples=samples,
         )
         previous = self.conversation.insert(item, None)
@@ -344,7 +363,9 @@ class Connection:
             ClientError: an ``audio`` part is not valid base64.
         """
         try:
-            return normalize_item(wire, self.ids, self.settings.input_format)
+            return normalize_item(
+                wire, self.ids, self.settings.input_format, self.dialect.item_object
+            )
         except binascii.Error as exc:
             raise ClientError(
                 "invalid_value", f"Invalid '{path}.content': {exc}.", f"{path}.content"
@@ -401,7 +422,9 @@ class Connection:
 
     # -- responses -----------------------------------------------------------------------------
     async def _on_response_create(self, event: JsonObj) -> None:
-        params = self.dialect.response_params(self.settings, event.get("response") or {})
+        response = event.get("response") or {}
+        check_response(self.dialect, self.model, response)
+        params = self.dialect.response_params(self.settings, response)
         active = self.state.active
         if not params.out_of_band and active is not None:
             raise ClientError(

@@ -248,14 +248,9 @@ class _ItemStream:
         self.text = ""
         self.audio_ms = 0
         item_id = conn.ids.make("item")
-        self.item: JsonObj = {
-            "id": item_id,
-            "object": "realtime.item",
-            "type": "message",
-            "status": "in_progress",
-            "role": "assistant",
-            "content": [],
-        }
+        self.item: JsonObj = conn.dialect.new_item(
+            item_id, type="message", status="in_progress", role="assistant", content=[]
+        )
         self.base: JsonObj = {
             "response_id": run.id,
             "item_id": item_id,

@@ -3,6 +3,12 @@
 Started by a commit (transcription sessions, or input transcription on a realtime
 session) and streamed from a child task of the connection, so the receive loop keeps
 serving while a transcript is written.
+
+It transcribes the way the model does, from the model's catalogue row: an item longer
+than ``max_item_s`` fails as the file-transcription endpoint fails it; the transcript
+grows with the audio (:data:`~rtbatch.emulator.replies.SPEECH_WORDS_PER_S`) and is cut,
+silently, at ``transcript_tokens``; usage takes the tokens form for token-billed models
+and the duration form for models billed by the minute.
 """
 
 from __future__ import annotations
@@ -16,13 +22,46 @@ from rtbatch.emulator import faults as fault_consts
 from rtbatch.emulator.dialects import JsonObj
 from rtbatch.emulator.errors import SERVER_ERROR_MESSAGE
 from rtbatch.emulator.outbox import Batch
-from rtbatch.emulator.replies import audio_tokens_in, count_tokens, transcript_text, word_deltas
+from rtbatch.emulator.replies import (
+    PCM_RATE,
+    audio_tokens_in,
+    transcript_tokens,
+    transcript_words,
+    word_deltas,
+    words_within,
+)
 from rtbatch.emulator.state import SessionState
+from rtbatch.models import MinutePrice, Model, lookup
 
 __all__ = ["start_transcription"]
 
-#: Models billed by duration rather than tokens (protocol notes §6.6).
-DURATION_MODELS = frozenset({"whisper-1", "gpt-realtime-whisper"})
+#: Models that send the whole transcript as one delta (protocol notes §6.6).
+SINGLE_DELTA_MODELS = frozenset({"whisper-1"})
+
+
+def too_long(model: Model | None, samples: int) -> JsonObj | None:
+    """The error of an item longer than the model's per-item limit, or None.
+
+    The wording is the /audio/transcriptions endpoint's, which input transcription
+    runs through (protocol notes §0): the duration as the service prints it.
+    """
+    limit = model.max_item_s if model is not None else None
+    duration = samples / PCM_RATE
+    if limit is None or duration <= limit:
+        return None
+    return {
+        "type": "invalid_request_error",
+        "code": "invalid_value",
+        "message": f"audio duration {duration} seconds is longer than {limit:g} seconds "
+        "which is the maximum for this model",
+    }
+
+
+def transcript(model: Model | None, samples: int) -> list[str]:
+    """The transcript's words, cut at the model's output cap."""
+    words = transcript_words(samples)
+    cap = model.transcript_tokens if model is not None else None
+    return words if cap is None else words[: words_within(cap)]
 
 
 def start_transcription(conn: SessionState, item_id: str, samples: int, model: str) -> None:
@@ -59,8 +98,14 @@ async def _transcribe(
     conn: SessionState, item_id: str, samples: int, model: str, fault: str | None
 ) -> None:
     config, batch = conn.config, Batch(conn.outbox)
-    text = transcript_text(samples)
-    audio_tokens, text_tokens = audio_tokens_in(samples), count_tokens(text)
+    row = lookup(model)
+    refused = too_long(row, samples)
+    if refused is not None:
+        await conn.outbox.send([_failed(item_id, refused)])
+        return
+    words = transcript(row, samples)
+    text = " ".join(words)
+    audio_tokens, text_tokens = audio_tokens_in(samples), transcript_tokens(len(words))
     limits = conn.emulator.limits
     refusal = limits.admit(model, audio_tokens + text_tokens) if fault != "rate_limit" else None
     if fault == "rate_limit" or refusal is not None:
@@ -79,7 +124,7 @@ async def _transcribe(
         error = {"type": "server_error", "code": "server_error", "message": SERVER_ERROR_MESSAGE}
         await conn.outbox.send([_failed(item_id, error)])
         return
-    pieces = [text] if model in DURATION_MODELS else word_deltas(text.split(" "))
+    pieces = [text] if model in SINGLE_DELTA_MODELS else word_deltas(words)
     for index, piece in enumerate(pieces):
         batch.add(
             {
@@ -100,8 +145,8 @@ async def _transcribe(
         if index + 1 < len(pieces):
             await batch.pause(config.token_delay_ms)
     usage: JsonObj
-    if model in DURATION_MODELS:
-        usage = {"type": "duration", "seconds": samples / 24000}
+    if row is not None and isinstance(row.prices, MinutePrice):
+        usage = {"type": "duration", "seconds": samples / PCM_RATE}
     else:
         usage = {
             "type": "tokens",

@@ -56,9 +56,9 @@ async def test_ga_text_turn_event_order(emu):
         assert all(11 <= len(e["obfuscation"]) <= 14 for e in events if "obfuscation" in e)
 
 
-async def test_beta_text_turn_event_order(emu):
+async def test_beta_text_turn_event_order(beta_emu):
     """A beta in-band text turn emits the captured beta order, all SDK-valid."""
-    async with connect(emu, "beta") as client:
+    async with connect(beta_emu, "beta") as client:
         await client.text_session()
         await client.send({"type": "conversation.item.create", "item": user_text("Hello")})
         assert types_of(await client.recv_until("conversation.item.created")) == [
@@ -114,9 +114,9 @@ async def test_ga_audio_turn_with_audio_output(emu):
         assert len(audio) == 12 * 7200 * 2  # 0.3 s of 24 kHz PCM16 per word
 
 
-async def test_beta_audio_turn_with_audio_output(emu):
+async def test_beta_audio_turn_with_audio_output(beta_emu):
     """A beta audio turn uses response.audio.* and audio_transcript.*, SDK-valid."""
-    async with connect(emu, "beta") as client:
+    async with connect(beta_emu, "beta") as client:
         await client.send(
             {
                 "type": "session.update",
@@ -155,9 +155,9 @@ async def test_ga_transcription_session(emu):
         assert emu.connections[0].transcripts == {completed["item_id"]: completed["transcript"]}
 
 
-async def test_beta_transcription_session_whisper(emu):
+async def test_beta_transcription_session_whisper(beta_emu):
     """A beta transcription session: transcription_session.*, one whisper delta, duration."""
-    async with connect(emu, "beta", query="intent=transcription") as client:
+    async with connect(beta_emu, "beta", query="intent=transcription") as client:
         assert client.seen[0]["type"] == "transcription_session.created"
         await client.send(
             {

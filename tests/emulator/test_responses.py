@@ -134,10 +134,10 @@ async def test_oob_does_not_touch_default_conversation(emu):
         )
 
 
-async def test_replies_are_deterministic(emu):
+async def test_replies_are_deterministic(beta_emu):
     """Same instructions + input + settings give the same reply; other input differs."""
     job = {"conversation": "none", "instructions": "Be brief.", "input": [user_text("2+2?")]}
-    async with connect(emu) as a, connect(emu, "beta") as b:
+    async with connect(beta_emu) as a, connect(beta_emu, "beta") as b:
         await a.text_session()
         first, second = await a.turn(job), await a.turn(job)
         other = await a.turn({**job, "input": [user_text("3+3?")]})
