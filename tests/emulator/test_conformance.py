@@ -9,8 +9,22 @@ matters; no real sleeps. Events are validated inside ``Client`` (see conftest).
 from __future__ import annotations
 
 import base64
+import re
+from importlib.metadata import version
+from pathlib import Path
 
 from tests.emulator.helpers import connect, types_of, user_text
+
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+
+
+def test_events_are_checked_against_the_pinned_sdk():
+    """The SDK whose models check every event here (and tests/contract.py) is the pinned one."""
+    pin = re.search(r'"openai\[realtime\]==([0-9.]+)"', PYPROJECT.read_text())
+    assert pin is not None
+    assert version("openai") == pin[1]
+    assert tuple(int(part) for part in pin[1].split(".")) >= (3, 57, 0)
+
 
 GA_TEXT_TURN = [
     "response.created",

@@ -1,7 +1,7 @@
 """The GA dialect: ``session.type``, ``output_modalities``, nested audio config,
 ``conversation.item.added``/``done``, ``response.output_text.*`` with ``obfuscation``.
 
-Shapes follow ``openai.types.realtime`` (SDK 3.54.0) and protocol notes §1, §5, §6.
+Shapes follow ``openai.types.realtime`` (SDK 3.57.0) and protocol notes §1, §5, §6.
 """
 
 from __future__ import annotations
