@@ -22,6 +22,7 @@ Prices are USD per million tokens (or per minute for models billed by duration),
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -346,9 +347,35 @@ def resolve(name: str) -> str:
     return model.snapshot if model is not None and model.snapshot else name
 
 
+#: A dated snapshot id: its alias, then ``-YYYY-MM-DD`` (OpenAI's naming of snapshots).
+_SNAPSHOT_ID = re.compile(r"^(?P<alias>.+)-\d{4}-\d{2}-\d{2}$")
+
+
+def alias_of(name: str) -> str | None:
+    """The alias a dated snapshot was published under, when the catalogue lists that alias.
+
+    An alias points at one snapshot at a time (its row's ``snapshot``), but each of its
+    dated snapshots was published under it: openai-node's README connects with
+    ``gpt-4o-realtime-preview-2024-12-17`` and names ``gpt-4o-realtime-preview`` in its
+    ``session.update`` [DOC openai-node README; model pages list the snapshots].
+
+    Returns:
+        ``gpt-4o-realtime-preview`` for ``gpt-4o-realtime-preview-2024-12-17``; None for
+        an alias, an undated id, or an alias the catalogue does not know.
+    """
+    match = _SNAPSHOT_ID.match(name)
+    if match is None or match["alias"] not in _BY_NAME:
+        return None
+    return match["alias"]
+
+
 def same_model(a: str, b: str) -> bool:
-    """Whether two ids name the same model (equal, or one an alias of the other)."""
-    return resolve(a) == resolve(b)
+    """Whether two ids name the same model (equal, or one an alias of the other).
+
+    An alias matches the snapshot it resolves to and every snapshot published under it
+    (:func:`alias_of`); two different snapshots never match.
+    """
+    return resolve(a) == resolve(b) or alias_of(a) == b or alias_of(b) == a
 
 
 def models_of(kind: ModelKind) -> tuple[Model, ...]:

@@ -52,6 +52,9 @@ class Harness:
     def config(self, **overrides: Any) -> RunConfig:
         retry = overrides.pop("retry", RetryPolicy(initial_s=0.05, max_s=2.0))
         timeouts = overrides.pop("timeouts", Timeouts(job_s=30.0))
+        if overrides.get("dialect") == "beta":
+            # The default model is GA-only; gpt-realtime is served in both dialects.
+            overrides.setdefault("model", "gpt-realtime")
         return RunConfig(
             api_key=ApiKey(overrides.pop("key", TEST_KEY)),
             url=overrides.pop("url", self.emulator.url),
@@ -82,6 +85,8 @@ class Harness:
 async def start_emulator(nursery: trio.Nursery, tmp: Path, **options: Any) -> Harness:
     """Start an emulator on an ephemeral port and wrap it in a harness."""
     options.setdefault("record", True)
+    # Runs are tested in both dialects: serve beta too (OpenAI's service refuses it).
+    options.setdefault("accept_beta", True)
     emulator = await nursery.start(serve, EmulatorConfig(**options))
     return Harness(tmp, emulator)
 

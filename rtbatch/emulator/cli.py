@@ -147,11 +147,12 @@ def _parse_fault(
     help="TLS private key.",
 )
 @click.option(
-    "--retire-beta",
+    "--accept-beta",
     is_flag=True,
     default=False,
     show_default=True,
-    help="Refuse the beta dialect as api.openai.com does (error, close 4000).",
+    help="Serve the beta dialect and beta-era models, as a compatible server would. "
+    "Off: refuse beta as api.openai.com does (error, close 4000).",
 )
 def serve(
     host: str,
@@ -170,7 +171,7 @@ def serve(
     account_fatal_code: str,
     certfile: str | None,
     keyfile: str | None,
-    retire_beta: bool,
+    accept_beta: bool,
 ) -> None:
     """Serve a local OpenAI Realtime API emulator at ws://HOST:PORT/v1/realtime."""
     from rtbatch.emulator.main import run_forever
@@ -194,5 +195,5 @@ def serve(
         account_fatal_code=account_fatal_code,
         certfile=certfile,
         keyfile=keyfile,
-        retire_beta=retire_beta,
+        accept_beta=accept_beta,
     )

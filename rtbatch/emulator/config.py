@@ -5,8 +5,9 @@ Defaults are module constants so the CLI, the docs and the code state them once.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -86,9 +87,15 @@ class EmulatorConfig:
             across the emulator; more are refused for capacity (``None``: no limit).
         account_fatal_code: the code the ``account_fatal`` fault ends the account with:
             ``account_deactivated`` | ``billing_hard_limit_reached`` | ``insufficient_quota``.
-        retire_beta: answer beta clients as api.openai.com does today (error, close 4000).
+        accept_beta: serve the beta dialect and the beta-era models, as a compatible
+            server that still speaks beta would; off, beta clients are refused as
+            api.openai.com refuses them (error, close 4000) and shut-down models too.
         ssl_context: serve ``wss://`` with this context.
         record: keep per-connection logs of client events (for tests; costs memory).
+        today: the date model lifecycles are judged at (``None``: the system date), so
+            a test can see a model's announced shutdown.
+        outgoing_hook: a test hook: called with each server event (a dict, ``event_id``
+            set) just before it is encoded; what it returns is sent instead.
     """
 
     host: str = DEFAULT_HOST
@@ -106,9 +113,13 @@ class EmulatorConfig:
     rpd: int | None = None
     max_inflight: int | None = None
     account_fatal_code: str = DEFAULT_ACCOUNT_FATAL_CODE
-    retire_beta: bool = False
+    accept_beta: bool = False
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False)
     record: bool = False
+    today: dt.date | None = None
+    outgoing_hook: Callable[[dict[str, Any]], dict[str, Any]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if not isinstance(self.host, str) or not self.host:
@@ -140,6 +151,10 @@ class EmulatorConfig:
                 f"account_fatal_code: must be one of {list(ACCOUNT_FATAL_CODES)}, "
                 f"got {self.account_fatal_code!r}"
             )
+        if self.today is not None and not isinstance(self.today, dt.date):
+            raise ValueError(f"today: must be a datetime.date or None, got {self.today!r}")
+        if self.outgoing_hook is not None and not callable(self.outgoing_hook):
+            raise ValueError("outgoing_hook: must be callable or None")
         object.__setattr__(self, "faults", _frozen_map(self.faults))
 
     def __repr__(self) -> str:
@@ -153,9 +168,14 @@ class EmulatorConfig:
             f"session_max_seconds={self.session_max_seconds}, rpm={self.rpm}, tpm={self.tpm}, "
             f"rpd={self.rpd}, max_inflight={self.max_inflight}, "
             f"account_fatal_code={self.account_fatal_code!r}, "
-            f"retire_beta={self.retire_beta}, ssl={self.ssl_context is not None}, "
-            f"record={self.record})"
+            f"accept_beta={self.accept_beta}, ssl={self.ssl_context is not None}, "
+            f"record={self.record}, today={self.today})"
         )
+
+    @property
+    def effective_today(self) -> dt.date:
+        """The date model lifecycles are judged at."""
+        return dt.date.today() if self.today is None else self.today
 
     @property
     def effective_rpm(self) -> int:

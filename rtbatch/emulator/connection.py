@@ -18,14 +18,18 @@ import orjson
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
-from rtbatch.emulator import responses
 from rtbatch.emulator.conversation import Conversation, Item, normalize_item
 from rtbatch.emulator.defaults import CLOSE_TIMEOUT_S
 from rtbatch.emulator.dialects import Dialect, Intent, JsonObj, SessionSettings
+from rtbatch.emulator.errors import CLOSE_INVALID_REQUEST, ClientError, FatalClientError
 from rtbatch.emulator.ids import IdFactory
+from rtbatch.emulator.model_rules import ModelPolicy, check_response, check_session_update
 from rtbatch.emulator.outbox import Outbox
+from rtbatch.emulator.responses import start_response
 from rtbatch.emulator.runtime import ConnectionRecord, Emulator, close
-from rtbatch.emulator.validation import Issue, value_issue
+from rtbatch.emulator.state import SessionState
+from rtbatch.emulator.transcription import start_transcription
+from rtbatch.emulator.validation import value_issue
 
 log = logging.getLogger("rtbatch.emulator")
 
@@ -37,19 +41,6 @@ CLOSE_GOING_AWAY = 1001
 _GERUNDS = {"delete": "deleting", "retrieve": "retrieving", "truncate": "truncating"}
 
 Handler = Callable[[JsonObj], Awaitable[None]]
-
-
-class ClientError(Exception):
-    """A client event cannot be honoured; becomes one ``error`` event."""
-
-    def __init__(self, code: str, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.code, self.message, self.param = code, message, param
-
-    @classmethod
-    def of(cls, issue: Issue) -> ClientError:
-        """From a validation issue."""
-        return cls(issue.code, issue.message, issue.param)
 
 
 class Connection:
@@ -93,11 +84,17 @@ class Connection:
         self.session: JsonObj = dialect.default_session(intent, model, ids.make("sess"), expires_at)
         self.settings: SessionSettings = dialect.settings(self.session, model)
         self.conversation = Conversation(ids.make("conv"))
+        self.state = SessionState(
+            emulator=emulator,
+            outbox=outbox,
+            ids=ids,
+            dialect=dialect,
+            conversation=self.conversation,
+            record=record,
+            model=model,
+        )
+        self.policy = ModelPolicy(self.config.accept_beta, self.config.effective_today)
         self.buffer_bytes = 0
-        self.active: responses.ResponseRun | None = None
-        self.running: dict[str, responses.ResponseRun] = {}
-        self.cache = responses.PromptCache()
-        self.nursery: trio.Nursery | None = None
         self._specs = dialect.client_specs(intent)
         self._handlers: dict[str, Handler] = {
             "session.update": self._on_session_update,
@@ -123,7 +120,7 @@ class Connection:
         except ConnectionClosed:
             return
         async with trio.open_nursery() as nursery:
-            self.nursery = nursery
+            self.state.nursery = nursery
             with trio.move_on_after(self.config.session_max_seconds) as expiry:
                 await self._receive_loop()
             # In-flight responses are abandoned: no response.done (as on expiry upstream).
@@ -210,6 +207,16 @@ class Connection:
         event_id = event_id if isinstance(event_id, str) else None
         try:
             await self._handle(event)
+        except FatalClientError as err:
+            # The service ends the session after these (protocol notes §0).
+            await self.send_error(err, event_id)
+            await close(
+                self.emulator,
+                self.ws,
+                self.record,
+                CLOSE_INVALID_REQUEST,
+                f"invalid_request_error.{err.code}",
+            )
         except ClientError as err:
             await self.send_error(err, event_id)
 
@@ -252,6 +259,14 @@ class Connection:
         issue = self.dialect.check_update(event, self.intent, self.session)
         if issue is not None:
             raise ClientError.of(issue)
+        check_session_update(
+            self.policy,
+            self.dialect,
+            self.model,
+            event["session"],
+            voice=self.settings.voice,
+            assistant_audio=any(i.out_audio_ms for i in self.conversation.items()),
+        )
         session = self.dialect.apply_update(self.session, event["session"])
         self.session = session
         self.settings = self.dialect.settings(session, self.model)
@@ -290,14 +305,13 @@ class Connection:
             )
         self.buffer_bytes = 0
         item = Item(
-            {
-                "id": self.ids.make("item"),
-                "object": "realtime.item",
-                "type": "message",
-                "status": "completed",
-                "role": "user",
-                "content": [{"type": "input_audio", "transcript": None}],
-            },
+            self.dialect.new_item(
+                self.ids.make("item"),
+                type="message",
+                status="completed",
+                role="user",
+                content=[{"type": "input_audio", "transcript": None}],
+            ),
             samples=samples,
         )
         previous = self.conversation.insert(item, None)
@@ -309,7 +323,7 @@ class Connection:
         }
         await self.outbox.send([committed, *self.dialect.item_events(item.wire, previous)])
         if self.settings.transcription_model:
-            responses.start_transcription(self, item_id, samples, self.settings.transcription_model)
+            start_transcription(self.state, item_id, samples, self.settings.transcription_model)
 
     async def _on_clear(self, event: JsonObj) -> None:
         self.buffer_bytes = 0
@@ -349,7 +363,9 @@ class Connection:
             ClientError: an ``audio`` part is not valid base64.
         """
         try:
-            return normalize_item(wire, self.ids, self.settings.input_format)
+            return normalize_item(
+                wire, self.ids, self.settings.input_format, self.dialect.item_object
+            )
         except binascii.Error as exc:
             raise ClientError(
                 "invalid_value", f"Invalid '{path}.content': {exc}.", f"{path}.content"
@@ -406,15 +422,18 @@ class Connection:
 
     # -- responses -----------------------------------------------------------------------------
     async def _on_response_create(self, event: JsonObj) -> None:
-        params = self.dialect.response_params(self.settings, event.get("response") or {})
-        if not params.out_of_band and self.active is not None:
+        response = event.get("response") or {}
+        check_response(self.dialect, self.model, response)
+        params = self.dialect.response_params(self.settings, response)
+        active = self.state.active
+        if not params.out_of_band and active is not None:
             raise ClientError(
                 "conversation_already_has_active_response",
-                f"Conversation already has an active response in progress: {self.active.id}. "
+                f"Conversation already has an active response in progress: {active.id}. "
                 "Wait until the response is finished before creating a new one.",
             )
         inputs = self._response_inputs(params.input)
-        await responses.start_response(self, params, inputs)
+        await start_response(self.state, params, inputs)
 
     def _response_inputs(self, explicit: list[JsonObj] | None) -> list[Item]:
         if explicit is None:
@@ -437,7 +456,7 @@ class Connection:
 
     async def _on_response_cancel(self, event: JsonObj) -> None:
         response_id = event.get("response_id")
-        run = self.running.get(response_id) if response_id else self.active
+        run = self.state.running.get(response_id) if response_id else self.state.active
         if run is None or run.finished:
             raise ClientError(
                 "response_cancel_not_active", "Cancellation failed: no active response found"

@@ -43,16 +43,20 @@ def samples_of(size: int, fmt: AudioFormat) -> int:
     return size // 2 if fmt == "pcm16" else size * 3
 
 
-def normalize_item(wire: JsonObj, ids: IdFactory, fmt: AudioFormat) -> Item:
+def normalize_item(
+    wire: JsonObj, ids: IdFactory, fmt: AudioFormat, item_object: str | None
+) -> Item:
     """A stored item from a validated client item.
 
-    Fills ``id`` (if absent), ``object`` and ``status``; measures and removes the bytes
-    of ``audio`` parts (keeping their ``transcript``, ``null`` if none).
+    Fills ``id`` (if absent), ``object`` (removed where the dialect has none) and
+    ``status``; measures and removes the bytes of ``audio`` parts (keeping their
+    ``transcript``, ``null`` if none).
 
     Args:
         wire: the client's item (not modified).
         ids: makes the id when the client gave none.
         fmt: the session's input audio format.
+        item_object: the dialect's item ``object`` value, or None (GA items have none).
 
     Returns:
         The item.
@@ -66,7 +70,10 @@ def normalize_item(wire: JsonObj, ids: IdFactory, fmt: AudioFormat) -> Item:
         item["content"] = [dict(part) for part in item["content"]]
     item.setdefault("type", "message")
     item["id"] = item.get("id") or ids.make("item")
-    item["object"] = "realtime.item"
+    if item_object is None:
+        item.pop("object", None)
+    else:
+        item["object"] = item_object
     item.setdefault("status", "completed")
     samples = 0
     for part in item.get("content") or []:

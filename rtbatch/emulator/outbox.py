@@ -12,7 +12,7 @@ falls back to ``send_message``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -46,20 +46,35 @@ class Outbox:
     Args:
         ws: the accepted WebSocket.
         ids: makes the ``event_id`` of each event.
+        hook: ``EmulatorConfig.outgoing_hook``: gets each event just before it is
+            encoded and returns the event to send (tests use it to send malformed ones).
     """
 
-    __slots__ = ("_fast", "_ids", "_ws", "torn")
+    __slots__ = ("_fast", "_hook", "_ids", "_ws", "torn")
 
-    def __init__(self, ws: WebSocketConnection, ids: IdFactory) -> None:
+    @property
+    def ws(self) -> WebSocketConnection:
+        """The socket it writes to (for a server-side close)."""
+        return self._ws
+
+    def __init__(
+        self,
+        ws: WebSocketConnection,
+        ids: IdFactory,
+        hook: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> None:
         self._ws = ws
         self._ids = ids
+        self._hook = hook
         self._fast = all(hasattr(ws, a) for a in ("_wsproto", "_stream", "_stream_lock"))
         #: A write was interrupted mid-frame: the byte stream can no longer carry frames.
         self.torn = False
 
     def encode(self, event: dict[str, Any]) -> bytes:
-        """Stamp a fresh ``event_id`` on ``event`` and encode it as UTF-8 JSON."""
+        """Stamp a fresh ``event_id`` on ``event``, pass it to the hook, encode it as JSON."""
         event["event_id"] = self._ids.make("event")
+        if self._hook is not None:
+            event = self._hook(event)
         return orjson.dumps(event)
 
     async def send(self, events: Sequence[dict[str, Any]]) -> None:
@@ -110,3 +125,45 @@ class Outbox:
         stream = getattr(self._ws, "_stream", None)
         if stream is not None:
             await stream.aclose()
+
+
+class Batch:
+    """Events waiting to be written together at the next pause of a stream.
+
+    Args:
+        outbox: where the events go.
+    """
+
+    __slots__ = ("events", "outbox")
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+        self.events: list[dict[str, Any]] = []
+
+    def add(self, *events: dict[str, Any]) -> None:
+        """Queue events, in order."""
+        self.events.extend(events)
+
+    async def flush(self) -> None:
+        """Send what is queued, as one write.
+
+        Raises:
+            ConnectionClosed: the connection is closed or broke.
+        """
+        events, self.events = self.events, []
+        await self.outbox.send(events)
+
+    async def pause(self, delay_ms: float, wake: trio.Event | None = None) -> None:
+        """Flush, then wait ``delay_ms`` or until ``wake`` is set; no-op for no delay.
+
+        Raises:
+            ConnectionClosed: the connection is closed or broke.
+        """
+        if delay_ms <= 0:
+            return
+        await self.flush()
+        with trio.move_on_after(delay_ms / 1000):
+            if wake is None:
+                await trio.sleep_forever()
+            else:
+                await wake.wait()

@@ -15,7 +15,7 @@ from rtbatch.emulator.ratelimit import Refusal
 from rtbatch.emulator.runtime import Emulator, close
 
 if TYPE_CHECKING:
-    from rtbatch.emulator.connection import Connection
+    from rtbatch.emulator.state import SessionState
 
 __all__ = ["Refusal", "admit", "end_session"]
 
@@ -44,7 +44,7 @@ def admit(
     return refusal
 
 
-async def end_session(conn: Connection, refusal: Refusal) -> None:
+async def end_session(conn: SessionState, refusal: Refusal) -> None:
     """Answer an account-fatal refusal: one ``error`` event, then the server closes.
 
     Args:
@@ -58,4 +58,4 @@ async def end_session(conn: Connection, refusal: Refusal) -> None:
     conn.emulator.stats.errors_sent += 1
     error = {**refusal.error, "param": None, "event_id": None}
     await conn.outbox.send([{"type": "error", "error": error}])
-    await close(conn.emulator, conn.ws, conn.record, *refusal.close)
+    await close(conn.emulator, conn.outbox.ws, conn.record, *refusal.close)

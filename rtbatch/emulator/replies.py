@@ -94,6 +94,12 @@ _WORDS = (
     "moss",
 )
 _OBFUSCATION_POOL_SIZE = 64
+#: The emulated speaker's rate: 150 words a minute, a usual rate of conversational
+#: English. Transcripts grow with the audio's duration at this rate.
+SPEECH_WORDS_PER_S = 2.5
+#: Transcript words per output token: OpenAI's rule of thumb (a token is about 3/4 of
+#: an English word). Transcripts are billed, and capped, in these tokens.
+WORDS_PER_TOKEN = 0.75
 
 
 def count_tokens(text: str) -> int:
@@ -113,6 +119,20 @@ def reply_key(material: object) -> bytes:
     return hashlib.blake2b(orjson.dumps(material, option=orjson.OPT_SORT_KEYS)).digest()
 
 
+def _picked(key: bytes, count: int) -> list[str]:
+    """``count`` words picked from the word list by a hash chain of ``key``."""
+    words: list[str] = []
+    stream = b""
+    block = 0
+    while len(words) < count:
+        if not stream:
+            stream = hashlib.blake2b(key + block.to_bytes(4, "big")).digest()
+            block += 1
+        words.append(_WORDS[stream[0] % len(_WORDS)])
+        stream = stream[1:]
+    return words
+
+
 def reply_words(key: bytes, count: int) -> list[str]:
     """The words of a reply: ``Emulated reply`` then hash-picked words, ending with ``.``.
 
@@ -124,14 +144,7 @@ def reply_words(key: bytes, count: int) -> list[str]:
         ``count`` words; the last carries the final period.
     """
     words = ["Emulated", "reply"][:count]
-    stream = b""
-    block = 0
-    while len(words) < count:
-        if not stream:
-            stream = hashlib.blake2b(key + block.to_bytes(4, "big")).digest()
-            block += 1
-        words.append(_WORDS[stream[0] % len(_WORDS)])
-        stream = stream[1:]
+    words += _picked(key, count - len(words))
     words[-1] += "."
     return words
 
@@ -141,16 +154,36 @@ def word_deltas(words: list[str]) -> list[str]:
     return [w if i == 0 else " " + w for i, w in enumerate(words)]
 
 
-def transcript_text(samples: int) -> str:
-    """The emulated transcript of committed audio, stating the exact sample count.
+def transcript_words(samples: int) -> list[str]:
+    """The emulated transcript of committed audio, word by word.
+
+    It opens with a statement of the exact sample count (so a test can prove which
+    audio arrived), then grows with the audio's duration at :data:`SPEECH_WORDS_PER_S`
+    (hash-picked words, the same for the same count), never shorter than the statement.
 
     Args:
         samples: number of 24 kHz samples received for the item.
 
     Returns:
-        e.g. ``"Emulated transcript of 48000 samples."``
+        e.g. ``["Emulated", "transcript", "of", "48000", "samples."]`` for 2 s.
     """
-    return f"Emulated transcript of {samples} samples."
+    words = ["Emulated", "transcript", "of", str(samples), "samples."]
+    spoken = round(samples / PCM_RATE * SPEECH_WORDS_PER_S)
+    if spoken > len(words):
+        more = _picked(reply_key(["transcript", samples]), spoken - len(words))
+        more[-1] += "."
+        words += more
+    return words
+
+
+def transcript_tokens(words: int) -> int:
+    """Output tokens of a transcript of ``words`` words (:data:`WORDS_PER_TOKEN`)."""
+    return math.ceil(words / WORDS_PER_TOKEN)
+
+
+def words_within(tokens: int) -> int:
+    """The most transcript words that fit in ``tokens`` output tokens."""
+    return math.floor(tokens * WORDS_PER_TOKEN)
 
 
 def audio_tokens_in(samples: int) -> int:

@@ -1,4 +1,4 @@
-"""Streaming responses and input transcriptions, with their faults and accounting.
+"""Streaming responses, with their faults and accounting.
 
 A response is admitted (rate limits), announced with ``response.created`` by the
 receive loop (so it is ordered before anything the client sends next), then streamed
@@ -12,101 +12,36 @@ cancel scope around a send: a send cut in half would corrupt the stream.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
-import trio
 from trio_websocket import ConnectionClosed
 
 from rtbatch.emulator import faults as fault_consts
 from rtbatch.emulator import refusals
 from rtbatch.emulator.conversation import Item
 from rtbatch.emulator.dialects import JsonObj, ResponseParams
+from rtbatch.emulator.errors import SERVER_ERROR_MESSAGE
+from rtbatch.emulator.outbox import Batch
 from rtbatch.emulator.replies import (
     WORD_AUDIO_MS,
-    audio_tokens_in,
     audio_tokens_out,
     count_tokens,
     obfuscation_pool,
     reply_key,
     reply_words,
     tone_b64,
-    transcript_text,
     word_deltas,
 )
-from rtbatch.emulator.usage import InputCost, PromptCache, instructions_segment, item_segment
+from rtbatch.emulator.state import ResponseRun, SessionState
+from rtbatch.emulator.usage import instructions_segment, item_segment
 
-if TYPE_CHECKING:
-    from rtbatch.emulator.connection import Connection
+__all__ = ["start_response"]
 
-__all__ = ["PromptCache", "ResponseRun", "start_response", "start_transcription"]
-
-SERVER_ERROR_MESSAGE = (
-    "The server had an error while processing your request. Sorry about that! You can retry "
-    "your request, or contact us through our help center at help.openai.com if the error "
-    "persists."
-)
-#: Models billed by duration rather than tokens (protocol notes §6.6).
-DURATION_MODELS = frozenset({"whisper-1", "gpt-realtime-whisper"})
 _AUDIO_TOKENS_PER_WORD = audio_tokens_out(WORD_AUDIO_MS)
 
 
-@dataclass(slots=True)
-class ResponseRun:
-    """One response in flight.
-
-    Attributes:
-        id: ``resp_…``.
-        params: its effective settings.
-        in_band: writes to the default conversation.
-        inputs: the items it reads.
-        cost: its input tokens.
-        fault: injected fault kind, if any.
-        finished: ``response.done`` was sent (or the response was abandoned).
-    """
-
-    id: str
-    params: ResponseParams
-    in_band: bool
-    inputs: list[Item]
-    cost: InputCost
-    fault: str | None
-    reserved: int = 0
-    finished: bool = False
-    cancel_requested: bool = False
-    wake: trio.Event = field(default_factory=trio.Event)
-
-    def cancel(self) -> None:
-        """Ask the stream to stop at its next pause and finish ``cancelled``."""
-        self.cancel_requested = True
-        self.wake.set()
-
-
-class _Batch:
-    """Events waiting to be written together at the next pause."""
-
-    __slots__ = ("conn", "events")
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.events: list[JsonObj] = []
-
-    def add(self, *events: JsonObj) -> None:
-        self.events.extend(events)
-
-    async def flush(self) -> None:
-        events, self.events = self.events, []
-        await self.conn.outbox.send(events)
-
-    async def pause(self, run: ResponseRun | None, delay_ms: float) -> bool:
-        """Flush if waiting, wait ``delay_ms`` (or until cancelled); True if cancelled."""
-        if delay_ms > 0:
-            await self.flush()
-            with trio.move_on_after(delay_ms / 1000):
-                if run is None:
-                    await trio.sleep_forever()
-                await run.wake.wait()
-        return run is not None and run.cancel_requested
+async def _pause(batch: Batch, run: ResponseRun, delay_ms: float) -> bool:
+    """Flush and wait ``delay_ms`` (a cancel ends the wait); True if cancelled."""
+    await batch.pause(delay_ms, run.wake)
+    return run.cancel_requested
 
 
 def _key_material(params: ResponseParams, inputs: list[Item]) -> object:
@@ -127,7 +62,7 @@ def _key_material(params: ResponseParams, inputs: list[Item]) -> object:
     ]
 
 
-async def start_response(conn: Connection, params: ResponseParams, inputs: list[Item]) -> None:
+async def start_response(conn: SessionState, params: ResponseParams, inputs: list[Item]) -> None:
     """Admit, announce and launch one response.
 
     Args:
@@ -170,11 +105,10 @@ async def start_response(conn: Connection, params: ResponseParams, inputs: list[
         await _guarded(conn, run, [created])
         return
     await conn.outbox.send([created])
-    assert conn.nursery is not None
-    conn.nursery.start_soon(_guarded, conn, run, [])
+    conn.start_soon(_guarded, conn, run, [])
 
 
-def _runs_without_pauses(conn: Connection, run: ResponseRun) -> bool:
+def _runs_without_pauses(conn: SessionState, run: ResponseRun) -> bool:
     """Whether the response can stream without ever waiting (so without a task)."""
     config = conn.config
     return (
@@ -184,7 +118,7 @@ def _runs_without_pauses(conn: Connection, run: ResponseRun) -> bool:
     )
 
 
-def _estimate(conn: Connection, run: ResponseRun) -> int:
+def _estimate(conn: SessionState, run: ResponseRun) -> int:
     words = conn.config.reply_words
     per_word = 1 + (_AUDIO_TOKENS_PER_WORD if run.params.output_audio else 0)
     largest = words * per_word + 1
@@ -193,7 +127,7 @@ def _estimate(conn: Connection, run: ResponseRun) -> int:
     return run.cost.text + run.cost.audio + largest
 
 
-async def _guarded(conn: Connection, run: ResponseRun, pending: list[JsonObj]) -> None:
+async def _guarded(conn: SessionState, run: ResponseRun, pending: list[JsonObj]) -> None:
     try:
         await _stream(conn, run, pending)
     except ConnectionClosed:
@@ -220,11 +154,11 @@ def _cut(words: list[str], params: ResponseParams) -> tuple[list[str], bool]:
     return words[:kept], kept < len(words)
 
 
-async def _stream(conn: Connection, run: ResponseRun, pending: list[JsonObj]) -> None:
+async def _stream(conn: SessionState, run: ResponseRun, pending: list[JsonObj]) -> None:
     config, params = conn.config, run.params
-    batch = _Batch(conn)
+    batch = Batch(conn.outbox)
     batch.add(*pending)
-    if await batch.pause(run, config.latency_ms):
+    if await _pause(batch, run, config.latency_ms):
         await _finish(
             conn, run, batch.events, "cancelled", _CANCELLED, [], _usage(conn, run, "", 0)
         )
@@ -251,7 +185,7 @@ async def _stream(conn: Connection, run: ResponseRun, pending: list[JsonObj]) ->
         stream.delta(piece)
         if await _fault_hook(conn, run, batch, index + 1):
             return
-        if index + 1 < len(pieces) and await batch.pause(run, config.token_delay_ms):
+        if index + 1 < len(pieces) and await _pause(batch, run, config.token_delay_ms):
             break
     cancelled = run.cancel_requested
     status = "cancelled" if cancelled else ("incomplete" if incomplete else "completed")
@@ -268,7 +202,7 @@ async def _stream(conn: Connection, run: ResponseRun, pending: list[JsonObj]) ->
 _CANCELLED: JsonObj = {"type": "cancelled", "reason": "client_cancelled"}
 
 
-async def _fault_hook(conn: Connection, run: ResponseRun, batch: _Batch, sent: int) -> bool:
+async def _fault_hook(conn: SessionState, run: ResponseRun, batch: Batch, sent: int) -> bool:
     """Apply a mid-stream fault after ``sent`` deltas; True when the stream must stop."""
     if run.fault == "drop" and sent == fault_consts.DROP_AFTER_DELTAS:
         await batch.flush()
@@ -300,19 +234,14 @@ class _ItemStream:
         "text",
     )
 
-    def __init__(self, conn: Connection, run: ResponseRun, batch: _Batch) -> None:
+    def __init__(self, conn: SessionState, run: ResponseRun, batch: Batch) -> None:
         self.conn, self.run, self.batch = conn, run, batch
         self.text = ""
         self.audio_ms = 0
         item_id = conn.ids.make("item")
-        self.item: JsonObj = {
-            "id": item_id,
-            "object": "realtime.item",
-            "type": "message",
-            "status": "in_progress",
-            "role": "assistant",
-            "content": [],
-        }
+        self.item: JsonObj = conn.dialect.new_item(
+            item_id, type="message", status="in_progress", role="assistant", content=[]
+        )
         self.base: JsonObj = {
             "response_id": run.id,
             "item_id": item_id,
@@ -390,7 +319,7 @@ class _ItemStream:
         return item
 
 
-def _usage(conn: Connection, run: ResponseRun, text: str, audio_ms: int) -> JsonObj:
+def _usage(conn: SessionState, run: ResponseRun, text: str, audio_ms: int) -> JsonObj:
     cost = run.cost
     return conn.dialect.usage_object(
         cost.text,
@@ -403,7 +332,7 @@ def _usage(conn: Connection, run: ResponseRun, text: str, audio_ms: int) -> Json
 
 
 def _response_event(
-    conn: Connection,
+    conn: SessionState,
     run: ResponseRun,
     kind: str,
     status: str,
@@ -425,7 +354,7 @@ def _response_event(
 
 
 async def _finish(
-    conn: Connection,
+    conn: SessionState,
     run: ResponseRun,
     pending: list[JsonObj],
     status: str,
@@ -451,106 +380,3 @@ async def _finish(
     if conn.recording:
         conn.record.responses.append(done["response"])
     await conn.outbox.send([*pending, done, rate])
-
-
-# -- input transcription ----------------------------------------------------------------------
-def start_transcription(conn: Connection, item_id: str, samples: int, model: str) -> None:
-    """Launch the transcription of a committed item.
-
-    Args:
-        conn: the connection.
-        item_id: the committed item.
-        samples: its 24 kHz sample count.
-        model: the transcription model.
-    """
-    conn.emulator.stats.transcriptions += 1
-    fault = conn.emulator.faults.next_response()
-    assert conn.nursery is not None
-    conn.nursery.start_soon(_transcribe_guarded, conn, item_id, samples, model, fault)
-
-
-async def _transcribe_guarded(
-    conn: Connection, item_id: str, samples: int, model: str, fault: str | None
-) -> None:
-    try:
-        await _transcribe(conn, item_id, samples, model, fault)
-    except ConnectionClosed:
-        pass
-    finally:
-        conn.emulator.limits.release(item_id)
-
-
-def _failed(item_id: str, error: JsonObj) -> JsonObj:
-    return {
-        "type": "conversation.item.input_audio_transcription.failed",
-        "item_id": item_id,
-        "content_index": 0,
-        "error": {**error, "param": None},
-    }
-
-
-async def _transcribe(
-    conn: Connection, item_id: str, samples: int, model: str, fault: str | None
-) -> None:
-    config, batch = conn.config, _Batch(conn)
-    text = transcript_text(samples)
-    audio_tokens, text_tokens = audio_tokens_in(samples), count_tokens(text)
-    refusal = refusals.admit(conn.emulator, fault, model, audio_tokens + text_tokens, item_id)
-    if refusal is not None and refusal.close is not None:
-        await refusals.end_session(conn, refusal)
-        return
-    if refusal is not None:
-        await conn.outbox.send([_failed(item_id, refusal.error)])
-        return
-    await batch.pause(None, config.latency_ms)
-    if fault == "server_error":
-        error = {"type": "server_error", "code": "server_error", "message": SERVER_ERROR_MESSAGE}
-        await conn.outbox.send([_failed(item_id, error)])
-        return
-    pieces = [text] if model in DURATION_MODELS else word_deltas(text.split(" "))
-    for index, piece in enumerate(pieces):
-        batch.add(
-            {
-                "type": "conversation.item.input_audio_transcription.delta",
-                "item_id": item_id,
-                "content_index": 0,
-                "delta": piece,
-            }
-        )
-        if index == 0 and fault in ("drop", "stall", "invalid_frame"):
-            await batch.flush()
-            if fault == "drop":
-                await conn.outbox.abort()
-                return
-            if fault == "stall":
-                await trio.sleep_forever()
-            await conn.outbox.send_raw(fault_consts.INVALID_FRAME)
-        if index + 1 < len(pieces):
-            await batch.pause(None, config.token_delay_ms)
-    usage: JsonObj
-    if model in DURATION_MODELS:
-        usage = {"type": "duration", "seconds": samples / 24000}
-    else:
-        usage = {
-            "type": "tokens",
-            "total_tokens": audio_tokens + text_tokens,
-            "input_tokens": audio_tokens,
-            "input_token_details": {"text_tokens": 0, "audio_tokens": audio_tokens},
-            "output_tokens": text_tokens,
-        }
-    batch.add(
-        {
-            "type": "conversation.item.input_audio_transcription.completed",
-            "item_id": item_id,
-            "content_index": 0,
-            "transcript": text,
-            "logprobs": None,
-            "usage": usage,
-        }
-    )
-    stored = conn.conversation.get(item_id)
-    if stored is not None:
-        stored.wire["content"][0]["transcript"] = text
-    if conn.recording:
-        conn.record.transcripts[item_id] = text
-    await batch.flush()

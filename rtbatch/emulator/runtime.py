@@ -90,6 +90,12 @@ class Emulator:
         connections: per-connection records (only with ``config.record``).
     """
 
+    config: EmulatorConfig
+    port: int
+    url: str
+    stats: EmulatorStats
+    connections: list[ConnectionRecord]
+
     def __init__(self, config: EmulatorConfig, port: int) -> None:
         self.config = config
         self.port = port

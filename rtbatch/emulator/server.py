@@ -4,7 +4,8 @@
 offered to the fault planner (``handshake_429/500/503`` refuse the upgrade with an
 OpenAI-style JSON body), then upgraded. Fatal problems are answered as the real
 service answers them -- *after* the upgrade: one ``error`` event, then a close code
-(3000 bad key, 4000 retired beta or bad model; protocol notes §2.4). A healthy
+(3000 bad key; 4000 beta without ``accept_beta``, or a model refused by
+:mod:`~rtbatch.emulator.model_rules`; protocol notes §2.4). A healthy
 connection is handed to :class:`~rtbatch.emulator.connection.Connection`.
 """
 
@@ -28,7 +29,9 @@ from rtbatch.emulator.defaults import (
     MAX_MESSAGE_BYTES,
     MESSAGE_QUEUE_SIZE,
 )
-from rtbatch.emulator.dialects import Intent, dialect_for, is_known_model
+from rtbatch.emulator.dialects import Intent, dialect_for
+from rtbatch.emulator.errors import CLOSE_BAD_KEY, CLOSE_INVALID_REQUEST
+from rtbatch.emulator.model_rules import ModelPolicy, handshake_refusal
 from rtbatch.emulator.outbox import Outbox
 from rtbatch.emulator.runtime import REALTIME_PATH, ConnectionRecord, Emulator, close
 
@@ -36,8 +39,6 @@ log = logging.getLogger("rtbatch.emulator")
 
 BETA_SUBPROTOCOL = "openai-beta.realtime-v1"
 KEY_SUBPROTOCOL_PREFIX = "openai-insecure-api-key."
-CLOSE_BAD_KEY = 3000
-CLOSE_INVALID_REQUEST = 4000
 _HANDSHAKE_STATUS = {"handshake_429": 429, "handshake_500": 500, "handshake_503": 503}
 _HANDSHAKE_BODY = {
     429: ("requests", "rate_limit_exceeded", "Rate limit reached for requests. Please retry."),
@@ -196,24 +197,11 @@ def _fatal_error(emulator: Emulator, hs: _Handshake) -> tuple[str, str, int] | N
             "https://platform.openai.com/account/api-keys.",
             CLOSE_BAD_KEY,
         )
-    if hs.dialect == "beta" and emulator.config.retire_beta:
-        return (
-            "beta_api_shape_disabled",
-            "The Realtime Beta API is no longer supported. Please use /v1/realtime for the GA API.",
-            CLOSE_INVALID_REQUEST,
-        )
-    if hs.intent == "realtime" and not hs.model:
-        return (
-            "missing_model",
-            "You must provide a model parameter in the URL query string, e.g. ?model=gpt-realtime.",
-            CLOSE_INVALID_REQUEST,
-        )
-    if hs.model and not is_known_model(hs.dialect, hs.model):
-        return (
-            "model_not_found",
-            f"The model `{hs.model}` does not exist or you do not have access to it.",
-            CLOSE_INVALID_REQUEST,
-        )
+    config = emulator.config
+    policy = ModelPolicy(config.accept_beta, config.effective_today)
+    refusal = handshake_refusal(policy, hs.dialect, hs.intent, hs.model)
+    if refusal is not None:
+        return refusal.code, refusal.message, CLOSE_INVALID_REQUEST
     return None
 
 
@@ -221,7 +209,7 @@ async def _run_connection(
     emulator: Emulator, ws: WebSocketConnection, hs: _Handshake, record: ConnectionRecord
 ) -> None:
     ids = emulator.id_factory()
-    outbox = Outbox(ws, ids)
+    outbox = Outbox(ws, ids, emulator.config.outgoing_hook)
     fatal = _fatal_error(emulator, hs)
     if fatal is not None:
         code, message, close_code = fatal

@@ -30,5 +30,11 @@ def start(nursery: trio.Nursery) -> Starter:
 
 @pytest.fixture
 async def emu(start: Starter) -> Emulator:
-    """An emulator with the test key, recording."""
+    """An emulator with the test key, recording, answering like OpenAI today."""
     return await start()
+
+
+@pytest.fixture
+async def beta_emu(start: Starter) -> Emulator:
+    """An emulator that also serves the beta dialect (``accept_beta``)."""
+    return await start(accept_beta=True)

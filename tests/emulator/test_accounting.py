@@ -32,8 +32,9 @@ def check_invariants(usage, dialect="ga"):
 
 
 @pytest.mark.parametrize("dialect", ["ga", "beta"])
-async def test_usage_invariants_and_rebilling(emu, dialect):
+async def test_usage_invariants_and_rebilling(start, dialect):
     """Usage adds up, and the second in-band turn re-bills the first turn as input."""
+    emu = await start(accept_beta=dialect == "beta")
     async with connect(emu, dialect) as client:
         await client.text_session()
         await client.send({"type": "conversation.item.create", "item": user_text("Hello there")})
@@ -123,8 +124,9 @@ async def _transcribe(client, dialect, chunks, fmt):
         ("beta", "pcm16", [pcm16(4800)], 4800),
     ],
 )
-async def test_transcript_states_exact_sample_count(emu, dialect, fmt, chunks, samples):
+async def test_transcript_states_exact_sample_count(start, dialect, fmt, chunks, samples):
     """The transcript names the exact count of 24 kHz samples received (G.711: x3)."""
+    emu = await start(accept_beta=dialect == "beta")
     async with connect(emu, dialect) as client:
         transcript = await _transcribe(client, dialect, chunks, fmt)
         assert transcript == f"Emulated transcript of {samples} samples."
@@ -150,7 +152,7 @@ async def test_commit_too_short_and_clear(emu):
 
 async def test_rpm_limit_fails_with_real_shape(start, autojump_clock):
     """Past --rpm the response fails with rate_limit_exceeded; buckets refill over time."""
-    emu = await start(rpm=2)
+    emu = await start(rpm=2, accept_beta=True)
     async with connect(emu, "beta") as client:
         await client.text_session()
         first = await client.turn()

@@ -173,9 +173,9 @@ async def test_unknown_parameter_message(emu):
         assert error["message"] == "Unknown parameter: 'session.modalities'."
 
 
-async def test_beta_invalid_modalities(emu):
+async def test_beta_invalid_modalities(beta_emu):
     """Beta modalities ['audio'] alone is refused with the service's message."""
-    async with connect(emu, "beta") as client:
+    async with connect(beta_emu, "beta") as client:
         error = await _error_for(
             client, {"type": "session.update", "session": {"modalities": ["audio"]}}
         )

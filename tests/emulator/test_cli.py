@@ -99,7 +99,7 @@ def test_options_read_the_environment(monkeypatch):
         "--tpm",
         "--certfile",
         "--keyfile",
-        "--retire-beta",
+        "--accept-beta",
     ):
         assert option in help_text
     assert "default: 8000" in help_text

@@ -9,8 +9,22 @@ matters; no real sleeps. Events are validated inside ``Client`` (see conftest).
 from __future__ import annotations
 
 import base64
+import re
+from importlib.metadata import version
+from pathlib import Path
 
 from tests.emulator.helpers import connect, types_of, user_text
+
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+
+
+def test_events_are_checked_against_the_pinned_sdk():
+    """The SDK whose models check every event here (and tests/contract.py) is the pinned one."""
+    pin = re.search(r'"openai\[realtime\]==([0-9.]+)"', PYPROJECT.read_text())
+    assert pin is not None
+    assert version("openai") == pin[1]
+    assert tuple(int(part) for part in pin[1].split(".")) >= (3, 57, 0)
+
 
 GA_TEXT_TURN = [
     "response.created",
@@ -56,9 +70,9 @@ async def test_ga_text_turn_event_order(emu):
         assert all(11 <= len(e["obfuscation"]) <= 14 for e in events if "obfuscation" in e)
 
 
-async def test_beta_text_turn_event_order(emu):
+async def test_beta_text_turn_event_order(beta_emu):
     """A beta in-band text turn emits the captured beta order, all SDK-valid."""
-    async with connect(emu, "beta") as client:
+    async with connect(beta_emu, "beta") as client:
         await client.text_session()
         await client.send({"type": "conversation.item.create", "item": user_text("Hello")})
         assert types_of(await client.recv_until("conversation.item.created")) == [
@@ -114,9 +128,9 @@ async def test_ga_audio_turn_with_audio_output(emu):
         assert len(audio) == 12 * 7200 * 2  # 0.3 s of 24 kHz PCM16 per word
 
 
-async def test_beta_audio_turn_with_audio_output(emu):
+async def test_beta_audio_turn_with_audio_output(beta_emu):
     """A beta audio turn uses response.audio.* and audio_transcript.*, SDK-valid."""
-    async with connect(emu, "beta") as client:
+    async with connect(beta_emu, "beta") as client:
         await client.send(
             {
                 "type": "session.update",
@@ -155,9 +169,9 @@ async def test_ga_transcription_session(emu):
         assert emu.connections[0].transcripts == {completed["item_id"]: completed["transcript"]}
 
 
-async def test_beta_transcription_session_whisper(emu):
+async def test_beta_transcription_session_whisper(beta_emu):
     """A beta transcription session: transcription_session.*, one whisper delta, duration."""
-    async with connect(emu, "beta", query="intent=transcription") as client:
+    async with connect(beta_emu, "beta", query="intent=transcription") as client:
         assert client.seen[0]["type"] == "transcription_session.created"
         await client.send(
             {

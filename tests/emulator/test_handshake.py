@@ -49,12 +49,12 @@ async def test_subprotocol_key_is_accepted_and_realtime_selected(emu):
         assert client.ws.subprotocol == "realtime"
 
 
-async def test_beta_subprotocol_selects_beta(emu):
+async def test_beta_subprotocol_selects_beta(beta_emu):
     """The openai-beta.realtime-v1 subprotocol selects the beta dialect."""
     protocols = ["realtime", f"openai-insecure-api-key.{KEY}", "openai-beta.realtime-v1"]
-    async with connect(emu, "beta", key=None, subprotocols=protocols) as client:
+    async with connect(beta_emu, "beta", key=None, subprotocols=protocols) as client:
         assert "modalities" in client.seen[0]["session"]
-    assert emu.connections[0].dialect == "beta"
+    assert beta_emu.connections[0].dialect == "beta"
 
 
 async def test_wrong_key_gets_error_then_close_3000_without_echo(emu):
@@ -83,10 +83,14 @@ async def test_missing_key_refused_even_without_configured_key(start):
     assert code == 3000 and error["code"] == "invalid_api_key"
 
 
-async def test_retire_beta_closes_4000(start):
-    """With retire_beta a beta client gets beta_api_shape_disabled then close 4000."""
-    emu = await start(retire_beta=True)
-    error, code, reason = await _fatal(emu, "beta")
+@pytest.mark.parametrize("how", ["header", "subprotocol"])
+async def test_beta_is_refused_by_default_with_close_4000(emu, how):
+    """By default a beta client (header or subprotocol) gets beta_api_shape_disabled, close 4000."""
+    if how == "header":
+        error, code, reason = await _fatal(emu, "beta")
+    else:
+        protocols = ["realtime", f"openai-insecure-api-key.{KEY}", "openai-beta.realtime-v1"]
+        error, code, reason = await _fatal(emu, key=None, subprotocols=protocols)
     assert (code, reason) == (4000, "invalid_request_error.beta_api_shape_disabled")
     assert error["message"] == (
         "The Realtime Beta API is no longer supported. Please use /v1/realtime for the GA API."
@@ -98,21 +102,6 @@ async def test_missing_model_closes_4000(emu):
     """No ?model= on a realtime connection: missing_model error then close 4000."""
     error, code, _ = await _fatal(emu, query="")
     assert code == 4000 and error["code"] == "missing_model"
-
-
-async def test_unknown_model_closes_4000(emu):
-    """An unknown model: model_not_found with the service's wording, close 4000."""
-    error, code, _ = await _fatal(emu, query="model=gpt-9000")
-    assert code == 4000 and error["code"] == "model_not_found"
-    assert (
-        error["message"] == "The model `gpt-9000` does not exist or you do not have access to it."
-    )
-
-
-async def test_future_model_ids_are_accepted(emu):
-    """Model ids with a realtime prefix but unknown to the SDK are accepted."""
-    async with connect(emu, query="model=gpt-realtime-9-preview") as client:
-        assert client.seen[0]["session"]["model"] == "gpt-realtime-9-preview"
 
 
 @pytest.mark.parametrize(

@@ -70,8 +70,9 @@ async def test_openai_sdk_ga_text_turn(emu):
     assert any(e.type == "response.output_text.delta" for e in events)
 
 
-async def test_openai_sdk_beta_text_turn(emu):
+async def test_openai_sdk_beta_text_turn(beta_emu):
     """openai.AsyncOpenAI().beta.realtime.connect completes a beta text turn with usage."""
+    emu = beta_emu
     base = emu.url.rsplit("/realtime", 1)[0]
     events = await trio.to_thread.run_sync(_in_thread, _beta_turn, base)
     done = events[-1]

@@ -8,6 +8,8 @@ matters (then exact trio times are asserted); the client closes first; no real s
 
 from __future__ import annotations
 
+import json
+
 import trio
 
 from tests.emulator.helpers import connect, types_of, user_text
@@ -132,10 +134,10 @@ async def test_oob_does_not_touch_default_conversation(emu):
         )
 
 
-async def test_replies_are_deterministic(emu):
+async def test_replies_are_deterministic(beta_emu):
     """Same instructions + input + settings give the same reply; other input differs."""
     job = {"conversation": "none", "instructions": "Be brief.", "input": [user_text("2+2?")]}
-    async with connect(emu) as a, connect(emu, "beta") as b:
+    async with connect(beta_emu) as a, connect(beta_emu, "beta") as b:
         await a.text_session()
         first, second = await a.turn(job), await a.turn(job)
         other = await a.turn({**job, "input": [user_text("3+3?")]})
@@ -217,3 +219,24 @@ async def test_recording_keeps_events_and_responses(emu):
     assert (record.dialect, record.intent, record.model) == ("ga", "realtime", "gpt-realtime")
     assert [e["type"] for e in record.received] == ["session.update", "response.create"]
     assert record.responses == [events[-2]["response"]]
+
+
+async def test_outgoing_hook_rewrites_events_before_they_are_sent(start):
+    """outgoing_hook sees each server event and what it returns goes on the wire."""
+    seen = []
+
+    def hook(event):
+        seen.append(event["type"])
+        if event["type"] == "response.done":
+            return {**event, "response": {**event["response"], "output": ["oops"]}}
+        return event
+
+    emu = await start(outgoing_hook=hook)
+    async with connect(emu) as client:
+        await client.text_session()
+        await client.send({"type": "response.create"})
+        while (event := json.loads(await client.ws.get_message()))["type"] != "response.done":
+            pass
+    assert event["response"]["output"] == ["oops"]
+    assert event["event_id"].startswith("event_")
+    assert seen[:2] == ["session.created", "session.updated"]

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import importlib
+import ssl
+import typing
+
 import pytest
 import trio
 import wsproto
 from wsproto.events import AcceptConnection, Request, TextMessage
 
 import rtbatch.emulator as emulator_pkg
-from rtbatch.emulator import EmulatorConfig, FaultSchedule
+from rtbatch.emulator import (
+    ConnectionRecord,
+    Emulator,
+    EmulatorConfig,
+    EmulatorStats,
+    FaultSchedule,
+    serve,
+)
 from rtbatch.emulator.faults import FaultPlanner
 from rtbatch.emulator.outbox import text_frame
 from rtbatch.emulator.ratelimit import TokenBucket, WindowCounter
@@ -18,11 +29,38 @@ from rtbatch.emulator.usage import PromptCache, Segment
 from rtbatch.emulator.validation import Enum, ListOf, Num, Obj, Str
 
 
+def _emulator_types(hints: dict[str, object]) -> set[str]:
+    """Names of the rtbatch.emulator classes that appear anywhere in type hints."""
+    found: set[str] = set()
+    stack = list(hints.values())
+    while stack:
+        hint = stack.pop()
+        stack.extend(typing.get_args(hint))
+        module = getattr(hint, "__module__", "")
+        if isinstance(hint, type) and module.startswith("rtbatch.emulator"):
+            found.add(hint.__name__)
+    return found
+
+
 def test_public_api_is_complete_and_sorted():
-    """The package exports exactly the documented names, sorted, all importable."""
-    assert emulator_pkg.__all__ == sorted(emulator_pkg.__all__)
-    for name in emulator_pkg.__all__:
-        assert getattr(emulator_pkg, name) is not None
+    """__all__ is sorted, every name is its home module's object, and every emulator type
+    a caller meets through serve, EmulatorConfig, Emulator or its records is exported."""
+    names = emulator_pkg.__all__
+    assert names == sorted(names)
+    assert set(dir(emulator_pkg)) >= set(names)
+    for name in names:
+        value = getattr(emulator_pkg, name)
+        home = importlib.import_module(value.__module__)
+        assert getattr(home, name) is value, name
+    with pytest.raises(AttributeError):
+        _ = emulator_pkg.Connection
+    # What a caller meets: serve's signature, the Emulator it hands out, and the
+    # fields of every object reachable from those.
+    owners = [serve, EmulatorConfig, FaultSchedule, Emulator, EmulatorStats, ConnectionRecord]
+    reachable: set[str] = set()
+    for owner in owners:
+        reachable |= _emulator_types(typing.get_type_hints(owner, localns={"ssl": ssl}))
+    assert reachable == set(names) - {"serve"}, sorted(reachable ^ (set(names) - {"serve"}))
 
 
 @pytest.mark.parametrize(

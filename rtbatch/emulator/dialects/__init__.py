@@ -27,29 +27,11 @@ __all__ = [
     "ResponseParams",
     "SessionSettings",
     "dialect_for",
-    "is_known_model",
 ]
 
 _DIALECTS: dict[str, Dialect] = {"ga": GADialect(), "beta": BetaDialect()}
-#: Prefixes accepted on top of the SDK enums, so future model ids work.
-_LENIENT_PREFIXES = ("gpt-realtime", "gpt-4o-realtime", "gpt-4o-mini-realtime")
 
 
 def dialect_for(name: Literal["ga", "beta"]) -> Dialect:
     """The shared, stateless dialect object for ``"ga"`` or ``"beta"``."""
     return _DIALECTS[name]
-
-
-def is_known_model(name: Literal["ga", "beta"], model: str) -> bool:
-    """Whether ``model`` is a realtime model id the dialect accepts.
-
-    Args:
-        name: the dialect.
-        model: the ``?model=`` value.
-
-    Returns:
-        True for the SDK's realtime model enum of that dialect, or ids starting with
-        ``gpt-realtime``, ``gpt-4o-realtime`` or ``gpt-4o-mini-realtime``.
-    """
-    known: tuple[str, ...] = GADialect.models if name == "ga" else BetaDialect.models
-    return model in known or model.startswith(_LENIENT_PREFIXES)

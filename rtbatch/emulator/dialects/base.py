@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from rtbatch.emulator.validation import Issue, Spec
+from rtbatch.models import CATALOGUE, models_of
 
 JsonObj = dict[str, Any]
 Intent = Literal["realtime", "transcription"]
@@ -21,8 +22,9 @@ AudioFormat = Literal["pcm16", "g711_ulaw", "g711_alaw"]
 #: Voices both dialects accept.
 BETA_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse")
 GA_VOICES = (*BETA_VOICES, "marin", "cedar")
-#: Cap on ``max_output_tokens`` (protocol notes §5.1).
-MAX_OUTPUT_TOKENS = 4096
+#: Schema cap on ``max_output_tokens``: the largest any catalogue model allows. Each
+#: model's own cap is checked by :mod:`rtbatch.emulator.model_rules`.
+MAX_OUTPUT_TOKENS = max(m.max_output_tokens or 0 for m in CATALOGUE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,11 @@ class ResponseParams:
     model: str
 
 
+def transcription_models(dialect: Literal["ga", "beta"]) -> tuple[str, ...]:
+    """Ids of the catalogue's transcription models that ``dialect`` can name."""
+    return tuple(m.id for m in models_of("transcription") if dialect in m.dialects)
+
+
 def deep_merge(base: JsonObj, update: JsonObj, merge_keys: frozenset[str]) -> JsonObj:
     """Apply a partial session update: fields present replace, listed objects merge.
 
@@ -118,8 +125,6 @@ class Dialect:
     """
 
     name: ClassVar[Literal["ga", "beta"]]
-    #: Model ids of the SDK's realtime model enum for this dialect.
-    models: ClassVar[tuple[str, ...]]
     text_delta: ClassVar[str]
     text_done: ClassVar[str]
     audio_delta: ClassVar[str]
@@ -132,6 +137,13 @@ class Dialect:
     reports_image_tokens: ClassVar[bool] = False
     text_part_type: ClassVar[str]
     audio_part_type: ClassVar[str]
+    #: Where a session update holds the voice, and the input transcription config.
+    voice_path: ClassVar[tuple[str, ...]]
+    transcription_path: ClassVar[tuple[str, ...]]
+    #: Name of the output cap in ``session.update`` and ``response.create``.
+    max_tokens_key: ClassVar[str]
+    #: Items' ``object`` field: beta sends ``realtime.item``, GA items have none [CAP].
+    item_object: ClassVar[str | None]
 
     # -- client events -------------------------------------------------------------
     def client_specs(self, intent: Intent) -> dict[str, Spec]:
@@ -166,6 +178,13 @@ class Dialect:
         raise NotImplementedError
 
     # -- items -------------------------------------------------------------------------
+    def new_item(self, item_id: str, **fields: Any) -> JsonObj:
+        """An item as the server builds it: id, ``object`` where the dialect has one."""
+        head: JsonObj = {"id": item_id}
+        if self.item_object is not None:
+            head["object"] = self.item_object
+        return {**head, **fields}
+
     def item_events(self, item: JsonObj, previous_item_id: str | None) -> list[JsonObj]:
         """Events announcing a finished item (client-created or committed audio)."""
         raise NotImplementedError
@@ -251,10 +270,3 @@ class Dialect:
 def item_event(kind: str, item: JsonObj, previous_item_id: str | None) -> JsonObj:
     """An item event body (``event_id`` is stamped when sent)."""
     return {"type": kind, "previous_item_id": previous_item_id, "item": item}
-
-
-def text_part_done(part: JsonObj) -> JsonObj:
-    """Content part of ``content_part.*``: ``text`` or ``audio`` in both dialects (§6.8)."""
-    if "transcript" in part:
-        return {"type": "audio", "transcript": part["transcript"]}
-    return {"type": "text", "text": part["text"]}

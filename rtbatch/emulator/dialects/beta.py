@@ -1,7 +1,7 @@
 """The beta dialect (``OpenAI-Beta: realtime=v1``): flat session fields, ``modalities``,
 ``conversation.item.created``, ``response.text.*``, ``transcription_session.*``.
 
-Shapes follow ``openai.types.beta.realtime`` (SDK 3.54.0) and protocol notes §1, §5, §6.
+Shapes follow ``openai.types.beta.realtime`` (SDK 3.57.0) and protocol notes §1, §5, §6.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from rtbatch.emulator.dialects.base import (
     deep_merge,
     item_event,
     max_tokens,
+    transcription_models,
 )
 from rtbatch.emulator.validation import (
     AnyValue,
@@ -34,18 +35,8 @@ from rtbatch.emulator.validation import (
 )
 
 DEFAULT_INSTRUCTIONS = "You are a helpful assistant. (rtbatch emulator default instructions)"
-#: ``model`` enum of the beta ``Session`` (SDK 3.54.0).
-MODELS = (
-    "gpt-realtime",
-    "gpt-realtime-2025-08-28",
-    "gpt-4o-realtime-preview",
-    "gpt-4o-realtime-preview-2024-10-01",
-    "gpt-4o-realtime-preview-2024-12-17",
-    "gpt-4o-realtime-preview-2025-06-03",
-    "gpt-4o-mini-realtime-preview",
-    "gpt-4o-mini-realtime-preview-2024-12-17",
-)
-TRANSCRIPTION_MODELS = ("gpt-4o-transcribe", "gpt-4o-mini-transcribe", "whisper-1")
+#: Transcription models the beta dialect names: the catalogue's beta-era ones.
+TRANSCRIPTION_MODELS = transcription_models("beta")
 _MODALITY_SETS = (["text"], ["audio", "text"], ["text", "audio"])
 
 FORMAT = Enum("pcm16", "g711_ulaw", "g711_alaw")
@@ -175,7 +166,10 @@ class BetaDialect(Dialect):
     obfuscates = False
     text_part_type = "text"
     audio_part_type = "audio"
-    models = MODELS
+    voice_path = ("voice",)
+    transcription_path = ("input_audio_transcription",)
+    max_tokens_key = "max_response_output_tokens"
+    item_object = "realtime.item"
 
     def client_specs(self, intent: Intent) -> dict[str, Spec]:
         return REALTIME_EVENTS if intent == "realtime" else TRANSCRIPTION_EVENTS
@@ -190,9 +184,6 @@ class BetaDialect(Dialect):
                 "and ['audio', 'text'].",
                 "session.modalities",
             )
-        model = update.get("model")
-        if model is not None and model != session.get("model"):
-            return Issue("invalid_value", "Cannot update a session's model.", "session.model")
         return None
 
     def default_session(

@@ -1,7 +1,7 @@
 """The GA dialect: ``session.type``, ``output_modalities``, nested audio config,
 ``conversation.item.added``/``done``, ``response.output_text.*`` with ``obfuscation``.
 
-Shapes follow ``openai.types.realtime`` (SDK 3.54.0) and protocol notes §1, §5, §6.
+Shapes follow ``openai.types.realtime`` (SDK 3.57.0) and protocol notes §1, §5, §6.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from rtbatch.emulator.dialects.base import (
     deep_merge,
     item_event,
     max_tokens,
+    transcription_models,
 )
 from rtbatch.emulator.validation import (
     AnyValue,
@@ -34,42 +35,11 @@ from rtbatch.emulator.validation import (
     Spec,
     Str,
     Tagged,
-    value_issue,
 )
 
 DEFAULT_INSTRUCTIONS = "You are a helpful assistant. (rtbatch emulator default instructions)"
-TRANSCRIPTION_MODELS = (
-    "whisper-1",
-    "gpt-transcribe",
-    "gpt-live-transcribe",
-    "gpt-4o-mini-transcribe",
-    "gpt-4o-mini-transcribe-2025-12-15",
-    "gpt-4o-transcribe",
-    "gpt-4o-transcribe-diarize",
-    "gpt-realtime-whisper",
-)
-#: ``model`` enum of ``RealtimeSessionCreateRequest`` (SDK 3.54.0).
-MODELS = (
-    "gpt-realtime",
-    "gpt-realtime-1.5",
-    "gpt-realtime-2",
-    "gpt-realtime-2.1",
-    "gpt-realtime-2.1-mini",
-    "gpt-realtime-2025-08-28",
-    "gpt-4o-realtime-preview",
-    "gpt-4o-realtime-preview-2024-10-01",
-    "gpt-4o-realtime-preview-2024-12-17",
-    "gpt-4o-realtime-preview-2025-06-03",
-    "gpt-4o-mini-realtime-preview",
-    "gpt-4o-mini-realtime-preview-2024-12-17",
-    "gpt-realtime-mini",
-    "gpt-realtime-mini-2025-10-06",
-    "gpt-realtime-mini-2025-12-15",
-    "gpt-audio-1.5",
-    "gpt-audio-mini",
-    "gpt-audio-mini-2025-10-06",
-    "gpt-audio-mini-2025-12-15",
-)
+#: Transcription models the GA session accepts: the catalogue's (SDK 3.57.0 enum).
+TRANSCRIPTION_MODELS = transcription_models("ga")
 
 _FORMATS: dict[AudioFormat, JsonObj] = {
     "pcm16": {"type": "audio/pcm", "rate": 24000},
@@ -82,7 +52,8 @@ _FORMAT_BY_TYPE: dict[str, AudioFormat] = {v["type"]: k for k, v in _FORMATS.ite
 FORMAT = Tagged(
     "type",
     {
-        "audio/pcm": Obj({"type": Enum("audio/pcm"), "rate": Enum(24000)}),
+        # The service refuses audio/pcm without its rate (protocol notes §0).
+        "audio/pcm": Obj({"type": Enum("audio/pcm"), "rate": Enum(24000)}, ("type", "rate")),
         "audio/pcmu": Obj({"type": Enum("audio/pcmu")}),
         "audio/pcma": Obj({"type": Enum("audio/pcma")}),
     },
@@ -356,7 +327,10 @@ class GADialect(Dialect):
     reports_image_tokens = True
     text_part_type = "output_text"
     audio_part_type = "output_audio"
-    models = MODELS
+    voice_path = ("audio", "output", "voice")
+    transcription_path = ("audio", "input", "transcription")
+    max_tokens_key = "max_output_tokens"
+    item_object = None
 
     def client_specs(self, intent: Intent) -> dict[str, Spec]:
         return REALTIME_EVENTS if intent == "realtime" else TRANSCRIPTION_EVENTS
@@ -371,9 +345,6 @@ class GADialect(Dialect):
                 "is not allowed.",
                 "session.type",
             )
-        model = update.get("model")
-        if model is not None and model != session.get("model"):
-            return Issue("invalid_value", "Cannot update a session's model.", "session.model")
         return None
 
     def default_session(
@@ -498,10 +469,3 @@ def _neutral_format(wire: object) -> AudioFormat:
     if isinstance(wire, dict):
         return _FORMAT_BY_TYPE.get(str(wire.get("type")), "pcm16")
     return "pcm16"
-
-
-def check_modalities(value: object, path: str) -> Issue | None:
-    """GA allows exactly one output modality; the schema already caps the list at one."""
-    if value == []:
-        return value_issue(path, "[]", ["text", "audio"])
-    return None
