@@ -360,6 +360,88 @@ def estimate(
     )
 
 
+_WHISPER_EXAMPLES = """\b
+Examples (as a whisper user would start):
+  rtbatch transcribe call.mp3                    # transcripts/call.{txt,srt,vtt,json}
+  rtbatch transcribe recordings/ -o out --format srt,txt
+  rtbatch transcribe 'calls/**/*.wav' -c 16 --language en
+"""
+
+
+@main.command(epilog=_WHISPER_EXAMPLES + "\n" + EPILOG)
+@click.argument("paths", metavar="PATH...", nargs=-1, required=True)
+@click.option(
+    "-o",
+    "--output-dir",
+    default="transcripts",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where the transcript files, the job file and results.jsonl go.",
+    **_env("TRANSCRIBE_DIR"),
+)
+@click.option(
+    "--format",
+    "formats",
+    default=",".join(FORMATS),
+    show_default=True,
+    help="Transcript file formats, any of txt,srt,vtt,json.",
+    **_env("FORMAT"),
+)
+@click.option(
+    "-c",
+    "--concurrency",
+    type=click.IntRange(1, MAX_CONCURRENCY),
+    default=DEFAULT_CONCURRENCY,
+    show_default=True,
+    help="Connections (and files) in flight.",
+    **_env("CONCURRENCY"),
+)
+@click.option(
+    "--model",
+    "transcription_model",
+    default=DEFAULT_TRANSCRIPTION_MODEL,
+    show_default=True,
+    help="Transcription model.",
+    **_env("TRANSCRIPTION_MODEL"),
+)
+@click.option("--language", help="Language hint (ISO-639-1).", **_env("LANGUAGE"))
+@click.option("--url", default=DEFAULT_URL, show_default=True, help="Realtime WebSocket endpoint.")
+@click.option("--emulate", is_flag=True, help="Run against the built-in emulator.")
+@click.option("--api-key-file", type=click.Path(exists=True, dir_okay=False), help="API key file.")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and the summary.")
+def transcribe(
+    paths: tuple[str, ...],
+    output_dir: str,
+    verbose: int,
+    quiet: bool,
+    api_key_file: str | None,
+    **given: Any,
+) -> None:
+    """Transcribe audio files, folders (searched recursively) and globs.
+
+    Each file becomes a job whose id is its path relative to the inputs' common
+    root; transcripts are written per format under the output directory, long
+    files cut at silences into segments. A rerun skips the files already done.
+    Same engine, retries, pacing, summary and exit codes as ``run``.
+    """
+    from rtbatch.runner import RunOptions, transcribe_command
+
+    _setup_logging(verbose, quiet)
+    # Every other setting as `run` would take it (its defaults and RTBATCH_* variables),
+    # so each default is stated once, on `run`.
+    parsed = run.make_context("run", ["-"], resilient_parsing=True).params
+    for name in ("jobs_file", "verbose", "quiet", "api_key_file"):
+        parsed.pop(name, None)
+    options = RunOptions(**{**parsed, **given})
+    api_key = _api_key(api_key_file, emulate=options.emulate)
+    try:
+        code = transcribe_command(paths, output_dir, options, api_key=api_key)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    sys.exit(code)
+
+
 def _api_key(key_file: str | None, *, emulate: bool) -> str:
     if key_file:
         key = Path(key_file).read_text(encoding="utf-8").strip()

@@ -280,6 +280,36 @@ def validate_command(
     return EXIT_USAGE if problems else EXIT_OK
 
 
+TRANSCRIBE_JOBS = "transcribe.jobs.jsonl"
+TRANSCRIBE_RESULTS = "results.jsonl"
+
+
+def transcribe_command(
+    paths: tuple[str, ...], out_dir: str, options: RunOptions, *, api_key: str
+) -> int:
+    """``rtbatch transcribe``: audio files, folders and globs to transcript files in OUT_DIR.
+
+    The inputs become a job file in OUT_DIR (ids: paths relative to their common
+    root, stable across reruns), run like ``rtbatch run`` with its results in
+    OUT_DIR/results.jsonl; so a rerun skips the inputs already done.
+
+    Raises:
+        ValueError: a PATH matches no audio file, or an option is refused.
+    """
+    from dataclasses import replace
+
+    from rtbatch.inputs import find_audio, write_job_file
+
+    directory = Path(out_dir)
+    jobs_file = directory / TRANSCRIBE_JOBS
+    count = write_job_file(find_audio(paths), jobs_file)
+    log.info("transcribe: %d audio file(s); jobs in %s", count, jobs_file)
+    options = replace(
+        options, output=str(directory / TRANSCRIBE_RESULTS), transcripts=str(directory)
+    )
+    return run_command(str(jobs_file), options, api_key=api_key)
+
+
 def check_file(request: RunRequest) -> tuple[int, list[JobProblem]]:
     """Read the whole file once: the number of valid jobs and every problem.
 
