@@ -468,3 +468,45 @@ def cost(
         ),
         image=per * ((image_in - c_image) * prices.image_in + c_image * prices.image_cached),
     )
+
+
+def markdown_table(today: dt.date) -> str:
+    """The catalogue as the README shows it (generated, never copied by hand)."""
+
+    def usd(value: float) -> str:
+        return f"{value:g}"
+
+    rows = [
+        "| model | kind | context / max output | prices (USD per 1M: text in/cached/out · "
+        "audio in/cached/out; or per minute) | lifecycle |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for m in CATALOGUE:
+        limits = (
+            f"{m.context_tokens:,} / {m.max_output_tokens:,}"
+            if m.context_tokens and m.max_output_tokens
+            else "?"
+        )
+        p = m.prices
+        if isinstance(p, MinutePrice):
+            price = f"${usd(p.usd_per_minute)}/min"
+        elif isinstance(p, TokenPrices):
+            price = (
+                f"{usd(p.text_in)}/{usd(p.text_cached)}/{usd(p.text_out)} · "
+                f"{usd(p.audio_in)}/{usd(p.audio_cached)}/{usd(p.audio_out)}"
+            )
+        else:
+            price = "unknown"
+        state = m.lifecycle(today)
+        if state == "deprecated" and m.shutdown is not None:
+            life = f"shuts down {m.shutdown.isoformat()} → {m.replacement or '?'}"
+        elif state == "shut_down":
+            life = f"shut down → {m.replacement or '?'}"
+        else:
+            life = "current"
+        rows.append(f"| `{m.id}` | {m.kind} | {limits} | {price} | {life} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table(dt.date.fromisoformat(PRICES_AS_OF)))
