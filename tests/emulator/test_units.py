@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import ssl
 import typing
+from pathlib import Path
 
 import pytest
 import trio
@@ -27,6 +29,59 @@ from rtbatch.emulator.replies import count_tokens, reply_key, reply_words, tone_
 from rtbatch.emulator.server import mask_key
 from rtbatch.emulator.usage import PromptCache, Segment
 from rtbatch.emulator.validation import Enum, ListOf, Num, Obj, Str
+
+EMULATOR_DIR = Path(emulator_pkg.__file__).parent
+
+
+def _is_module_path(dotted: str) -> bool:
+    parts = dotted.split(".")
+    base = EMULATOR_DIR.parent.parent.joinpath(*parts)
+    return base.with_suffix(".py").exists() or (base / "__init__.py").exists()
+
+
+def _imports() -> dict[str, set[str]]:
+    """Module -> the rtbatch modules it imports (at run time or for type checking)."""
+    graph: dict[str, set[str]] = {}
+    for path in EMULATOR_DIR.rglob("*.py"):
+        parts = path.relative_to(EMULATOR_DIR.parent.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                # ``from rtbatch.emulator import faults`` imports a module, not a name.
+                names = {f"{node.module}.{alias.name}" for alias in node.names}
+                submodules = {n for n in names if _is_module_path(n)}
+                found |= submodules if submodules == names else {node.module, *submodules}
+            elif isinstance(node, ast.Import):
+                found |= {alias.name for alias in node.names}
+        graph[name] = {m for m in found if m.startswith("rtbatch")}
+    return graph
+
+
+def test_emulator_imports_run_one_way_and_only_the_catalogue_from_the_client():
+    """No import cycle among emulator modules; of the client it imports rtbatch.models only."""
+    graph = _imports()
+    modules = set(graph)
+    # A module's own packages run first whatever it imports: not an edge of the design.
+    edges = {
+        name: {m for m in targets if m in modules and not name.startswith(f"{m}.")} - {name}
+        for name, targets in graph.items()
+    }
+    outside = {m for targets in graph.values() for m in targets} - modules
+    assert {m for m in outside if not m.startswith("rtbatch.emulator")} == {"rtbatch.models"}
+    done: set[str] = set()
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        assert name not in path, " -> ".join((*path, name))
+        if name in done:
+            return
+        for target in edges[name]:
+            visit(target, (*path, name))
+        done.add(name)
+
+    for name in sorted(edges):
+        visit(name, ())
+    assert "rtbatch.emulator.connection" not in edges["rtbatch.emulator.responses"]
 
 
 def _emulator_types(hints: dict[str, object]) -> set[str]:
