@@ -244,7 +244,7 @@ async def test_ga_rate_limits_updated_is_one_tokens_entry_after_done(start, auto
 
 async def test_beta_rate_limits_updated_keeps_requests_and_tokens(start, autojump_clock):
     """Beta: a `requests` entry (one of 100 spent, back in 0.6 s) and a `tokens` entry."""
-    emu = await start(tpm=6000, rpm=100)
+    emu = await start(tpm=6000, rpm=100, accept_beta=True)
     async with connect(emu, "beta") as client:
         await client.text_session()
         events = await client.turn(OOB)
