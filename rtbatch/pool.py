@@ -30,7 +30,6 @@ import logging
 import random
 import signal
 import ssl
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -57,6 +56,7 @@ from rtbatch.outputs import AudioSink, wants_audio, wav_name
 from rtbatch.pacing import Pacer
 from rtbatch.progress import Snapshot
 from rtbatch.protocol import SessionKind
+from rtbatch.queues import WorkQueues, session_kind
 from rtbatch.results import Outcome, ResultFile, invalid_outcome
 from rtbatch.resume import job_key
 from rtbatch.retry import backoff_s, decide, is_refusal
@@ -137,76 +137,6 @@ class RunReport:
         if self.budget_reached:
             return EXIT_BUDGET
         return EXIT_FAILED if self.summary.counts.get("failed") else EXIT_OK
-
-
-def session_kind(job: Job) -> SessionKind:
-    """The kind of session a job runs on."""
-    return "transcription" if job.kind == "transcribe" else "realtime"
-
-
-class WorkQueues:
-    """A FIFO queue per session kind under one bound, taken with a preference.
-
-    :meth:`take` returns a job of the preferred kind while there is one, else a
-    job of the other kind, else waits. New jobs wait for room (the bound);
-    retries never do, since each comes from a job already counted as pending.
-    """
-
-    def __init__(self, bound: int) -> None:
-        self._queues: dict[SessionKind, deque[Attempt]] = {
-            "realtime": deque(),
-            "transcription": deque(),
-        }
-        self._room = bound
-        self._fresh: set[int] = set()
-        self._takers = trio.lowlevel.ParkingLot()
-        self._putters = trio.lowlevel.ParkingLot()
-        self._closed = False
-
-    async def put(self, attempt: Attempt) -> None:
-        """Queue a new job, waiting for room; returns at once when closed."""
-        while self._room <= 0 and not self._closed:
-            await self._putters.park()
-        await trio.lowlevel.checkpoint()
-        self._room -= 1
-        self._fresh.add(id(attempt))
-        self._push(attempt)
-
-    def put_retry(self, attempt: Attempt) -> None:
-        """Queue a job again, at once."""
-        self._push(attempt)
-
-    def _push(self, attempt: Attempt) -> None:
-        if self._closed:
-            return
-        self._queues[session_kind(attempt.job)].append(attempt)
-        self._takers.unpark()
-
-    async def take(self, prefer: SessionKind | None) -> Attempt | None:
-        """The next job, preferring ``prefer``'s queue; None once closed."""
-        while not self._closed:
-            order: tuple[SessionKind, ...] = ("realtime", "transcription")
-            if prefer == "transcription" or (
-                prefer is None
-                and len(self._queues["transcription"]) > len(self._queues["realtime"])
-            ):
-                order = ("transcription", "realtime")
-            for kind in order:
-                if self._queues[kind]:
-                    attempt = self._queues[kind].popleft()
-                    if id(attempt) in self._fresh:
-                        self._fresh.discard(id(attempt))
-                        self._room += 1
-                        self._putters.unpark()
-                    return attempt
-            await self._takers.park()
-        return None
-
-    def close(self) -> None:
-        """Wake every taker with None; later puts are dropped."""
-        self._closed = True
-        self._takers.unpark_all()
-        self._putters.unpark_all()
 
 
 def _take_batch(source: Iterator[Job | JobProblem], n: int) -> list[Job | JobProblem]:

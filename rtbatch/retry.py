@@ -43,8 +43,8 @@ _BY_TYPE: Mapping[str, type[RtbatchError]] = {
     "insufficient_quota": errors.QuotaExhausted,
 }
 
-# "Please try again in 1m26.4s", "… in 6.1s", "… in 850ms"
-_TRY_AGAIN = re.compile(r"try again in (?:(\d+)m)?(\d+(?:\.\d+)?)(ms|s)\b")
+# "Please try again in 1m26.4s", "… in 6.1s", "… in 850ms", "… in 8h0m0s"
+_TRY_AGAIN = re.compile(r"try again in (?:(\d+)h)?(?:(\d+)m)?(\d+(?:\.\d+)?)(ms|s)\b")
 
 
 def classify_server_error(error: Mapping[str, Any] | None) -> RtbatchError:
@@ -103,9 +103,9 @@ def retry_hint(message: str) -> float | None:
     match = _TRY_AGAIN.search(message)
     if not match:
         return None
-    minutes, amount, unit = match.groups()
+    hours, minutes, amount, unit = match.groups()
     seconds = float(amount) / (1000 if unit == "ms" else 1)
-    return seconds + 60 * int(minutes or 0)
+    return seconds + 60 * int(minutes or 0) + 3600 * int(hours or 0)
 
 
 def _parse_retry_after(value: str | None) -> float | None:

@@ -13,6 +13,7 @@ from rtbatch.retry import (
     classify_close,
     classify_server_error,
     classify_status,
+    decide,
     retry_hint,
     should_retry,
 )
@@ -90,6 +91,7 @@ def test_rate_limit_message_gives_the_wait() -> None:
     )
     assert retry_hint("Please try again in 1m26.4s.") == pytest.approx(86.4)
     assert retry_hint("Please try again in 850ms.") == pytest.approx(0.85)
+    assert retry_hint("Please try again in 8h0m0s.") == pytest.approx(28800.0)
     assert retry_hint("no hint here") is None
 
 
@@ -153,3 +155,36 @@ def test_should_retry_respects_both_caps_and_branch() -> None:
     assert not should_retry(policy, lost, attempts=1, elapsed_s=9.5, wait_s=1.0)
     assert not should_retry(policy, errors.RequestRejected("x"), 1, 0.0, 0.0)
     assert not should_retry(policy, errors.AuthenticationFailed("x"), 1, 0.0, 0.0)
+
+
+_POLICY = RetryPolicy(max_attempts=3, initial_s=1.0, max_s=10.0, max_wait_s=300.0)
+
+
+@pytest.mark.parametrize(
+    ("exc", "attempts", "refusals", "action"),
+    [
+        (errors.ServerError("x"), 1, 0, "retry"),
+        (errors.ServerError("x"), 3, 0, "fail"),  # the attempt cap
+        (errors.RateLimited("x", retry_after_s=0.035), 0, 1, "retry"),  # not an attempt
+        (errors.RateLimited("x", retry_after_s=0.035), 0, _POLICY.max_refusals, "fail"),
+        (errors.RateLimited("x", retry_after_s=3600.0), 0, 1, "try_later"),  # > max_wait
+        (errors.DailyLimitReached("x", retry_after_s=86.4), 0, 1, "try_later"),
+        (errors.RequestRejected("x"), 1, 0, "fail"),
+        (errors.AuthenticationFailed("x"), 1, 0, "stop"),
+        (errors.OutputFailed("x"), 1, 0, "stop"),
+        (KeyError("a bug"), 1, 0, "stop"),
+    ],
+)
+def test_decide_table(exc: BaseException, attempts: int, refusals: int, action: str) -> None:
+    """Each class of failure meets its fate; refusals never spend attempts."""
+    found = decide(
+        exc,
+        attempts=attempts,
+        refusals=refusals,
+        elapsed_s=0.0,
+        policy=_POLICY,
+        rng=random.Random(1),
+    )
+    assert found.action == action
+    if action == "retry" and isinstance(exc, errors.RateLimited):
+        assert found.wait_s == 0.0  # the pacer holds its start, not a per-job timer
