@@ -244,6 +244,22 @@ def validate(jobs_file: str) -> None:
     **_env("AUDIO_FORMAT"),
 )
 @click.option("--seed", type=int, help="Seed for retry jitter (reproducible runs).", **_env("SEED"))
+@click.option(
+    "--shard",
+    metavar="K/N",
+    help="Run only shard K of N (K counts from 0: 0/4 to 3/4), the jobs whose id hashes to K, "
+    "into RESULTS.shard-K-of-N.jsonl beside -o; --rpm and --tpm are divided by N. "
+    "Default: from JOB_COMPLETION_INDEX with --shards, or SLURM_ARRAY_TASK_ID.",
+    **_env("SHARD"),
+)
+@click.option(
+    "--shards",
+    metavar="N",
+    type=click.IntRange(1),
+    help="The number of shards N, for an index from JOB_COMPLETION_INDEX (required there) "
+    "or SLURM_ARRAY_TASK_ID (checked against SLURM_ARRAY_TASK_COUNT).",
+    **_env("SHARDS"),
+)
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and the summary.")
 def run(
