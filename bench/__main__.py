@@ -4,7 +4,8 @@
     python -m bench --quick         # smaller sizes, one repetition (about a minute and a half)
     python -m bench --only peer     # one section (repeatable); merged into results.json
 
-Sections: startup, throughput, cpu, peer, memory, validate, connections, audio, audio_send.
+Sections: startup, throughput, cpu, peer, memory, validate, connections, audio, audio_send,
+shards.
 Each runs on its own; one that fails (or whose module does not exist yet) is
 recorded with its error and the others go on. The driver itself imports only
 the standard library and measures every client as a child process (see
@@ -84,6 +85,13 @@ def _audio_send(quick: bool) -> dict[str, Any]:
     return bench_audio_send.run(minutes=3 if quick else 10)
 
 
+def _shards(quick: bool) -> dict[str, Any]:
+    # Real time, about a minute (quick: 40 s): shards on one account, then the audio cases.
+    kwargs = {"quick": quick}
+    result: dict[str, Any] = common.run_python_call("bench.bench_shards", kwargs=kwargs)
+    return result
+
+
 SECTIONS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "startup": _startup,
     "throughput": _throughput,
@@ -94,6 +102,7 @@ SECTIONS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "connections": _connections,
     "audio": _audio,
     "audio_send": _audio_send,
+    "shards": _shards,
 }
 
 
@@ -284,6 +293,49 @@ def _rows_audio_send(r: dict[str, Any]) -> list[Row]:
     ]
 
 
+def _rows_shards(r: dict[str, Any]) -> list[Row]:
+    a, g = r["account"], r["account"]["goodput"]
+    head = f"{a['shards']} shards, --rpm {a['rpm']}, {a['jobs']} jobs"
+    ratio = "n/a" if g["ratio"] is None else f"{g['ratio']:.2f} ({g['jobs_per_s']} jobs/s)"
+    rows = [
+        _row(
+            "shards",
+            f"{head}: goodput after the first bucket / limit",
+            ratio,
+            f">= {a['target_goodput']}",
+            _verdict(a["meets_goodput"]),
+        ),
+        _row(
+            "shards",
+            f"{head}: refused / requests",
+            f"{a['refused_share']:.1%} ({a['refused']} of {a['admitted'] + a['refused']})",
+            f"<= {a['target_refused']:.0%}",
+            _verdict(a["meets_refused"]),
+        ),
+    ]
+    audio = r["audio"]
+    for case in audio["cases"]:
+        rows.append(
+            _row(
+                "shards",
+                f"audio, {case['shards']} shard(s) -c {case['concurrency_per_shard']}: "
+                "CPU s per audio hour (marginal) | emulator",
+                f"{case['cpu_s_per_audio_hour']:.1f} ({case['marginal_cpu_s_per_audio_hour']:.1f})"
+                f" | {case['emulator_cpu_s_per_audio_hour']:.1f}",
+                "",
+                f"{case['audio_hours_per_wall_hour']:.0f} audio h per wall h",
+            )
+        )
+    rows.append(
+        _row(
+            "shards",
+            "audio scaling, 2 shards / 1 (2 CPU-bound processes get)",
+            f"{audio['scaling_ratio']:.2f} ({audio['core_ceiling']:.2f})",
+        )
+    )
+    return rows
+
+
 ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "startup": _rows_startup,
     "throughput": _rows_throughput,
@@ -294,6 +346,7 @@ ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "connections": _rows_connections,
     "audio": _rows_audio,
     "audio_send": _rows_audio_send,
+    "shards": _rows_shards,
 }
 
 
