@@ -109,7 +109,8 @@ def build_request(
     """Turn the command's options into a request.
 
     Raises:
-        ValueError: an option value the config refuses; the message names it.
+        ValueError: an option value the config refuses, or a shard that cannot be
+            worked out (:class:`~rtbatch.shards.ShardError`); the message names it.
     """
     shard = _resolve_shard(options)
     jobs_path = Path(jobs_file)
@@ -182,13 +183,11 @@ def _shard_output(output: Path | None, shard: shards.Shard | None) -> Path | Non
     if shard is None or output is None:
         return output
     named = shards.shard_from_results_path(output)
-    if named == shard:
-        return output
-    if named is not None:
+    if named is not None and named != shard:
         raise shards.ShardError(
             "--output", f"{output} is the result file of shard {named}, but this is shard {shard}"
         )
-    path = shards.shard_results_path(output, shard)
+    path = output if named == shard else shards.shard_results_path(output, shard)
     log.info("shard %s writes %s", shard, path)
     return path
 

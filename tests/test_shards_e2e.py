@@ -85,6 +85,7 @@ async def test_four_shards_a_kill_a_rerun_then_merge(nursery: trio.Nursery, tmp_
     assert [await p.wait() for p in others] == [EXIT_OK] * (SHARDS - 1)
     victim.send_signal(signal.SIGKILL)
     assert await victim.wait() == -signal.SIGKILL
+    await victim.stderr.aclose()
     owned = [j for j in prompt_jobs(JOBS) if shards.shard_of(j["id"], SHARDS) == VICTIM]
     assert 0 < _lines(files[VICTIM]) < len(owned), "the kill did not land mid-run"
     killed_at = _lines(files[VICTIM])
