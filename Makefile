@@ -40,6 +40,27 @@ serve: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# Shards on this machine (docs/scale-out.md): `make -j4 merge-shards` runs SHARDS
+# processes, one per shard, then merges their result files into SHARD_OUT. A rerun
+# resumes every shard. SHARD_ARGS=... for the real service (OPENAI_API_KEY set).
+SHARDS ?= 4
+SHARD_JOBS ?= jobs/demo.jsonl
+SHARD_OUT ?= out/shards.results.jsonl
+SHARD_ARGS ?= --emulate
+SHARD_IDS := $(shell seq 0 $$(($(SHARDS) - 1)))
+SHARD_FILES := $(foreach k,$(SHARD_IDS),$(SHARD_OUT:.jsonl=.shard-$(k)-of-$(SHARDS).jsonl))
+
+.PHONY: shards merge-shards
+
+shards: $(addprefix shard-,$(SHARD_IDS))
+
+# Not .PHONY: make skips its pattern rules for phony targets. No file is named shard-K.
+shard-%: $(STAMP)
+	$(BIN)/rtbatch run $(SHARD_JOBS) -o $(SHARD_OUT) --shard $*/$(SHARDS) $(SHARD_ARGS)
+
+merge-shards: shards
+	$(BIN)/rtbatch merge $(SHARD_JOBS) $(SHARD_FILES) -o $(SHARD_OUT)
+
 # Regenerates jobs/audio/*: needs espeak-ng (apt-get install espeak-ng); the tests do not.
 audio-samples: $(STAMP)
 	$(BIN)/python jobs/audio/make_samples.py

@@ -5,7 +5,11 @@
     python -m bench --only peer     # one section (repeatable); merged into results.json
 
 Sections: startup, throughput, cpu, peer, memory, validate, connections, audio, audio_send,
+<<<<<<< HEAD
 resume.
+=======
+shards.
+>>>>>>> shard-wire
 Each runs on its own; one that fails (or whose module does not exist yet) is
 recorded with its error and the others go on. The driver itself imports only
 the standard library and measures every client as a child process (see
@@ -85,9 +89,16 @@ def _audio_send(quick: bool) -> dict[str, Any]:
     return bench_audio_send.run(minutes=3 if quick else 10)
 
 
+<<<<<<< HEAD
 def _resume(quick: bool) -> dict[str, Any]:
     kwargs = {"lines": 200_000 if quick else 1_000_000}
     result: dict[str, Any] = common.run_python_call("bench.bench_resume", kwargs=kwargs)
+=======
+def _shards(quick: bool) -> dict[str, Any]:
+    # Real time, about a minute (quick: 40 s): shards on one account, then the audio cases.
+    kwargs = {"quick": quick}
+    result: dict[str, Any] = common.run_python_call("bench.bench_shards", kwargs=kwargs)
+>>>>>>> shard-wire
     return result
 
 
@@ -101,7 +112,11 @@ SECTIONS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "connections": _connections,
     "audio": _audio,
     "audio_send": _audio_send,
+<<<<<<< HEAD
     "resume": _resume,
+=======
+    "shards": _shards,
+>>>>>>> shard-wire
 }
 
 
@@ -292,6 +307,7 @@ def _rows_audio_send(r: dict[str, Any]) -> list[Row]:
     ]
 
 
+<<<<<<< HEAD
 def _rows_resume(r: dict[str, Any]) -> list[Row]:
     head = f"{r['lines']:,}-line result file ({r['file_mib']} MiB)"
     return [
@@ -304,6 +320,49 @@ def _rows_resume(r: dict[str, Any]) -> list[Row]:
         )
         for c in r["cases"]
     ]
+=======
+def _rows_shards(r: dict[str, Any]) -> list[Row]:
+    a, g = r["account"], r["account"]["goodput"]
+    head = f"{a['shards']} shards, --rpm {a['rpm']}, {a['jobs']} jobs"
+    ratio = "n/a" if g["ratio"] is None else f"{g['ratio']:.2f} ({g['jobs_per_s']} jobs/s)"
+    rows = [
+        _row(
+            "shards",
+            f"{head}: goodput after the first bucket / limit",
+            ratio,
+            f">= {a['target_goodput']}",
+            _verdict(a["meets_goodput"]),
+        ),
+        _row(
+            "shards",
+            f"{head}: refused / requests",
+            f"{a['refused_share']:.1%} ({a['refused']} of {a['admitted'] + a['refused']})",
+            f"<= {a['target_refused']:.0%}",
+            _verdict(a["meets_refused"]),
+        ),
+    ]
+    audio = r["audio"]
+    for case in audio["cases"]:
+        rows.append(
+            _row(
+                "shards",
+                f"audio, {case['shards']} shard(s) -c {case['concurrency_per_shard']}: "
+                "CPU s per audio hour (marginal) | emulator",
+                f"{case['cpu_s_per_audio_hour']:.1f} ({case['marginal_cpu_s_per_audio_hour']:.1f})"
+                f" | {case['emulator_cpu_s_per_audio_hour']:.1f}",
+                "",
+                f"{case['audio_hours_per_wall_hour']:.0f} audio h per wall h",
+            )
+        )
+    rows.append(
+        _row(
+            "shards",
+            "audio scaling, 2 shards / 1 (2 CPU-bound processes get)",
+            f"{audio['scaling_ratio']:.2f} ({audio['core_ceiling']:.2f})",
+        )
+    )
+    return rows
+>>>>>>> shard-wire
 
 
 ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
@@ -316,7 +375,11 @@ ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "connections": _rows_connections,
     "audio": _rows_audio,
     "audio_send": _rows_audio_send,
+<<<<<<< HEAD
     "resume": _rows_resume,
+=======
+    "shards": _rows_shards,
+>>>>>>> shard-wire
 }
 
 

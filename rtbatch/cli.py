@@ -297,6 +297,22 @@ def validate(
     help="Longest audio segment sent as one item; long files are cut at silences.",
     **_env("MAX_SEGMENT"),
 )
+@click.option(
+    "--shard",
+    metavar="K/N",
+    help="Run only shard K of N (K counts from 0: 0/4 to 3/4), the jobs whose id hashes to K, "
+    "into RESULTS.shard-K-of-N.jsonl beside -o; --rpm and --tpm are divided by N. "
+    "Default: from JOB_COMPLETION_INDEX with --shards, or SLURM_ARRAY_TASK_ID.",
+    **_env("SHARD"),
+)
+@click.option(
+    "--shards",
+    metavar="N",
+    type=click.IntRange(1),
+    help="The number of shards N, for an index from JOB_COMPLETION_INDEX (required there) "
+    "or SLURM_ARRAY_TASK_ID (checked against SLURM_ARRAY_TASK_COUNT).",
+    **_env("SHARDS"),
+)
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and the summary.")
 def run(
@@ -408,6 +424,13 @@ Examples (as a whisper user would start):
 @click.option("--url", default=DEFAULT_URL, show_default=True, help="Realtime WebSocket endpoint.")
 @click.option("--emulate", is_flag=True, help="Run against the built-in emulator.")
 @click.option("--api-key-file", type=click.Path(exists=True, dir_okay=False), help="API key file.")
+@click.option(
+    "--max-cost",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Spend cap in USD (divided among shards); exit 4 when reached.",
+)
+@click.option("--shard", metavar="K/N", help="Transcribe only shard K of N (see `run --help`).")
+@click.option("--shards", metavar="N", type=click.IntRange(1), help="N, with JOB_COMPLETION_INDEX.")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and the summary.")
 def transcribe(

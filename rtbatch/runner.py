@@ -16,14 +16,15 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import orjson
 
+from rtbatch import shards
 from rtbatch.checkpoint import Checkpoint
 from rtbatch.config import ApiKey, RetryPolicy, RunConfig, Timeouts
 from rtbatch.defaults import AudioFormat
@@ -84,6 +85,9 @@ class RunOptions:
     formats: str
     max_segment: float
     max_cost: float | None
+    # Sharding (docs/scale-out.md): resolved with the scheduler's variables in build_request.
+    shard: str | None
+    shards: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,14 +101,21 @@ class RunRequest:
     summary_path: str | None = None
     stdin_spool: bool = False
     rules: JobRules | None = None
+    shard: shards.Shard | None = None  # None: every job of the file
 
     def read(self) -> Iterator[Job | JobProblem]:
-        """The job file's items; a spooled stdin reads as ``-`` from the working directory."""
+        """The job file's items (this shard's only); a spooled stdin reads as ``-``.
+
+        The check, the total and the run all read through here, so a shard never
+        counts, refuses or sends another shard's lines.
+        """
         if self.stdin_spool:
-            return read_jobs(
+            items = read_jobs(
                 self.jobs_path, rules=self.rules, base_dir=Path.cwd(), display_name="-"
             )
-        return read_jobs(self.jobs_path, rules=self.rules)
+        else:
+            items = read_jobs(self.jobs_path, rules=self.rules)
+        return items if self.shard is None else _owned(items, self.shard)
 
 
 def job_rules(config: RunConfig, *, emulate: bool) -> JobRules:
@@ -157,13 +168,16 @@ def build_request(
     """Turn the command's options into a request.
 
     Raises:
-        ValueError: an option value the config refuses; the message names it.
+        ValueError: an option value the config refuses, or a shard that cannot be
+            worked out (:class:`~rtbatch.shards.ShardError`); the message names it.
     """
+    shard = _resolve_shard(options)
     jobs_path = Path(jobs_file)
     if options.output == "-" or (options.output is None and stdin_spool):
         output = None
     else:
         output = Path(options.output) if options.output else default_output(jobs_path)
+    output = _shard_output(output, shard)
     config = RunConfig(
         api_key=ApiKey(api_key),
         url=options.url,
@@ -173,8 +187,8 @@ def build_request(
         instructions=options.instructions,
         timeouts=Timeouts(job_s=options.job_timeout),
         retry=RetryPolicy(max_attempts=options.max_attempts, max_wait_s=options.max_wait),
-        rpm=options.rpm,
-        tpm=options.tpm,
+        rpm=_per_shard(options.rpm, shard, "--rpm"),
+        tpm=_per_shard(options.tpm, shard, "--tpm"),
         deadline_s=options.deadline,
         grace_s=options.grace,
         retry_failed=options.retry_failed,
@@ -187,7 +201,7 @@ def build_request(
         transcripts=Path(options.transcripts) if options.transcripts else None,
         formats=parse_formats(options.formats) if options.transcripts else (),
         max_segment_ms=round(options.max_segment * 1000),
-        max_cost_usd=options.max_cost,
+        max_cost_usd=_per_shard(options.max_cost, shard, "--max-cost"),
     )
     return RunRequest(
         jobs_path=jobs_path,
@@ -197,7 +211,84 @@ def build_request(
         summary_path=options.summary_file,
         stdin_spool=stdin_spool,
         rules=job_rules(config, emulate=options.emulate),
+        shard=shard,
     )
+
+
+# -- shards (docs/scale-out.md) ---------------------------------------------------
+
+_Limit = TypeVar("_Limit", int, float)
+
+
+def _resolve_shard(options: RunOptions) -> shards.Shard | None:
+    """This process's shard from ``--shard``/``--shards`` and the scheduler's variables.
+
+    Raises:
+        ShardError: a malformed or inconsistent source (a ``ValueError``: exit 2).
+    """
+    shard, source = shards.resolve_shard(options.shard, options.shards, os.environ)
+    if shard is None:
+        log.debug("%s", source)
+    else:
+        log.info("shard %s (K counts from 0), from %s", shard, source)
+    return shard
+
+
+def _shard_output(output: Path | None, shard: shards.Shard | None) -> Path | None:
+    """The shard's own result file, named after ``output``; stdout stays stdout.
+
+    ``output`` is the base name (``out/r.jsonl`` → ``out/r.shard-K-of-N.jsonl``),
+    unless it already names this very shard, which is then used as it is, so the
+    file ``rtbatch merge`` names can be passed back to rerun its shard.
+
+    Raises:
+        ShardError: ``output`` is named for another shard.
+    """
+    if shard is None or output is None:
+        return output
+    named = shards.shard_from_results_path(output)
+    if named is not None and named != shard:
+        raise shards.ShardError(
+            "--output", f"{output} is the result file of shard {named}, but this is shard {shard}"
+        )
+    path = output if named == shard else shards.shard_results_path(output, shard)
+    log.info("shard %s writes %s", shard, path)
+    return path
+
+
+def _per_shard(value: _Limit | None, shard: shards.Shard | None, name: str) -> _Limit | None:
+    """This shard's share of a limit given for the whole run (``--rpm``, ``--max-cost``).
+
+    Args:
+        value: The whole run's limit, or None for none.
+        shard: This process's shard, or None when not sharded (the value is kept).
+        name: The option, for the log and for errors.
+
+    Returns:
+        The share (:func:`rtbatch.shards.divide_limit`): whole numbers split
+        exactly, so the N shares sum to ``value``; floats split evenly.
+
+    Raises:
+        ShardError: a whole number below the number of shards.
+    """
+    if shard is None or value is None:
+        return value
+    share = shards.divide_limit(value, shard, name=name)
+    log.info("%s %s for all %d shards: %s for shard %s", name, value, shard.count, share, shard)
+    return share
+
+
+def _owned(items: Iterator[Job | JobProblem], shard: shards.Shard) -> Iterator[Job | JobProblem]:
+    """The items whose key (id, or ``line:N``) hashes to ``shard``; closes ``items``."""
+    from rtbatch.results import job_key
+
+    try:
+        for item in items:
+            if shards.owns(shard, job_key(item)):
+                yield item
+    finally:
+        if isinstance(items, Generator):
+            items.close()
 
 
 @contextlib.contextmanager
