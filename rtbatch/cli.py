@@ -421,16 +421,33 @@ Examples (as a whisper user would start):
     **_env("TRANSCRIPTION_MODEL"),
 )
 @click.option("--language", help="Language hint (ISO-639-1).", **_env("LANGUAGE"))
-@click.option("--url", default=DEFAULT_URL, show_default=True, help="Realtime WebSocket endpoint.")
-@click.option("--emulate", is_flag=True, help="Run against the built-in emulator.")
+@click.option(
+    "--url",
+    default=DEFAULT_URL,
+    show_default=True,
+    help="Realtime WebSocket endpoint.",
+    **_env("URL"),
+)
+@click.option(
+    "--emulate", is_flag=True, help="Run against the built-in emulator.", **_env("EMULATE")
+)
 @click.option("--api-key-file", type=click.Path(exists=True, dir_okay=False), help="API key file.")
 @click.option(
     "--max-cost",
     type=click.FloatRange(min=0, min_open=True),
     help="Spend cap in USD (divided among shards); exit 4 when reached.",
+    **_env("MAX_COST"),
 )
-@click.option("--shard", metavar="K/N", help="Transcribe only shard K of N (see `run --help`).")
-@click.option("--shards", metavar="N", type=click.IntRange(1), help="N, with JOB_COMPLETION_INDEX.")
+@click.option(
+    "--shard", metavar="K/N", help="Transcribe only shard K of N (see run --help).", **_env("SHARD")
+)
+@click.option(
+    "--shards",
+    metavar="N",
+    type=click.IntRange(1),
+    help="N, with JOB_COMPLETION_INDEX or Slurm's array variables.",
+    **_env("SHARDS"),
+)
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and the summary.")
 def transcribe(
