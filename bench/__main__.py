@@ -5,11 +5,7 @@
     python -m bench --only peer     # one section (repeatable); merged into results.json
 
 Sections: startup, throughput, cpu, peer, memory, validate, connections, audio, audio_send,
-<<<<<<< HEAD
-resume.
-=======
-shards.
->>>>>>> shard-wire
+resume, shards.
 Each runs on its own; one that fails (or whose module does not exist yet) is
 recorded with its error and the others go on. The driver itself imports only
 the standard library and measures every client as a child process (see
@@ -89,16 +85,16 @@ def _audio_send(quick: bool) -> dict[str, Any]:
     return bench_audio_send.run(minutes=3 if quick else 10)
 
 
-<<<<<<< HEAD
 def _resume(quick: bool) -> dict[str, Any]:
     kwargs = {"lines": 200_000 if quick else 1_000_000}
     result: dict[str, Any] = common.run_python_call("bench.bench_resume", kwargs=kwargs)
-=======
+    return result
+
+
 def _shards(quick: bool) -> dict[str, Any]:
     # Real time, about a minute (quick: 40 s): shards on one account, then the audio cases.
     kwargs = {"quick": quick}
     result: dict[str, Any] = common.run_python_call("bench.bench_shards", kwargs=kwargs)
->>>>>>> shard-wire
     return result
 
 
@@ -112,11 +108,8 @@ SECTIONS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "connections": _connections,
     "audio": _audio,
     "audio_send": _audio_send,
-<<<<<<< HEAD
     "resume": _resume,
-=======
     "shards": _shards,
->>>>>>> shard-wire
 }
 
 
@@ -307,7 +300,6 @@ def _rows_audio_send(r: dict[str, Any]) -> list[Row]:
     ]
 
 
-<<<<<<< HEAD
 def _rows_resume(r: dict[str, Any]) -> list[Row]:
     head = f"{r['lines']:,}-line result file ({r['file_mib']} MiB)"
     return [
@@ -320,7 +312,8 @@ def _rows_resume(r: dict[str, Any]) -> list[Row]:
         )
         for c in r["cases"]
     ]
-=======
+
+
 def _rows_shards(r: dict[str, Any]) -> list[Row]:
     a, g = r["account"], r["account"]["goodput"]
     head = f"{a['shards']} shards, --rpm {a['rpm']}, {a['jobs']} jobs"
@@ -362,7 +355,6 @@ def _rows_shards(r: dict[str, Any]) -> list[Row]:
         )
     )
     return rows
->>>>>>> shard-wire
 
 
 ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
@@ -375,11 +367,8 @@ ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "connections": _rows_connections,
     "audio": _rows_audio,
     "audio_send": _rows_audio_send,
-<<<<<<< HEAD
     "resume": _rows_resume,
-=======
     "shards": _rows_shards,
->>>>>>> shard-wire
 }
 
 

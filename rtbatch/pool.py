@@ -52,11 +52,18 @@ from rtbatch.exitcodes import (
 )
 from rtbatch.idindex import IdIndex
 from rtbatch.jobs import Job, JobProblem
+from rtbatch.outcomes import (
+    expected_cost,
+    failed_outcome,
+    model_of,
+    success_outcome,
+    write_transcripts,
+)
 from rtbatch.outputs import AudioSink, wants_audio, wav_name
 from rtbatch.pacing import Pacer
 from rtbatch.progress import Snapshot
 from rtbatch.protocol import SessionKind
-from rtbatch.queues import WorkQueues, session_kind
+from rtbatch.queues import Attempt, WorkQueues, session_kind
 from rtbatch.results import Outcome, ResultFile, invalid_outcome
 from rtbatch.resume import job_key
 from rtbatch.retry import backoff_s, decide, is_refusal
@@ -80,35 +87,6 @@ _BREAKS_SESSION = (
     errors.ResponseTimeout,
     errors.ProtocolError,
 )
-
-
-@dataclass(slots=True)
-class Attempt:
-    """A job on its way through the pool: the one owner of its tries' bookkeeping.
-
-    ``attempts`` counts tries that ran; ``refusals`` counts tries the service
-    refused before running them (rate or capacity limits). Only
-    :meth:`Run._conclude` changes them.
-    """
-
-    job: Job
-    attempts: int = 0
-    refusals: int = 0
-    first_at: float | None = None
-    #: A long file's segments transcribed so far, by index (kept across tries).
-    segments: dict[int, SegmentRecord] = field(default_factory=dict)
-
-    def done_segments(self) -> list[SegmentRecord]:
-        """The contiguous run of finished segments from the file's start."""
-        run: list[SegmentRecord] = []
-        end = 0
-        for index in sorted(self.segments):
-            segment = self.segments[index]
-            if index != len(run) or segment.start_sample != end:
-                break
-            run.append(segment)
-            end = segment.end_sample
-        return run
 
 
 @dataclass(slots=True)
@@ -400,7 +378,7 @@ class Run:
         """Run one try of a job on ``session``; say whether the session is still usable."""
         if trio.current_time() >= session.recycle_at:
             return "carry"  # the session is near the end of its useful life
-        estimate = await self._estimate(attempt.job)
+        estimate = await expected_cost(self.estimator, attempt.job) if self.budget else 0.0
         if self.budget is not None:
             if not self.budget.admit(estimate):
                 self._over_budget()
@@ -411,20 +389,6 @@ class Run:
         finally:
             if self.budget is not None:
                 self.budget.finish(estimate, self._last_cost.pop(id(attempt), None))
-
-    async def _estimate(self, job: Job) -> float:
-        """A job's expected cost, for ``--max-cost`` (0 without a budget)."""
-        if self.budget is None or self.estimator is None:
-            return 0.0
-        estimator = self.estimator
-        try:
-            if job.audio is None:
-                found = estimator.job(job)
-            else:  # probing may decode: never in the event loop
-                found = await trio.to_thread.run_sync(estimator.job, job)
-        except (errors.BadAudio, OSError):
-            return 0.0  # the job fails on its own audio, and costs nothing
-        return found.usd.expected if found.usd is not None else 0.0
 
     def _over_budget(self) -> None:
         if not self._budget_reached:
@@ -459,9 +423,8 @@ class Run:
             else:
                 tokens = int((reply.usage or {}).get("total_tokens") or 0)
                 self.pacer.on_done(tokens)
-                self._last_cost[id(attempt)] = outcome_cost(
-                    self._model_of(attempt.job), reply.usage
-                )
+                model = model_of(self.config, attempt.job)
+                self._last_cost[id(attempt)] = outcome_cost(model, reply.usage)
                 await self._conclude(attempt, None, out, reply=reply, started=started)
                 return "ok"
         await self._conclude(attempt, failure, out)
@@ -479,7 +442,7 @@ class Run:
                 done=attempt.done_segments(),
                 on_segment=partial(self._segment_done, attempt),
             )
-            await self._write_transcripts(job, reply.output, reply.usage)
+            await write_transcripts(self.config, job, reply.output, reply.usage)
             return reply
         if self.config.audio_out is None or not wants_audio(job):
             return await session.run_respond(job)
@@ -494,28 +457,6 @@ class Run:
                 self.checkpoint.record(attempt.job.id, segment)
             except OSError as exc:
                 raise errors.OutputFailed(f"cannot write the segment checkpoint: {exc}") from exc
-
-    async def _write_transcripts(self, job: Job, output: dict[str, object], usage: object) -> None:
-        """The job's transcript files (``--transcripts``), written whole in a thread."""
-        directory = self.config.transcripts
-        if directory is None or job.kind != "transcribe" or not self.config.formats:
-            return
-        from rtbatch.formats import write_transcripts
-
-        try:
-            await trio.to_thread.run_sync(
-                partial(
-                    write_transcripts,
-                    directory,
-                    job.id,
-                    str(output.get("transcript") or ""),
-                    output.get("segments") or [],  # type: ignore[arg-type]
-                    usage if isinstance(usage, dict) else None,
-                    self.config.formats,  # type: ignore[arg-type]
-                )
-            )
-        except OSError as exc:
-            raise errors.OutputFailed(f"cannot write transcripts of {job.id}: {exc}") from exc
 
     # -- outcomes -------------------------------------------------------------
 
@@ -533,7 +474,7 @@ class Run:
         if failure is None:
             attempt.attempts += 1
             assert reply is not None
-            await self._finish(out, self._success(attempt, reply, started))
+            await self._finish(out, success_outcome(self.config, attempt, reply, started))
             return
         refused = is_refusal(failure)
         if refused:
@@ -577,66 +518,7 @@ class Run:
         log.warning(
             "job %s failed after %d attempt(s): %s", job.id, attempt.attempts, failure.message
         )
-        await self._finish(out, self._failed(attempt, failure))
-
-    def _failed(self, attempt: Attempt, failure: errors.RtbatchError) -> Outcome:
-        """A job's last word after its last try: ``failed``, or ``incomplete`` with the
-        segments of a long file that were transcribed (the error names the one that failed)."""
-        job = attempt.job
-        done = attempt.done_segments()
-        output: dict[str, object] | None = None
-        status = "failed"
-        if done:
-            from rtbatch.audio import sample_rate_of
-            from rtbatch.session import join_transcript, segment_json, sum_usage
-
-            rate = sample_rate_of(self.config.audio_format)
-            status = "incomplete"
-            output = {
-                "transcript": join_transcript(done),
-                "segments": [segment_json(s, rate) for s in done],
-                "reason": "segment_failed",
-            }
-        usage = sum_usage(s.usage for s in done) if done else None
-        model = self._model_of(job)
-        return Outcome(
-            job_id=job.id,
-            status=status,
-            kind=job.kind,
-            line=job.line,
-            attempts=attempt.attempts,
-            output=output,
-            usage=usage,
-            model=model,
-            cost_usd=outcome_cost(model, usage) if usage else None,
-            error=failure.to_result(),
-            metadata=job.metadata,
-        )
-
-    def _success(self, attempt: Attempt, reply: JobReply, started: float) -> Outcome:
-        job = attempt.job
-        model = self._model_of(job)
-        return Outcome(
-            job_id=job.id,
-            status=reply.status,
-            kind=job.kind,
-            line=job.line,
-            attempts=attempt.attempts,
-            output=reply.output,
-            usage=reply.usage,
-            model=model,
-            cost_usd=outcome_cost(model, reply.usage),
-            response_id=reply.response_id,
-            latency_ms=round((trio.current_time() - started) * 1000),
-            metadata=job.metadata,
-        )
-
-    def _model_of(self, job: Job) -> str:
-        """The model that does a job's work: the run's, or its transcription model."""
-        if job.kind != "transcribe":
-            return self.config.model
-        named = job.transcription.model if job.transcription else None
-        return named or self.config.transcription_model
+        await self._finish(out, failed_outcome(self.config, attempt, failure))
 
     async def _finish(self, out: trio.MemorySendChannel[Outcome], outcome: Outcome) -> None:
         await out.send(outcome)

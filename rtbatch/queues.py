@@ -7,15 +7,42 @@ from their own kind's queue first and from the other only when theirs is empty.
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
 import trio
 
+from rtbatch.checkpoint import SegmentRecord
 from rtbatch.jobs import Job
 from rtbatch.protocol import SessionKind
 
-if TYPE_CHECKING:
-    from rtbatch.pool import Attempt
+
+@dataclass(slots=True)
+class Attempt:
+    """A job on its way through the pool: the one owner of its tries' bookkeeping.
+
+    ``attempts`` counts tries that ran; ``refusals`` counts tries the service
+    refused before running them (rate or capacity limits). Only
+    :meth:`rtbatch.pool.Run._conclude` changes them.
+    """
+
+    job: Job
+    attempts: int = 0
+    refusals: int = 0
+    first_at: float | None = None
+    #: A long file's segments transcribed so far, by index (kept across tries).
+    segments: dict[int, SegmentRecord] = field(default_factory=dict)
+
+    def done_segments(self) -> list[SegmentRecord]:
+        """The contiguous run of finished segments from the file's start."""
+        run: list[SegmentRecord] = []
+        end = 0
+        for index in sorted(self.segments):
+            segment = self.segments[index]
+            if index != len(run) or segment.start_sample != end:
+                break
+            run.append(segment)
+            end = segment.end_sample
+        return run
 
 
 def session_kind(job: Job) -> SessionKind:

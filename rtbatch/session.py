@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -30,6 +30,7 @@ from rtbatch.defaults import AUDIO_CHUNK_MS
 from rtbatch.jobs import Job
 from rtbatch.protocol import Event, MalformedEvent, SessionKind
 from rtbatch.retry import classify_server_error
+from rtbatch.transcript import clock, join_transcript, segment_json, sum_usage
 from rtbatch.transport import WS_ERRORS, ConnectFn, connect_websocket, translate
 
 log = logging.getLogger("rtbatch.session")
@@ -314,7 +315,7 @@ class Session:
             if event["type"].endswith(".failed"):
                 error = event.get("error")
                 exc = classify_server_error(error if isinstance(error, dict) else None)
-                where = f"segment {cut.index} ({_clock(cut.start_ms)}-{_clock(cut.end_ms)})"
+                where = f"segment {cut.index} ({clock(cut.start_ms)}-{clock(cut.end_ms)})"
                 raise type(exc)(f"{where}: {exc.message}", code=exc.code)
             result = protocol.read_transcript(event)
             record = SegmentRecord(
@@ -445,49 +446,6 @@ class Session:
         except MalformedEvent as exc:
             raise errors.ProtocolError(str(exc), code="malformed_event") from None
         return JobReply("completed", {"transcript": transcript.text}, transcript.usage, None)
-
-
-def join_transcript(segments: Iterable[SegmentRecord]) -> str:
-    """The whole transcript: the segments' texts in order, one space apart."""
-    return " ".join(text for s in segments if (text := s.text.strip()))
-
-
-def segment_json(segment: SegmentRecord, rate: int) -> dict[str, Any]:
-    """A segment as a result carries it, in the source file's milliseconds."""
-    return {
-        "start_ms": segment.start_sample * 1000 // rate,
-        "end_ms": segment.end_sample * 1000 // rate,
-        "text": segment.text.strip(),
-    }
-
-
-def sum_usage(usages: Iterable[dict[str, Any] | None]) -> dict[str, Any] | None:
-    """Usage summed over segments: tokens (with their details), or billed seconds."""
-    total: dict[str, Any] | None = None
-    for usage in usages:
-        if not usage:
-            continue
-        if total is None:
-            total = {"type": usage.get("type", "tokens")}
-        _add_counts(total, usage)
-    return total
-
-
-def _add_counts(total: dict[str, Any], usage: Mapping[str, Any]) -> None:
-    for key, value in usage.items():
-        if isinstance(value, bool):
-            continue
-        if isinstance(value, int | float):
-            total[key] = total.get(key, 0) + value
-        elif isinstance(value, dict):
-            _add_counts(total.setdefault(key, {}), value)
-
-
-def _clock(ms: int) -> str:
-    seconds, _ = divmod(ms, 1000)
-    minutes, seconds = divmod(seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}"
 
 
 def _is_committed(event: Event) -> bool:

@@ -1,0 +1,129 @@
+"""What a job's try produced, and what it cost: result lines, transcript files, estimates.
+
+Pure builders of :class:`~rtbatch.results.Outcome` from a reply or a final
+failure (a long file's finished segments make it ``incomplete``), the transcript
+files of a transcribe job, and a job's expected cost for ``--max-cost``.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import trio
+
+from rtbatch import errors
+from rtbatch.config import RunConfig
+from rtbatch.estimate import Estimator
+from rtbatch.jobs import Job
+from rtbatch.queues import Attempt
+from rtbatch.results import Outcome
+from rtbatch.session import JobReply
+from rtbatch.summary import outcome_cost
+from rtbatch.transcript import join_transcript, segment_json, sum_usage
+
+
+def model_of(config: RunConfig, job: Job) -> str:
+    """The model that does a job's work: the run's, or its transcription model."""
+    if job.kind != "transcribe":
+        return config.model
+    named = job.transcription.model if job.transcription else None
+    return named or config.transcription_model
+
+
+def success_outcome(
+    config: RunConfig, attempt: Attempt, reply: JobReply, started: float
+) -> Outcome:
+    """The line of a job that completed (or ended incomplete by the service's word)."""
+    job = attempt.job
+    model = model_of(config, job)
+    return Outcome(
+        job_id=job.id,
+        status=reply.status,
+        kind=job.kind,
+        line=job.line,
+        attempts=attempt.attempts,
+        output=reply.output,
+        usage=reply.usage,
+        model=model,
+        cost_usd=outcome_cost(model, reply.usage),
+        response_id=reply.response_id,
+        latency_ms=round((trio.current_time() - started) * 1000),
+        metadata=job.metadata,
+    )
+
+
+def failed_outcome(config: RunConfig, attempt: Attempt, failure: errors.RtbatchError) -> Outcome:
+    """A job's last word after its last try: ``failed``, or ``incomplete`` with the
+    segments of a long file that were transcribed (the error names the one that failed)."""
+    from rtbatch.audio import sample_rate_of
+
+    job = attempt.job
+    done = attempt.done_segments()
+    output: dict[str, Any] | None = None
+    usage = None
+    if done:
+        rate = sample_rate_of(config.audio_format)
+        output = {
+            "transcript": join_transcript(done),
+            "segments": [segment_json(s, rate) for s in done],
+            "reason": "segment_failed",
+        }
+        usage = sum_usage(s.usage for s in done)
+    model = model_of(config, job)
+    return Outcome(
+        job_id=job.id,
+        status="incomplete" if done else "failed",
+        kind=job.kind,
+        line=job.line,
+        attempts=attempt.attempts,
+        output=output,
+        usage=usage,
+        model=model,
+        cost_usd=outcome_cost(model, usage) if usage else None,
+        error=failure.to_result(),
+        metadata=job.metadata,
+    )
+
+
+async def write_transcripts(
+    config: RunConfig, job: Job, output: dict[str, Any], usage: object
+) -> None:
+    """The job's transcript files (``--transcripts``), written whole in a thread.
+
+    Raises:
+        OutputFailed: a file cannot be written (run-fatal, never retried).
+    """
+    directory = config.transcripts
+    if directory is None or job.kind != "transcribe" or not config.formats:
+        return
+    from rtbatch.formats import write_transcripts as write
+
+    try:
+        await trio.to_thread.run_sync(
+            partial(
+                write,
+                directory,
+                job.id,
+                str(output.get("transcript") or ""),
+                output.get("segments") or [],
+                usage if isinstance(usage, dict) else None,
+                config.formats,  # type: ignore[arg-type]
+            )
+        )
+    except OSError as exc:
+        raise errors.OutputFailed(f"cannot write transcripts of {job.id}: {exc}") from exc
+
+
+async def expected_cost(estimator: Estimator | None, job: Job) -> float:
+    """A job's expected cost in USD, for ``--max-cost`` (0 when it cannot be priced)."""
+    if estimator is None:
+        return 0.0
+    try:
+        if job.audio is None:
+            found = estimator.job(job)
+        else:  # probing may decode: never in the event loop
+            found = await trio.to_thread.run_sync(estimator.job, job)
+    except (errors.BadAudio, OSError):
+        return 0.0  # the job fails on its own audio, and costs nothing
+    return found.usd.expected if found.usd is not None else 0.0
