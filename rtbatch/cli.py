@@ -119,7 +119,7 @@ def validate(
     Every problem is printed with its file, line and field. Exits 0 when the file is
     valid and 2 when any line (or the model) is not.
     """
-    from rtbatch.runner import validate_command
+    from rtbatch.commands import validate_command
 
     sys.exit(
         validate_command(
@@ -363,7 +363,7 @@ def estimate(
     Audio durations are probed; text tokens are estimated from the text; replies
     are assumed typical. The method and its stated error are printed with it.
     """
-    from rtbatch.runner import estimate_command
+    from rtbatch.commands import estimate_command
 
     sys.exit(
         estimate_command(
@@ -465,7 +465,8 @@ def transcribe(
     files cut at silences into segments. A rerun skips the files already done.
     Same engine, retries, pacing, summary and exit codes as ``run``.
     """
-    from rtbatch.runner import RunOptions, transcribe_command
+    from rtbatch.commands import transcribe_command
+    from rtbatch.runner import RunOptions
 
     _setup_logging(verbose, quiet)
     # Every other setting as `run` would take it (its defaults and RTBATCH_* variables),

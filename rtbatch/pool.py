@@ -41,15 +41,6 @@ from rtbatch import errors
 from rtbatch.checkpoint import Checkpoint, SegmentRecord
 from rtbatch.config import RunConfig
 from rtbatch.estimate import Estimator
-from rtbatch.exitcodes import (
-    EXIT_BUDGET,
-    EXIT_FAILED,
-    EXIT_FATAL,
-    EXIT_INTERNAL,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_TRY_LATER,
-)
 from rtbatch.idindex import IdIndex
 from rtbatch.jobs import Job, JobProblem
 from rtbatch.outcomes import (
@@ -68,7 +59,7 @@ from rtbatch.results import Outcome, ResultFile, invalid_outcome
 from rtbatch.resume import job_key
 from rtbatch.retry import backoff_s, decide, is_refusal
 from rtbatch.session import JobReply, Session, open_session
-from rtbatch.summary import Budget, Summary, outcome_cost
+from rtbatch.summary import Budget, RunReport, Summary, outcome_cost
 from rtbatch.transport import ConnectFn, check_tls, connect_websocket
 
 log = logging.getLogger("rtbatch.run")
@@ -87,34 +78,6 @@ _BREAKS_SESSION = (
     errors.ResponseTimeout,
     errors.ProtocolError,
 )
-
-
-@dataclass(slots=True)
-class RunReport:
-    """How the run ended."""
-
-    summary: Summary
-    fatal: errors.RtbatchError | None = None
-    try_later: errors.RtbatchError | None = None
-    resets_in_s: float | None = None
-    interrupted: bool = False
-    deadline_reached: bool = False
-    budget_reached: bool = False
-
-    @property
-    def exit_code(self) -> int:
-        """The process exit code a scheduler acts on."""
-        if isinstance(self.fatal, errors.InternalError):
-            return EXIT_INTERNAL
-        if self.fatal is not None:
-            return EXIT_FATAL
-        if self.interrupted or self.deadline_reached:
-            return EXIT_INTERRUPTED
-        if self.try_later is not None:
-            return EXIT_TRY_LATER
-        if self.budget_reached:
-            return EXIT_BUDGET
-        return EXIT_FAILED if self.summary.counts.get("failed") else EXIT_OK
 
 
 def _take_batch(source: Iterator[Job | JobProblem], n: int) -> list[Job | JobProblem]:

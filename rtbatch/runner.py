@@ -16,19 +16,19 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import orjson
 
-from rtbatch import shards
+from rtbatch import sharding, shards
 from rtbatch.checkpoint import Checkpoint
 from rtbatch.config import ApiKey, RetryPolicy, RunConfig, Timeouts
 from rtbatch.defaults import AudioFormat
-from rtbatch.exitcodes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
+from rtbatch.exitcodes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE
 from rtbatch.formats import parse_formats
 from rtbatch.jobs import (
     Job,
@@ -42,7 +42,7 @@ from rtbatch.jobs import (
 from rtbatch.models import lookup
 
 if TYPE_CHECKING:
-    from rtbatch.pool import RunReport
+    from rtbatch.summary import RunReport
 
 log = logging.getLogger("rtbatch")
 
@@ -115,7 +115,7 @@ class RunRequest:
             )
         else:
             items = read_jobs(self.jobs_path, rules=self.rules)
-        return items if self.shard is None else _owned(items, self.shard)
+        return items if self.shard is None else sharding.owned(items, self.shard)
 
 
 def job_rules(config: RunConfig, *, emulate: bool) -> JobRules:
@@ -171,13 +171,13 @@ def build_request(
         ValueError: an option value the config refuses, or a shard that cannot be
             worked out (:class:`~rtbatch.shards.ShardError`); the message names it.
     """
-    shard = _resolve_shard(options)
+    shard = sharding.resolve(options.shard, options.shards)
     jobs_path = Path(jobs_file)
     if options.output == "-" or (options.output is None and stdin_spool):
         output = None
     else:
         output = Path(options.output) if options.output else default_output(jobs_path)
-    output = _shard_output(output, shard)
+    output = sharding.shard_output(output, shard)
     config = RunConfig(
         api_key=ApiKey(api_key),
         url=options.url,
@@ -187,8 +187,8 @@ def build_request(
         instructions=options.instructions,
         timeouts=Timeouts(job_s=options.job_timeout),
         retry=RetryPolicy(max_attempts=options.max_attempts, max_wait_s=options.max_wait),
-        rpm=_per_shard(options.rpm, shard, "--rpm"),
-        tpm=_per_shard(options.tpm, shard, "--tpm"),
+        rpm=sharding.per_shard(options.rpm, shard, "--rpm"),
+        tpm=sharding.per_shard(options.tpm, shard, "--tpm"),
         deadline_s=options.deadline,
         grace_s=options.grace,
         retry_failed=options.retry_failed,
@@ -201,7 +201,7 @@ def build_request(
         transcripts=Path(options.transcripts) if options.transcripts else None,
         formats=parse_formats(options.formats) if options.transcripts else (),
         max_segment_ms=round(options.max_segment * 1000),
-        max_cost_usd=_per_shard(options.max_cost, shard, "--max-cost"),
+        max_cost_usd=sharding.per_shard(options.max_cost, shard, "--max-cost"),
     )
     return RunRequest(
         jobs_path=jobs_path,
@@ -213,82 +213,6 @@ def build_request(
         rules=job_rules(config, emulate=options.emulate),
         shard=shard,
     )
-
-
-# -- shards (docs/scale-out.md) ---------------------------------------------------
-
-_Limit = TypeVar("_Limit", int, float)
-
-
-def _resolve_shard(options: RunOptions) -> shards.Shard | None:
-    """This process's shard from ``--shard``/``--shards`` and the scheduler's variables.
-
-    Raises:
-        ShardError: a malformed or inconsistent source (a ``ValueError``: exit 2).
-    """
-    shard, source = shards.resolve_shard(options.shard, options.shards, os.environ)
-    if shard is None:
-        log.debug("%s", source)
-    else:
-        log.info("shard %s (K counts from 0), from %s", shard, source)
-    return shard
-
-
-def _shard_output(output: Path | None, shard: shards.Shard | None) -> Path | None:
-    """The shard's own result file, named after ``output``; stdout stays stdout.
-
-    ``output`` is the base name (``out/r.jsonl`` → ``out/r.shard-K-of-N.jsonl``),
-    unless it already names this very shard, which is then used as it is, so the
-    file ``rtbatch merge`` names can be passed back to rerun its shard.
-
-    Raises:
-        ShardError: ``output`` is named for another shard.
-    """
-    if shard is None or output is None:
-        return output
-    named = shards.shard_from_results_path(output)
-    if named is not None and named != shard:
-        raise shards.ShardError(
-            "--output", f"{output} is the result file of shard {named}, but this is shard {shard}"
-        )
-    path = output if named == shard else shards.shard_results_path(output, shard)
-    log.info("shard %s writes %s", shard, path)
-    return path
-
-
-def _per_shard(value: _Limit | None, shard: shards.Shard | None, name: str) -> _Limit | None:
-    """This shard's share of a limit given for the whole run (``--rpm``, ``--max-cost``).
-
-    Args:
-        value: The whole run's limit, or None for none.
-        shard: This process's shard, or None when not sharded (the value is kept).
-        name: The option, for the log and for errors.
-
-    Returns:
-        The share (:func:`rtbatch.shards.divide_limit`): whole numbers split
-        exactly, so the N shares sum to ``value``; floats split evenly.
-
-    Raises:
-        ShardError: a whole number below the number of shards.
-    """
-    if shard is None or value is None:
-        return value
-    share = shards.divide_limit(value, shard, name=name)
-    log.info("%s %s for all %d shards: %s for shard %s", name, value, shard.count, share, shard)
-    return share
-
-
-def _owned(items: Iterator[Job | JobProblem], shard: shards.Shard) -> Iterator[Job | JobProblem]:
-    """The items whose key (id, or ``line:N``) hashes to ``shard``; closes ``items``."""
-    from rtbatch.results import job_key
-
-    try:
-        for item in items:
-            if shards.owns(shard, job_key(item)):
-                yield item
-    finally:
-        if isinstance(items, Generator):
-            items.close()
 
 
 @contextlib.contextmanager
@@ -321,84 +245,6 @@ def run_command(jobs_file: str, options: RunOptions, *, api_key: str) -> int:
     with spooled(jobs_file) as (path, spool):
         request = build_request(path, options, api_key=api_key, stdin_spool=spool)
         return execute(request)
-
-
-def validate_command(
-    jobs_file: str,
-    *,
-    url: str,
-    model: str,
-    transcription_model: str,
-    beta: bool,
-    emulate: bool,
-) -> int:
-    """``rtbatch validate``: check a file by the rules the same run would apply.
-
-    Audio files are opened and probed (a respond job's audio must fit the model's
-    context). Prints every problem; returns the exit code.
-    """
-    config = RunConfig(
-        api_key=ApiKey("unused"),
-        url=url,
-        model=model,
-        transcription_model=transcription_model,
-        dialect="beta" if beta else "ga",
-    )
-    rules = job_rules(config, emulate=emulate)
-    if (problem := model_check(rules)) is not None:
-        print(f"rtbatch: {problem}", file=sys.stderr)
-        return EXIT_USAGE
-    jobs = problems = 0
-    with spooled(jobs_file) as (path, spool):
-        name = "-" if spool else path
-        try:
-            for item in read_jobs(
-                path,
-                rules=rules,
-                check_files=True,
-                base_dir=Path.cwd() if spool else None,
-                display_name=name,
-            ):
-                if isinstance(item, Job):
-                    jobs += 1
-                else:
-                    problems += 1
-                    print(item, file=sys.stderr)
-        except JobFileError as exc:
-            print(f"rtbatch: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-    print(f"{name}: {jobs} valid job(s), {problems} problem(s)", file=sys.stderr)
-    return EXIT_USAGE if problems else EXIT_OK
-
-
-TRANSCRIBE_JOBS = "transcribe.jobs.jsonl"
-TRANSCRIBE_RESULTS = "results.jsonl"
-
-
-def transcribe_command(
-    paths: tuple[str, ...], out_dir: str, options: RunOptions, *, api_key: str
-) -> int:
-    """``rtbatch transcribe``: audio files, folders and globs to transcript files in OUT_DIR.
-
-    The inputs become a job file in OUT_DIR (ids: paths relative to their common
-    root, stable across reruns), run like ``rtbatch run`` with its results in
-    OUT_DIR/results.jsonl; so a rerun skips the inputs already done.
-
-    Raises:
-        ValueError: a PATH matches no audio file, or an option is refused.
-    """
-    from dataclasses import replace
-
-    from rtbatch.inputs import find_audio, write_job_file
-
-    directory = Path(out_dir)
-    jobs_file = directory / TRANSCRIBE_JOBS
-    count = write_job_file(find_audio(paths), jobs_file)
-    log.info("transcribe: %d audio file(s); jobs in %s", count, jobs_file)
-    options = replace(
-        options, output=str(directory / TRANSCRIBE_RESULTS), transcripts=str(directory)
-    )
-    return run_command(str(jobs_file), options, api_key=api_key)
 
 
 def check_file(request: RunRequest) -> tuple[int, list[JobProblem]]:
@@ -586,43 +432,6 @@ def estimate_assumptions(*, emulate: bool) -> Any:
         reply_tokens=EmulatorConfig().reply_words + 1,
         session_instructions_tokens=text_tokens(DEFAULT_INSTRUCTIONS),
     )
-
-
-def estimate_command(
-    jobs_file: str, *, model: str, transcription_model: str, emulate: bool, as_json: bool
-) -> int:
-    """``rtbatch estimate``: the expected cost of a job file, before anything is spent."""
-    from rtbatch.estimate import estimate
-
-    config = RunConfig(
-        api_key=ApiKey("unused"), model=model, transcription_model=transcription_model
-    )
-    rules = job_rules(config, emulate=emulate)
-    if (problem := model_check(rules)) is not None:
-        print(f"rtbatch: {problem}", file=sys.stderr)
-        return EXIT_USAGE
-    with spooled(jobs_file) as (path, spool):
-        try:
-            found = estimate(
-                read_jobs(
-                    path,
-                    rules=rules,
-                    base_dir=Path.cwd() if spool else None,
-                    display_name="-" if spool else None,
-                ),
-                model=model,
-                transcription_model=transcription_model,
-                assumptions=estimate_assumptions(emulate=emulate),
-            )
-        except JobFileError as exc:
-            print(f"rtbatch: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-    if as_json:
-        sys.stdout.buffer.write(orjson.dumps(found.to_dict(), option=orjson.OPT_INDENT_2) + b"\n")
-        sys.stdout.flush()
-    else:
-        print(found.render())
-    return EXIT_OK
 
 
 async def _start_emulator(nursery: Any, config: RunConfig) -> RunConfig:

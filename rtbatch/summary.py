@@ -16,6 +16,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from rtbatch import errors
+from rtbatch.exitcodes import (
+    EXIT_BUDGET,
+    EXIT_FAILED,
+    EXIT_FATAL,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TRY_LATER,
+)
 from rtbatch.models import PRICES_AS_OF, CostBreakdown, MinutePrice, cost, lookup
 from rtbatch.progress import Snapshot
 
@@ -379,3 +389,31 @@ def _to_nanos(usd: float, name: str) -> int:
     if not math.isfinite(usd) or usd < 0:
         raise ValueError(f"{name}: must be a non-negative amount in USD, got {usd!r}")
     return round(usd * NANOS_PER_USD)
+
+
+@dataclass(slots=True)
+class RunReport:
+    """How the run ended."""
+
+    summary: Summary
+    fatal: errors.RtbatchError | None = None
+    try_later: errors.RtbatchError | None = None
+    resets_in_s: float | None = None
+    interrupted: bool = False
+    deadline_reached: bool = False
+    budget_reached: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        """The process exit code a scheduler acts on."""
+        if isinstance(self.fatal, errors.InternalError):
+            return EXIT_INTERNAL
+        if self.fatal is not None:
+            return EXIT_FATAL
+        if self.interrupted or self.deadline_reached:
+            return EXIT_INTERRUPTED
+        if self.try_later is not None:
+            return EXIT_TRY_LATER
+        if self.budget_reached:
+            return EXIT_BUDGET
+        return EXIT_FAILED if self.summary.counts.get("failed") else EXIT_OK
