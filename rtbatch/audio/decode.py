@@ -157,7 +157,8 @@ def iter_pcm(path: Path, rate: int, block_samples: int) -> Iterator[bytes]:
     change nothing. Anything else runs through one FFmpeg filter graph; a stream
     whose rate, layout or sample format changes midway stops that graph, and is
     then decoded again frame by frame (:mod:`rtbatch.audio.framewise`), skipping
-    the samples already yielded, which both paths produce identically.
+    the samples already yielded, which both paths produce identically. A file
+    the graph cannot take at all (but PyAV can open) goes frame by frame too.
 
     Args:
         path: The audio file, in any format FFmpeg reads.
@@ -186,8 +187,11 @@ def iter_pcm(path: Path, rate: int, block_samples: int) -> Iterator[bytes]:
     container.close()
     try:
         graph = _filter_graph(path, index, rate, block_samples)
-    except av.FFmpegError as exc:
-        raise _unreadable(path, exc) from exc
+    except av.FFmpegError:
+        # PyAV opened the file, so the graph's limits are ours, not the file's:
+        # the frame-by-frame path decodes it, or says what is wrong with it.
+        yield from _frame_blocks(path, rate, block_samples, skip=0)
+        return
     produced = 0
     try:
         while True:
