@@ -18,8 +18,8 @@ PyAV, which ships them in a wheel: a well-kept decoder for every format above, a
 good resampler, and no system ffmpeg to install. The whole path (read, decode,
 downmix, resample, cut blocks) is one FFmpeg filter graph, ``amovie → aformat →
 abuffersink``, so Python sees one call per block rather than one per codec
-frame: that halves the CPU of the earlier frame-by-frame loop for MP3 and
-matches FFmpeg's own command line (bench/bench_audio.py). The frame-by-frame loop
+frame: for MP3 that takes 20-30% off the CPU of the earlier frame-by-frame
+loop, on a par with FFmpeg's own command line (bench/bench_audio.py). That loop
 (:mod:`rtbatch.audio.framewise`) remains for streams that change shape midway.
 ``av`` is imported lazily, inside the functions that need it, because importing
 it costs more than the whole CLI's start-up budget.
