@@ -23,7 +23,20 @@ Variants, to show where the time goes:
 - ``rtbatch``: the real path (``iter_chunks``) plus base64 and JSON.
 - ``decode_only``: demux and decode, nothing else; the floor no client code can go below.
 - ``av_resampler``: the obvious loop with ``av.AudioResampler``, the "before" of
-  ``rtbatch.audio._Converter`` (see its docstring).
+  ``rtbatch.audio.framewise.FrameConverter`` (see its docstring).
+- ``framewise``: PyAV decoding frame by frame into ``FrameConverter``, PCM out: the
+  decoder before the filter graph, and today's fallback for streams that change
+  shape midway.
+- ``pcm``: ``iter_pcm``, the one filter graph (read, decode, resample), PCM out.
+- ``segmented_pcm``: ``iter_segmented`` in 2 s chunks (``defaults.AUDIO_CHUNK_MS``,
+  what the session sends): the graph, plus ``silencedetect`` and the cutting.
+- ``segmented``: the same, plus base64 and JSON for every chunk.
+- ``ffmpeg_cli``: FFmpeg's own command line converting the same file,
+  ``ffmpeg -i IN -ac 1 -ar 24000 -f s16le -`` into a pipe: its CPU (user + system,
+  from ``wait4``, less its start-up) is the yardstick of issue 12, whose target is at most
+  :data:`TARGET_FFMPEG_RATIO` times it for MP3 and Opus. The CLI is the system's
+  (Debian's ``ffmpeg`` package; PyAV bundles its own, newer, FFmpeg); without it on
+  PATH these cases are left out and ``ffmpeg_side_by_side`` says why.
 
 Run: ``python bench/bench_audio.py [--minutes 60] [--json]``.
 """
@@ -39,6 +52,7 @@ import math
 import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,6 +61,13 @@ from pathlib import Path
 from typing import Any
 
 TARGET_CPU_S_PER_HOUR = 2.0
+TARGET_FFMPEG_RATIO = 1.25
+"""Issue 12: client CPU per audio hour at most this many times FFmpeg's CLI."""
+SIDE_BY_SIDE_REPEATS = 3
+"""The side-by-side cases run this many times and keep their least CPU: on a
+shared machine one run's CPU time moves by a tenth or more."""
+SIDE_BY_SIDE_VARIANTS = ("segmented_pcm", "segmented", "ffmpeg_cli")
+FFMPEG_MISSING = "ffmpeg is not on PATH (Debian package ffmpeg): no side-by-side figures"
 CACHE_DIR = Path(tempfile.gettempdir()) / "rtbatch-bench-audio"
 
 # (name, source kind, output format, variant)
@@ -54,11 +75,21 @@ CASES: list[tuple[str, str, str, str]] = [
     ("mp3 48 kHz stereo -> pcm16", "mp3-48k-stereo", "pcm16", "rtbatch"),
     ("mp3 48 kHz stereo, decode only", "mp3-48k-stereo", "pcm16", "decode_only"),
     ("mp3 48 kHz stereo -> pcm16, av.AudioResampler", "mp3-48k-stereo", "pcm16", "av_resampler"),
+    ("mp3 48 kHz stereo -> PCM, frame by frame", "mp3-48k-stereo", "pcm16", "framewise"),
+    ("mp3 48 kHz stereo -> PCM, filter graph", "mp3-48k-stereo", "pcm16", "pcm"),
+    ("mp3 48 kHz stereo -> PCM segments", "mp3-48k-stereo", "pcm16", "segmented_pcm"),
+    ("mp3 48 kHz stereo -> pcm16 segments, events", "mp3-48k-stereo", "pcm16", "segmented"),
+    ("mp3 48 kHz stereo -> PCM, ffmpeg CLI", "mp3-48k-stereo", "pcm16", "ffmpeg_cli"),
     ("opus 48 kHz stereo -> pcm16", "opus-48k-stereo", "pcm16", "rtbatch"),
     ("opus 48 kHz stereo, decode only", "opus-48k-stereo", "pcm16", "decode_only"),
+    ("opus 48 kHz stereo -> PCM, frame by frame", "opus-48k-stereo", "pcm16", "framewise"),
+    ("opus 48 kHz stereo -> PCM segments", "opus-48k-stereo", "pcm16", "segmented_pcm"),
+    ("opus 48 kHz stereo -> pcm16 segments, events", "opus-48k-stereo", "pcm16", "segmented"),
+    ("opus 48 kHz stereo -> PCM, ffmpeg CLI", "opus-48k-stereo", "pcm16", "ffmpeg_cli"),
     ("flac 16 kHz mono -> pcm16", "flac-16k-mono", "pcm16", "rtbatch"),
     ("flac 16 kHz mono -> g711_ulaw", "flac-16k-mono", "g711_ulaw", "rtbatch"),
     ("wav 24 kHz mono -> pcm16 (sent as is)", "wav-24k-mono", "pcm16", "rtbatch"),
+    ("wav 24 kHz mono -> pcm16 segments, events", "wav-24k-mono", "pcm16", "segmented"),
 ]
 
 # kind → (file suffix, container, codec, rate, layout)
@@ -154,11 +185,20 @@ def _peak_rss_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def _measure(variant: str, path: Path, fmt: str) -> dict[str, Any]:
-    import av
+def _event(chunk: bytes) -> bytes:
     import orjson
 
+    return orjson.dumps(
+        {"type": "input_audio_buffer.append", "audio": base64.b64encode(chunk).decode()}
+    )
+
+
+def _measure(variant: str, path: Path, fmt: str) -> dict[str, Any]:
+    import av
+
     from rtbatch import audio
+    from rtbatch.audio.framewise import iter_frame_blocks
+    from rtbatch.defaults import AUDIO_CHUNK_MS
 
     rss_before_kib = _peak_rss_kib()
     events = event_bytes = pcm_bytes = 0
@@ -166,12 +206,30 @@ def _measure(variant: str, path: Path, fmt: str) -> dict[str, Any]:
 
     if variant == "rtbatch":
         for chunk in audio.iter_chunks(path, fmt=fmt):  # type: ignore[arg-type]
-            event = orjson.dumps(
-                {"type": "input_audio_buffer.append", "audio": base64.b64encode(chunk).decode()}
-            )
+            event = _event(chunk)
             events += 1
             event_bytes += len(event)
             pcm_bytes += len(chunk)
+    elif variant in ("segmented", "segmented_pcm"):
+        items = audio.iter_segmented(path, fmt=fmt, chunk_ms=AUDIO_CHUNK_MS)  # type: ignore[arg-type]
+        for item in items:
+            if isinstance(item, audio.Cut):
+                continue
+            if variant == "segmented":
+                event = _event(item)
+                events += 1
+                event_bytes += len(event)
+            pcm_bytes += len(item)
+    elif variant == "pcm":
+        for block in audio.iter_pcm(path, audio.SAMPLE_RATE, audio.SAMPLE_RATE * 2):
+            pcm_bytes += len(block)
+    elif variant == "framewise":
+        with av.open(str(path)) as container:
+            stream = container.streams.audio[0]
+            for block in iter_frame_blocks(
+                container, stream, audio.SAMPLE_RATE, audio.SAMPLE_RATE * 2
+            ):
+                pcm_bytes += len(block)
     elif variant == "decode_only":
         with av.open(str(path)) as container:
             for frame in container.decode(audio=0):
@@ -188,12 +246,7 @@ def _measure(variant: str, path: Path, fmt: str) -> dict[str, Any]:
                 while len(pending) >= chunk_bytes or (frame is None and pending):
                     chunk = bytes(pending[:chunk_bytes])
                     del pending[:chunk_bytes]
-                    event = orjson.dumps(
-                        {
-                            "type": "input_audio_buffer.append",
-                            "audio": base64.b64encode(chunk).decode(),
-                        }
-                    )
+                    event = _event(chunk)
                     events += 1
                     event_bytes += len(event)
                     pcm_bytes += len(chunk)
@@ -214,7 +267,51 @@ def _measure(variant: str, path: Path, fmt: str) -> dict[str, Any]:
     }
 
 
+def _measure_ffmpeg(path: Path) -> dict[str, Any]:
+    """FFmpeg's CLI converting ``path`` to 24 kHz mono s16le into a pipe; its own CPU.
+
+    The in-process cases start their clocks after the imports, so the CLI's own
+    start-up (about 0.12 CPU s: loading, probing the file, 0.1 s of audio) is
+    measured apart and subtracted; that favours FFmpeg slightly.
+    """
+    startup = _run_ffmpeg(path, ["-t", "0.1"])
+    full = _run_ffmpeg(path, [])
+    return {
+        **full,
+        "cpu_s": round(full["cpu_s"] - startup["cpu_s"], 3),
+        "startup_cpu_s": startup["cpu_s"],
+    }
+
+
+def _run_ffmpeg(path: Path, limit: list[str]) -> dict[str, Any]:
+    ffmpeg = shutil.which("ffmpeg")
+    assert ffmpeg is not None
+    command = [ffmpeg, "-nostdin", "-v", "error", "-i", str(path), *limit]
+    command += ["-ac", "1", "-ar", "24000", "-f", "s16le", "-"]
+    wall0 = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.PIPE)
+    assert child.stdout is not None
+    output = 0
+    while block := child.stdout.read(1 << 20):  # the reader's CPU is ours, not the child's
+        output += len(block)
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} exited with {child.returncode}")
+    return {
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
+        "wall_s": round(time.perf_counter() - wall0, 3),
+        "events": 0,
+        "event_bytes": 0,
+        "output_bytes": output,
+        "rss_before_mib": 0.0,
+        "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+    }
+
+
 def _run_case(variant: str, path: Path, fmt: str) -> dict[str, Any]:
+    if variant == "ffmpeg_cli":
+        return _measure_ffmpeg(path)
     child = subprocess.run(
         [sys.executable, __file__, "--measure", variant, str(path), fmt],
         check=True,
@@ -233,23 +330,33 @@ def run(minutes: int = 60) -> dict[str, Any]:
 
     Returns:
         ``{"benchmark", "target_cpu_s_per_audio_hour", "audio_minutes",
-        "generation_s", "cases": [...]}``; each case has its name, variant, CPU
-        and wall seconds, CPU seconds per audio hour, realtime factor, events,
-        bytes, peak RSS and whether it meets the target.
+        "generation_s", "cases": [...], "ffmpeg_side_by_side"}``; each case has its
+        name, variant, CPU and wall seconds, CPU seconds per audio hour, realtime
+        factor, events, bytes, peak RSS and whether it meets the target. The
+        side-by-side is a list of ``{"source", "ffmpeg_cli", "segmented_pcm",
+        "segmented", "ratio", "ratio_with_events", "target_ratio",
+        "meets_target"}`` (CPU s per audio hour and their ratios), or
+        ``{"skipped": reason}`` when ``ffmpeg`` is not on PATH.
     """
     started = time.perf_counter()
     sources = {kind: ensure_source(kind, minutes) for kind in SOURCES}
     generation_s = time.perf_counter() - started
     audio_s = 60.0 * minutes
+    have_ffmpeg = shutil.which("ffmpeg") is not None
     cases = []
     for name, kind, fmt, variant in CASES:
-        measured = _run_case(variant, sources[kind], fmt)
+        if variant == "ffmpeg_cli" and not have_ffmpeg:
+            continue
+        repeats = SIDE_BY_SIDE_REPEATS if variant in SIDE_BY_SIDE_VARIANTS else 1
+        runs = [_run_case(variant, sources[kind], fmt) for _ in range(repeats)]
+        measured = min(runs, key=lambda r: float(r["cpu_s"]))
         per_hour = measured["cpu_s"] * 3600 / audio_s
         cases.append(
             {
                 "name": name,
                 "variant": variant,
                 "source": str(sources[kind]),
+                "kind": kind,
                 "format": fmt,
                 "audio_s": audio_s,
                 **measured,
@@ -266,7 +373,33 @@ def run(minutes: int = 60) -> dict[str, Any]:
         "audio_minutes": minutes,
         "generation_s": round(generation_s, 1),
         "cases": cases,
+        "ffmpeg_side_by_side": side_by_side(cases) if have_ffmpeg else {"skipped": FFMPEG_MISSING},
     }
+
+
+def side_by_side(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per source with an ``ffmpeg_cli`` case: the segmenting decode's CPU against it."""
+    per_hour = {(c["kind"], c["variant"]): c["cpu_s_per_audio_hour"] for c in cases}
+    rows = []
+    for kind, variant in per_hour:
+        if variant != "ffmpeg_cli":
+            continue
+        ffmpeg = per_hour[kind, variant]
+        ours, with_events = per_hour[kind, "segmented_pcm"], per_hour[kind, "segmented"]
+        ratio = round(ours / ffmpeg, 2)
+        rows.append(
+            {
+                "source": kind,
+                "ffmpeg_cli": ffmpeg,
+                "segmented_pcm": ours,
+                "segmented": with_events,
+                "ratio": ratio,
+                "ratio_with_events": round(with_events / ffmpeg, 2),
+                "target_ratio": TARGET_FFMPEG_RATIO,
+                "meets_target": ratio <= TARGET_FFMPEG_RATIO,
+            }
+        )
+    return rows
 
 
 def _print_table(report: dict[str, Any]) -> None:
@@ -281,6 +414,20 @@ def _print_table(report: dict[str, Any]) -> None:
         print(
             f"{case['name']:50} {case['cpu_s_per_audio_hour']:8.2f} {case['realtime_factor']:7}"
             f" {case['events']:7} {case['peak_rss_mib']:8.1f}M {case['rss_before_mib']:6.1f}M{mark}"
+        )
+    versus = report["ffmpeg_side_by_side"]
+    if isinstance(versus, dict):
+        print(versus["skipped"])
+        return
+    print(
+        f"segmenting decode vs ffmpeg CLI, CPU s per audio hour (target <= {TARGET_FFMPEG_RATIO}x)"
+    )
+    for row in versus:
+        mark = "ok" if row["meets_target"] else "MISS"
+        print(
+            f"{row['source']:18} ffmpeg {row['ffmpeg_cli']:6.2f}"
+            f"  segments {row['segmented_pcm']:6.2f} ({row['ratio']:.2f}x)"
+            f"  with events {row['segmented']:6.2f} ({row['ratio_with_events']:.2f}x) {mark}"
         )
 
 

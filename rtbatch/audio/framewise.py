@@ -6,8 +6,8 @@ layout and sample format. A stream that changes any of them midway
 (concatenated MP3s, a mono advert spliced into a stereo podcast) stops that
 graph with "not yet implemented". This path handles such streams: PyAV decodes
 each frame, and :class:`FrameConverter` rebuilds its resampling graph whenever
-the frames change shape. It costs about a third more CPU (one Python round trip
-per decoded frame), so it is the fallback, not the rule. Given the same frames,
+the frames change shape. It costs a quarter to a half more CPU (one Python
+round trip per decoded frame), so it is the fallback, not the rule. Given the same frames,
 both paths produce the same samples, bit for bit.
 """
 

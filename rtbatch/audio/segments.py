@@ -1,10 +1,10 @@
 """Segmentation: a long file cut at silences into segments the service can take.
 
-Transcription models cap what one item may hold: ``gpt-4o-transcribe`` refuses
-audio over about 1,400 s, and every transcribe model stops at 2,000 output
-tokens, roughly ten minutes of dense speech (``docs/`` and the shared protocol
-notes, "Long audio"). So a long file is sent as segments, each committed as its
-own item, cut where someone pauses:
+Transcription models cap what one item may hold: input transcription runs
+through the service's file-transcription path, where ``gpt-4o-transcribe``
+refuses audio over about 1,400 s and every transcribe model stops at 2,000
+output tokens, roughly ten minutes of dense speech. So a long file is sent as
+segments, each committed as its own item, cut where someone pauses:
 
 - :func:`iter_segmented` decodes the file once and yields, in order, the chunks
   of each segment followed by its :class:`Cut`;
@@ -15,8 +15,9 @@ The rule, in one pass with no lookahead: the decoded audio flows through
 FFmpeg's ``silencedetect`` (:mod:`rtbatch.audio.silence`) while chunks go out.
 Once a segment is ``max_segment_ms - tolerance_ms`` long, the first silence the
 detector reports from there on ends it, with the cut in the middle of the part
-of that silence not yet sent. A segment that reaches ``max_segment_ms`` with no
-silence is cut there (a *hard* cut). Every sample lies in exactly one segment.
+of that silence seen so far, not yet sent and within the limit. A segment that
+reaches ``max_segment_ms`` with no silence is cut there (a *hard* cut). Every
+sample lies in exactly one segment.
 
 Chunks never straddle a cut: a segment's chunks start at its first sample, and
 the last one is short. Chunks go out 100 ms (:data:`~rtbatch.audio.wire.MIN_COMMIT_MS`)

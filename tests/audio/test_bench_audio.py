@@ -1,0 +1,29 @@
+"""bench/bench_audio.py: the side-by-side with FFmpeg's CLI, on made-up figures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench import bench_audio
+
+
+def case(kind: str, variant: str, per_hour: float) -> dict[str, Any]:
+    return {"kind": kind, "variant": variant, "cpu_s_per_audio_hour": per_hour}
+
+
+def test_side_by_side_divides_the_segmenting_decode_by_ffmpeg() -> None:
+    """One row per source that has an ffmpeg case, judged against the 1.25x target."""
+    cases = [
+        case("mp3", "segmented_pcm", 9.0),
+        case("mp3", "segmented", 10.0),
+        case("mp3", "ffmpeg_cli", 8.0),
+        case("opus", "segmented_pcm", 14.0),
+        case("opus", "segmented", 15.0),
+        case("opus", "ffmpeg_cli", 10.0),
+        case("wav", "segmented", 1.0),
+    ]
+    rows = bench_audio.side_by_side(cases)
+    assert [(r["source"], r["ratio"], r["ratio_with_events"], r["meets_target"]) for r in rows] == [
+        ("mp3", 1.12, 1.25, True),
+        ("opus", 1.4, 1.5, False),
+    ]
