@@ -61,7 +61,7 @@ def _job_line(i: int, prompt_bytes: int = 0) -> bytes:
             "id": f"job-{i:07d}",
             "prompt": f"Item {i}",
             "output_modalities": ["text"],
-            "temperature": 0.8,
+            "max_output_tokens": "inf",  # GA has no temperature
             "voice": "alloy",
         }
     return json.dumps(job, separators=(",", ":")).encode() + b"\n"
