@@ -101,11 +101,10 @@ class Pacer:
         for name, value in (("concurrency", concurrency), ("rpm", rpm), ("tpm", tpm)):
             if value is not None and value < 1:
                 raise ValueError(f"{name}: must be at least 1, got {value}")
-        now = trio.current_time()
         self._limit = Allowance(concurrency)
         self._in_flight = 0
-        self._rpm = Bucket(rpm, now) if rpm else None
-        self._tpm = Bucket(tpm, now) if tpm else None
+        self._rpm = Bucket(rpm) if rpm else None
+        self._tpm = Bucket(tpm) if tpm else None
         self._server: dict[str, Bucket] = {}
         self._job_tokens = 0.0
         self._requested_tokens = 0.0
@@ -234,7 +233,7 @@ class Pacer:
         if self._released < self._hold.until <= now:
             self._released = self._hold.until
             self._batch_starts = self._batch_refused = 0
-            self._learned.released(self._hold.until, self._last_rate_sustained, now)
+            self._learned.released(self._hold.until, self._last_rate_sustained)
         self._in_flight += 1
         self._batch_starts += 1
         self._learned.started(now)
@@ -304,7 +303,9 @@ class Pacer:
             self._learned.refused()
             self._batch_refused += 1
             refused, starts = self._batch_refused, self._batch_starts
-            sustained = refused >= SUSTAINED_REFUSALS and refused >= RATE_SHARE * starts
+            # More refusals than starts are not answers to these starts (a refused
+            # upgrade, say): they say nothing about how many wait.
+            sustained = SUSTAINED_REFUSALS <= refused <= starts and refused >= RATE_SHARE * starts
             if sustained:
                 self._last_rate_sustained = now
         if sustained and self._limit.sustained(now, self._in_flight):
@@ -333,7 +334,7 @@ class Pacer:
                 continue
             bucket = self._server.get(name)
             if bucket is None:
-                bucket = self._server[name] = Bucket(limit, now)
+                bucket = self._server[name] = Bucket(limit)
             bucket.sync(limit, remaining, now)
             requested = entry.get("requested")
             if name == "tokens" and isinstance(requested, int | float) and requested > 0:

@@ -201,6 +201,15 @@ async def test_a_steady_minority_of_rate_refusals_keeps_the_concurrency(
     assert (pacer.concurrency, pacer.cuts, pacer.learned_rate) == (40, 0, None)
 
 
+async def test_refusals_of_requests_never_started_do_not_cut(autojump_clock: MockClock) -> None:
+    """Refusals before any start (refused upgrades reported as refusals) leave -c alone."""
+    pacer = Pacer(40)
+    for _ in range(8):
+        pacer.on_refusal(1.0, capacity=False)
+    assert (pacer.concurrency, pacer.cuts) == (40, 0)
+    assert await start_times(pacer, 40) == [1.0] * 40
+
+
 async def test_server_figures_hold_until_the_next_request_fits(autojump_clock: MockClock) -> None:
     """A spent 6,000-token budget refills 100 tokens/s: the next 100-token request waits 1 s."""
     pacer = Pacer(8)
@@ -277,6 +286,11 @@ async def test_a_cancelled_waiter_takes_nothing(autojump_clock: MockClock) -> No
         release.set()
     assert pacer.in_flight == 0
     assert await start_times(pacer, 1) == [1.1]
+
+
+def test_a_pacer_is_built_outside_trio() -> None:
+    """The pool builds its pacer before the run starts: no clock is read then."""
+    assert Pacer(8, rpm=60, tpm=600).concurrency == 8
 
 
 def test_bad_figures_are_refused() -> None:
