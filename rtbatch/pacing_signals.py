@@ -44,13 +44,14 @@ class Bucket:
     which tests on a virtual clock can assert.
     """
 
-    __slots__ = ("_recent", "capacity", "empty_at", "rate")
+    __slots__ = ("_recent", "_transit", "capacity", "empty_at", "rate")
 
-    def __init__(self, capacity: float, now: float, rate: float | None = None) -> None:
+    def __init__(self, capacity: float, rate: float | None = None) -> None:
         self.capacity = capacity
         self.rate = rate or capacity / LIMIT_WINDOW_S
-        self.empty_at = now - capacity / self.rate
+        self.empty_at = -math.inf  # full
         self._recent: deque[tuple[float, float]] = deque()  # charges within TRANSIT_S
+        self._transit = 0.0  # their sum
 
     def ready_at(self, cost: float) -> float:
         """When ``cost`` units are there (a cost above the capacity waits for a full bucket)."""
@@ -61,6 +62,7 @@ class Bucket:
         floor = now - self.capacity / self.rate
         self.empty_at = max(self.empty_at, floor) + cost / self.rate
         self._recent.append((now, cost))
+        self._transit += cost
         self._in_transit(now)
 
     def sync(self, capacity: float, remaining: float, now: float) -> None:
@@ -72,8 +74,10 @@ class Bucket:
 
     def _in_transit(self, now: float) -> float:
         while self._recent and self._recent[0][0] < now - TRANSIT_S:
-            self._recent.popleft()
-        return sum(cost for _, cost in self._recent)
+            self._transit -= self._recent.popleft()[1]
+        if not self._recent:
+            self._transit = 0.0  # no float residue
+        return self._transit
 
 
 class Window:
@@ -175,7 +179,7 @@ class LearnedRate:
         self._refused = 0
         self._clean = 0
 
-    def released(self, hold_end: float, sustained_at: float, now: float) -> None:
+    def released(self, hold_end: float, sustained_at: float) -> None:
         """The first start after a hold: measure, if refusals were sustained since the last one."""
         mark, self._mark = self._mark, (hold_end, self._starts, self._refused)
         if mark is None or sustained_at < mark[0]:
@@ -185,7 +189,7 @@ class LearnedRate:
         if span > 0 and admitted > 0:
             self._good = admitted / span
             # Full (one request): the hold ended where the service has room for one.
-            self.bucket = Bucket(1, now, rate=self._good)
+            self.bucket = Bucket(1, rate=self._good)
             self._increase = LEARNED_PROBE_STEP
             self._clean = 0
 

@@ -149,7 +149,7 @@ def classify_close(code: int | None, reason: str | None) -> RtbatchError:
     if reason and (match := _CLOSE_REASON.fullmatch(reason.strip())):
         etype, ecode = match.groups()
         exc = classify_server_error(
-            {"type": etype, "code": ecode, "message": f"the service closed the {text}"}
+            {"type": etype, "code": ecode, "message": f"the service closed the session: {text}"}
         )
         exc.close_code = code
         return exc
