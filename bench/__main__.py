@@ -5,7 +5,7 @@
     python -m bench --only peer     # one section (repeatable); merged into results.json
 
 Sections: startup, throughput, cpu, peer, memory, validate, connections, audio, audio_send,
-resume, shards.
+resume, shards, goodput.
 Each runs on its own; one that fails (or whose module does not exist yet) is
 recorded with its error and the others go on. The driver itself imports only
 the standard library and measures every client as a child process (see
@@ -98,6 +98,12 @@ def _shards(quick: bool) -> dict[str, Any]:
     return result
 
 
+def _goodput(quick: bool) -> dict[str, Any]:
+    from bench import bench_goodput
+
+    return bench_goodput.run(quick=quick)
+
+
 SECTIONS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "startup": _startup,
     "throughput": _throughput,
@@ -110,6 +116,7 @@ SECTIONS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "audio_send": _audio_send,
     "resume": _resume,
     "shards": _shards,
+    "goodput": _goodput,
 }
 
 
@@ -354,6 +361,62 @@ def _rows_shards(r: dict[str, Any]) -> list[Row]:
             f"{audio['scaling_ratio']:.2f} ({audio['core_ceiling']:.2f})",
         )
     )
+
+
+def _figure(value: float | None, spec: str = ".3f") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def _rows_goodput(r: dict[str, Any]) -> list[Row]:
+    targets, ok = r["targets"], r["pass"]
+    rows: list[Row] = []
+    for name, key in (("RPM", "rpm"), ("TPM", "tpm")):
+        case = r[key]
+        stopped = f" (stopped: {case['stopped']})" if case.get("stopped") else ""
+        rows.append(
+            _row(
+                "goodput",
+                f"{name}-bound --{key} {case['limit']}, {case['jobs']} jobs -c "
+                f"{case['concurrency']}: goodput",
+                f"{_figure(case['goodput'])} ({_figure(case['run_wall_s'], '.1f')} s; limit "
+                f"{case['ideal_s']:.0f} s){stopped}",
+                f">= {targets[f'goodput_{key}']}",
+                _verdict(ok[f"goodput_{key}"]),
+            )
+        )
+        if key == "rpm":
+            share = case["refused_share"]
+            rows.append(
+                _row(
+                    "goodput",
+                    "  refused requests",
+                    f"{case['refused']} of {case['requests']} ({_figure(share, '.1%')})",
+                    f"<= {targets['refused_share']:.0%}",
+                    _verdict(ok["refused_rpm"]),
+                )
+            )
+            rows.append(
+                _row(
+                    "goodput",
+                    "  jobs failed for a rate limit",
+                    str(case["limit_failures"]),
+                    "0",
+                    _verdict(ok["limit_failures_rpm"]),
+                )
+            )
+    base = r["fault_free"]
+    for case in r["faults"]:
+        stopped = f" (stopped: {case['stopped']})" if case.get("stopped") else ""
+        rows.append(
+            _row(
+                "goodput",
+                f"{case['fault']}=0.2, {case['jobs']} jobs: wall / fault-free",
+                f"{_figure(case['ratio'], '.2f')} ({_figure(case['run_wall_s'], '.1f')} s vs "
+                f"{_figure(base['run_wall_s'], '.1f')} s){stopped}",
+                f"<= {targets['fault_ratio']}",
+                _verdict(ok[f"ratio_{case['fault']}"]),
+            )
+        )
     return rows
 
 
@@ -369,6 +432,7 @@ ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "audio_send": _rows_audio_send,
     "resume": _rows_resume,
     "shards": _rows_shards,
+    "goodput": _rows_goodput,
 }
 
 

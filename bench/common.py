@@ -229,6 +229,8 @@ class Emulator:
     token_delay_ms: float = 0.0
     reply_words: int = 12
     extra: list[str] = field(default_factory=list)
+    #: What follows the interpreter: another entry point taking ``rtbatch serve``'s options.
+    program: tuple[str, ...] = ("-m", "rtbatch", "serve")
     url: str = ""
     proc: subprocess.Popen[bytes] | None = None
     _log: Any = None
@@ -240,9 +242,7 @@ class Emulator:
         self._log = tempfile.NamedTemporaryFile(prefix="rtbatch-bench-emu-", suffix=".log")  # noqa: SIM115
         argv = [
             PYTHON,
-            "-m",
-            "rtbatch",
-            "serve",
+            *self.program,
             "--port",
             "0",
             "--latency-ms",

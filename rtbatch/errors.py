@@ -37,7 +37,7 @@ job id and attempt once the pool knows them.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 ErrorClass = Literal["retryable", "later", "job", "run"]
 
@@ -102,9 +102,14 @@ class ServerError(RetryableError):
 
 
 class RateLimited(RetryableError):
-    """Raised when the service refused a request for rate limits."""
+    """Raised when the service refused a request for rate limits.
+
+    ``limits`` holds the refused limit's figures when the message gave them, as
+    ``rate_limits.updated`` entries (plus ``requested``), for the pacer.
+    """
 
     kind = "rate_limited"
+    limits: tuple[dict[str, Any], ...] = ()
 
 
 class ProtocolError(RetryableError):

@@ -1,150 +1,381 @@
-"""Pacing new jobs: the server's rate-limit figures, our own caps, adaptive concurrency.
+"""When the next request may start: the account's limits, as the service states them.
 
-Three signals slow a run down, each kept separate:
+A *request* is a generation (``response.create``, a commit that transcribes), not a
+connection: a worker takes a :meth:`Pacer.slot` around each generation, and the pacer
+lets it start once every limit below allows it. Each signal acts in proportion to
+what it says, and none lingers past its meaning (the constants, with their reasons,
+are in :mod:`rtbatch.pacing_signals`):
 
-* ``rate_limits.updated`` says how much of the account's budget is left and
-  when it resets; when too little is left for the jobs in flight, new jobs wait
-  for the reset.
-* ``--rpm`` / ``--tpm`` are the user's own ceilings, enforced on our side with
-  a spacing between starts and a token bucket.
-* A rate-limit error means the account cannot take the current pace: the
-  number of jobs allowed in flight is cut (multiplicative decrease) and grows
-  back by one after a window of clean completions (additive increase); and new
-  starts are spaced by the server's "try again in" (the time its bucket needs
-  for one more request), decaying with each success, so that workers released
-  by the same hint do not all return at once and get refused together.
+* **Concurrency** (``-c``) caps the requests in flight. It is the only figure the
+  pacer lowers on its own, and only for *sustained* refusals (below).
+* **The user's ``--rpm`` / ``--tpm``** are token buckets that start full, as the
+  service's do: the first bucket's worth starts at once, then starts follow the
+  refill rate (``limit / 60`` per second). A request reserves the typical request's
+  tokens when it starts; the reservation is returned when its slot ends and its real
+  usage (:meth:`Pacer.on_done`) is charged instead.
+* **The service's figures** (``rate_limits.updated``, and the ``Limit … Used …
+  Requested …`` of a refusal's message, which :mod:`rtbatch.retry` turns into the
+  same entries) drive a model of the service's own buckets: each report sets the
+  level to its ``remaining``, less what we started in the last 0.25 s (the service
+  may not have seen those yet); it refills at ``limit / 60`` per second and every
+  start debits it. A request waits until the model says the service would take it.
+  The service reserves a request's tokens when it admits it, so ``remaining``
+  already nets out what is in flight; waiting for the whole ``reset_seconds`` would
+  leave the account idle while its bucket refills, so the pacer waits only until the
+  next request fits.
+* **A refusal** holds new starts for what it says: "try again in 35ms" holds them for
+  35 ms (the newest refusal's word replaces an older one's), and the starts after it
+  are not spaced out, so one refusal never slows the jobs that follow. Everything a
+  hold's end lets go starts at that instant. A refusal without a hint (a capacity
+  refusal, ``inference_rate_limit_exceeded``) holds starts for 0.1 s; that hold
+  doubles, up to 2 s, only while refusals keep arriving within a second of the
+  previous one's end.
+* **Sustained refusals** lower the concurrency to what is still running (each by at
+  least one): :data:`SUSTAINED_REFUSALS` capacity refusals within a second (the
+  service says too much is in flight, which is what concurrency controls), or as many
+  rate refusals that are also at least :data:`RATE_SHARE` of the starts since the last
+  hold ended (so many wait that each hold's end sends a burst the bucket cannot take;
+  a steady minority of refusals says nothing about what is in flight). Once nothing sustained
+  happened for a second, clean completions raise the concurrency by 1, 2, 4, … every
+  0.5 s: gently near the level that was refused, and from 1 back to 64 in 3.5 s.
+* **A learned request rate**, when rate refusals are sustained though every hold was
+  honoured (a service whose messages state no figures): the requests admitted between
+  the ends of two consecutive holds over the time between them is the service's
+  refill rate (its bucket was empty at both instants), and starts are spaced at that
+  rate. Every 20 clean completions it is probed higher by growing steps; a refusal
+  sends it back to the last rate that ran clean.
+
+A handshake refused with 429 is not a refused request: it delays the connection that
+met it (by its ``retry-after``) and nothing else, so it is not reported here.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections import deque
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import trio
 
-# Cut the concurrency at most once per this many seconds: a burst of rate-limit
-# errors from jobs that started together is one signal, not many.
-DECREASE_COOLDOWN_S = 2.0
-DECREASE_FACTOR = 0.5
-# Learned spacing between starts: never above this, and forgotten below the floor.
-MAX_SPACING_S = 30.0
-SPACING_FLOOR_S = 0.001
-SPACING_DECAY = 0.98
+from rtbatch.pacing_signals import Allowance, Bucket, Hold, LearnedRate, Window
+
+#: Refusals within :data:`~rtbatch.pacing_signals.SUSTAIN_WINDOW_S` that make them sustained.
+SUSTAINED_REFUSALS = 3
+#: ... and, for rate refusals, the share they must reach of the starts since the last
+#: hold ended.
+RATE_SHARE = 0.5
+#: Weight of the newest request in the typical request's tokens (an exponential average).
+TOKENS_EWMA = 0.1
+#: Clock slack when comparing computed instants (float sums of refill intervals).
+EPSILON_S = 1e-9
+
+_LIMIT_NAMES = ("requests", "tokens")
+
+
+class _Waiter:
+    """One caller of :meth:`Pacer.slot` waiting to start."""
+
+    __slots__ = ("admitted", "event", "reserved")
+
+    def __init__(self) -> None:
+        self.admitted = False
+        self.event = trio.Event()
+        self.reserved = 0.0
 
 
 class Pacer:
-    """Decides when the next job may start. Shared by all workers of a run."""
+    """Decides when the next request may start. One per run, shared by all workers.
+
+    Args:
+        concurrency: requests allowed in flight (the run's ``-c``; never exceeded).
+        rpm: the user's cap on requests started per minute, or ``None``.
+        tpm: the user's cap on tokens per minute, or ``None``.
+
+    Raises:
+        ValueError: a figure is below 1.
+    """
 
     def __init__(self, concurrency: int, *, rpm: int | None = None, tpm: int | None = None) -> None:
-        self.limiter = trio.CapacityLimiter(concurrency)
-        self._max = concurrency
-        self._rpm = rpm
-        self._tpm = tpm
-        self._not_before = 0.0
-        self._next_start = 0.0
-        self._tokens = float(tpm) if tpm else 0.0
-        self._tokens_at = 0.0
+        for name, value in (("concurrency", concurrency), ("rpm", rpm), ("tpm", tpm)):
+            if value is not None and value < 1:
+                raise ValueError(f"{name}: must be at least 1, got {value}")
+        self._limit = Allowance(concurrency)
+        self._in_flight = 0
+        self._rpm = Bucket(rpm) if rpm else None
+        self._tpm = Bucket(tpm) if tpm else None
+        self._server: dict[str, Bucket] = {}
         self._job_tokens = 0.0
-        self._clean = 0
-        self._last_cut = -math.inf
-        self._spacing = 0.0
+        self._requested_tokens = 0.0
+        self._hold = Hold()
+        self._released = -math.inf
+        self._learned = LearnedRate()
+        self._recent_capacity = Window()
+        self._batch_starts = 0  # since the last hold ended
+        self._batch_refused = 0
+        self._last_rate_sustained = -math.inf
+        self._waiters: deque[_Waiter] = deque()
+        #: Refusals reported (rate and capacity).
+        self.refusals = 0
+        #: Times sustained refusals cut the concurrency.
         self.cuts = 0
+
+    # -- what the pool reads ---------------------------------------------------
 
     @property
     def concurrency(self) -> int:
-        """Jobs currently allowed in flight."""
-        return int(self.limiter.total_tokens)
-
-    async def before_start(self) -> None:
-        """Wait until a new job may start under every limit."""
-        while True:
-            now = trio.current_time()
-            wake = max(self._not_before, self._next_start, self._token_wait(now))
-            if wake <= now:
-                break
-            await trio.sleep_until(wake)
-        gap = max(60.0 / self._rpm if self._rpm else 0.0, self._spacing)
-        if gap:
-            self._next_start = trio.current_time() + gap
-        if self._tpm:
-            self._tokens -= self._job_tokens
-
-    def _token_wait(self, now: float) -> float:
-        if not self._tpm:
-            return now
-        rate = self._tpm / 60.0
-        self._tokens = min(float(self._tpm), self._tokens + (now - self._tokens_at) * rate)
-        self._tokens_at = now
-        need = min(self._job_tokens, float(self._tpm))
-        if self._tokens >= need:
-            return now
-        return now + (need - self._tokens) / rate
-
-    def on_rate_limits(self, limits: list[dict[str, Any]]) -> None:
-        """Read a ``rate_limits.updated`` event's figures."""
-        now = trio.current_time()
-        in_flight = max(1, self.limiter.borrowed_tokens)
-        for entry in limits:
-            try:
-                remaining = float(entry["remaining"])
-                reset = float(entry["reset_seconds"])
-            except (KeyError, TypeError, ValueError):
-                continue
-            need = 1.0 if entry.get("name") == "requests" else self._job_tokens
-            if remaining < need * in_flight:
-                self._not_before = max(self._not_before, now + reset)
-
-    def on_usage(self, total_tokens: int) -> None:
-        """Learn a typical job's size (an exponential average of total tokens)."""
-        if total_tokens <= 0:
-            return
-        if self._job_tokens == 0:
-            self._job_tokens = float(total_tokens)
-        else:
-            self._job_tokens += 0.1 * (total_tokens - self._job_tokens)
-
-    def on_success(self) -> None:
-        """A clean completion: after a full window of them, allow one more in flight."""
-        self._clean += 1
-        self._spacing *= SPACING_DECAY
-        if self._spacing < SPACING_FLOOR_S:
-            self._spacing = 0.0
-        current = self.concurrency
-        if current < self._max and self._clean >= current:
-            self.limiter.total_tokens = current + 1
-            self._clean = 0
-
-    def on_rate_limited(self, retry_after_s: float | None) -> None:
-        """The account refused: hold new starts and cut the concurrency."""
-        now = trio.current_time()
-        if retry_after_s:
-            self._not_before = max(self._not_before, now + retry_after_s)
-        self._spacing = min(MAX_SPACING_S, max(self._spacing, retry_after_s or 1.0))
-        self._clean = 0
-        if now - self._last_cut >= DECREASE_COOLDOWN_S and self.concurrency > 1:
-            self.limiter.total_tokens = max(1, int(self.concurrency * DECREASE_FACTOR))
-            self._last_cut = now
-            self.cuts += 1
-
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Wait until a request may start; hold one unit of concurrency meanwhile."""
-        async with self.limiter:
-            await self.before_start()
-            yield
-
-    def on_refusal(self, retry_after_s: float | None, *, capacity: bool) -> None:
-        """A refused request."""
-        self.on_rate_limited(retry_after_s)
-
-    def on_done(self, total_tokens: int) -> None:
-        """A request that ran."""
-        self.on_success()
-        self.on_usage(total_tokens)
+        """Requests currently allowed in flight (``-c`` unless sustained refusals cut it)."""
+        return self._limit.allowed
 
     @property
     def in_flight(self) -> int:
-        """Requests holding a slot."""
-        return int(self.limiter.borrowed_tokens)
+        """Requests holding a slot now."""
+        return self._in_flight
+
+    @property
+    def hold_until(self) -> float:
+        """The trio instant before which no request starts because of refusals."""
+        return self._hold.until
+
+    @property
+    def learned_rate(self) -> float | None:
+        """Requests per second learned from sustained refusals, if any."""
+        bucket = self._learned.bucket
+        return bucket.rate if bucket is not None else None
+
+    def slot(self) -> AbstractAsyncContextManager[None]:
+        """Wait until a new request may start under every limit, then hold one unit of concurrency.
+
+        Waiters start first come, first served. Cancelled while waiting, a waiter
+        takes nothing; the unit is given back however the body ends.
+
+        Returns:
+            An async context manager: enter before the request is sent, exit when it ended.
+        """
+        return self._slot()
+
+    @asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        reserved = await self._admit()
+        try:
+            yield
+        finally:
+            self._end(reserved)
+
+    async def _admit(self) -> float:
+        """Queue, wait to be admitted, return the tokens reserved for the request.
+
+        Admission happens in :meth:`_dispatch`, which admits every waiter that may go
+        in one synchronous pass: all requests a hold's end lets go start at that
+        instant, before the answer to the first of them can hold the others back.
+        The first waiter keeps the time (sleeps until the next start is due); the
+        others sleep until admitted or until they come first.
+        """
+        await trio.lowlevel.checkpoint()
+        waiter = _Waiter()
+        self._waiters.append(waiter)
+        self._dispatch()
+        try:
+            while not waiter.admitted:
+                timing = self._waiters[0] is waiter and self._in_flight < self._limit.allowed
+                waiter.event = trio.Event()
+                with trio.move_on_at(self._ready_at() if timing else math.inf):
+                    await waiter.event.wait()
+                if not waiter.admitted:
+                    self._dispatch()
+        except BaseException:
+            if waiter.admitted:
+                self._end(waiter.reserved)  # admitted as it was cancelled: never sent
+            else:
+                self._waiters.remove(waiter)
+                self._poke()
+            raise
+        return waiter.reserved
+
+    def _dispatch(self) -> None:
+        """Admit waiters, first come first served, while every limit allows a start now."""
+        now = trio.current_time()
+        admitted = False
+        while (
+            self._waiters
+            and self._in_flight < self._limit.allowed
+            and self._ready_at() <= now + EPSILON_S
+        ):
+            waiter = self._waiters.popleft()
+            waiter.reserved = self._start(now)
+            waiter.admitted = True
+            waiter.event.set()
+            admitted = True
+        if admitted:
+            self._poke()  # a new first waiter: it keeps the time now
+
+    def _poke(self) -> None:
+        """Wake the first waiter to look again (a limit eased, or it has just come first)."""
+        if self._waiters:
+            self._waiters[0].event.set()
+
+    def _ready_at(self) -> float:
+        ready = self._hold.until
+        costs = (
+            (self._rpm, 1.0),
+            (self._tpm, self._job_tokens),
+            (self._server.get("requests"), 1.0),
+            (self._server.get("tokens"), self._tokens_per_request()),
+            (self._learned.bucket, 1.0),
+        )
+        for bucket, cost in costs:
+            if bucket is not None:
+                ready = max(ready, bucket.ready_at(cost))
+        return ready
+
+    def _start(self, now: float) -> float:
+        if self._released < self._hold.until <= now:
+            self._released = self._hold.until
+            self._batch_starts = self._batch_refused = 0
+            self._learned.released(self._hold.until, self._last_rate_sustained)
+        self._in_flight += 1
+        self._batch_starts += 1
+        self._learned.started(now)
+        if self._rpm is not None:
+            self._rpm.charge(1, now)
+        if (requests := self._server.get("requests")) is not None:
+            requests.charge(1, now)
+        if (server_tokens := self._server.get("tokens")) is not None:
+            # Nothing is given back: the service's next figures say what it settled.
+            server_tokens.charge(self._tokens_per_request(), now)
+        if self._tpm is None:
+            return 0.0
+        self._tpm.charge(self._job_tokens, now)
+        return self._job_tokens
+
+    def _end(self, reserved: float) -> None:
+        self._in_flight -= 1
+        if self._tpm is not None and reserved:
+            self._tpm.charge(-reserved, trio.current_time())
+        self._dispatch()
+        self._poke()
+
+    def _tokens_per_request(self) -> float:
+        """What the service reserves for a request: its own figure when a refusal named one."""
+        return max(self._job_tokens, self._requested_tokens)
+
+    # -- what the pool reports -------------------------------------------------
+
+    def on_rate_limits(self, limits: Iterable[Mapping[str, Any]]) -> None:
+        """Read the service's figures (a ``rate_limits.updated`` event's ``rate_limits``).
+
+        Args:
+            limits: entries ``{"name": "requests" | "tokens", "limit", "remaining",
+                "reset_seconds"}``; a refusal's parsed figures also carry ``requested``.
+                Entries of other names or without numbers are ignored.
+        """
+        self._sync(limits, trio.current_time())
+        self._dispatch()
+        self._poke()
+
+    def on_refusal(
+        self,
+        retry_after_s: float | None,
+        *,
+        capacity: bool,
+        limits: Iterable[Mapping[str, Any]] = (),
+    ) -> None:
+        """A request was refused before it ran.
+
+        Args:
+            retry_after_s: the service's "try again in", or ``None``.
+            capacity: ``True`` for a capacity refusal (``inference_rate_limit_exceeded``),
+                ``False`` for a rate-limit refusal.
+            limits: the refusal's figures (:attr:`rtbatch.errors.RateLimited.limits`);
+                they set the model of the service's bucket.
+        """
+        now = trio.current_time()
+        self.refusals += 1
+        if retry_after_s is not None:
+            self._hold.hinted(now, retry_after_s)
+        else:
+            self._hold.unhinted(now)
+        self._sync(limits, now)
+        if capacity:
+            sustained = self._recent_capacity.add(now) >= SUSTAINED_REFUSALS
+        else:
+            self._learned.refused()
+            self._batch_refused += 1
+            refused, starts = self._batch_refused, self._batch_starts
+            # More refusals than starts are not answers to these starts (a refused
+            # upgrade, say): they say nothing about how many wait.
+            sustained = SUSTAINED_REFUSALS <= refused <= starts and refused >= RATE_SHARE * starts
+            if sustained:
+                self._last_rate_sustained = now
+        if sustained and self._limit.sustained(now, self._in_flight):
+            self.cuts += 1
+        self._dispatch()  # a hold shortened by a newer hint, or figures that allow a start
+        self._poke()
+
+    def on_done(self, total_tokens: int) -> None:
+        """A request ran (whatever its outcome, unless it was refused).
+
+        Args:
+            total_tokens: its usage's ``total_tokens`` (0 when unknown).
+        """
+        self._charge_usage(total_tokens)
+        self._completed()
+
+    def _sync(self, limits: Iterable[Mapping[str, Any]], now: float) -> None:
+        for entry in limits:
+            name = entry.get("name")
+            try:
+                limit = float(entry["limit"])
+                remaining = float(entry["remaining"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            if name not in _LIMIT_NAMES or not limit > 0 or math.isnan(remaining):
+                continue
+            bucket = self._server.get(name)
+            if bucket is None:
+                bucket = self._server[name] = Bucket(limit)
+            bucket.sync(limit, remaining, now)
+            requested = entry.get("requested")
+            if name == "tokens" and isinstance(requested, int | float) and requested > 0:
+                self._requested_tokens = _average(self._requested_tokens, float(requested))
+
+    def _charge_usage(self, total_tokens: int) -> None:
+        if total_tokens <= 0:
+            return
+        self._job_tokens = _average(self._job_tokens, float(total_tokens))
+        if self._tpm is not None:
+            self._tpm.charge(total_tokens, trio.current_time())
+
+    def _completed(self) -> None:
+        now = trio.current_time()
+        self._learned.completed()
+        if self._limit.completed(now):
+            self._dispatch()
+            self._poke()
+
+    # -- the interface of the pool before issue 9 (remove with it) -------------
+
+    @property
+    def limiter(self) -> AbstractAsyncContextManager[None]:
+        """The old pool's ``async with pacer.limiter``: one :meth:`slot`."""
+        return self.slot()
+
+    async def before_start(self) -> None:
+        """The old pool's wait, now part of :meth:`slot`."""
+
+    def on_success(self) -> None:
+        """The old pool's clean completion."""
+        self._completed()
+
+    def on_usage(self, total_tokens: int) -> None:
+        """The old pool's usage report."""
+        self._charge_usage(total_tokens)
+
+    def on_rate_limited(self, retry_after_s: float | None) -> None:
+        """The old pool's refusal (it reports handshake 429s here too)."""
+        self.on_refusal(retry_after_s, capacity=False)
+
+
+def _average(current: float, new: float) -> float:
+    return new if current == 0 else current + TOKENS_EWMA * (new - current)

@@ -1,9 +1,23 @@
 """Classifying failures and pacing retries.
 
 Server ``error`` objects (from an ``error`` event, a failed ``response.done`` or a
-failed transcription) are classified here, once, into the hierarchy of
-:mod:`rtbatch.errors`; later code only reads ``error_class``. The backoff policy
-itself is data (:class:`rtbatch.config.RetryPolicy`); this module computes waits.
+failed transcription), WebSocket close reasons and refused upgrades are classified
+here, once, into the hierarchy of :mod:`rtbatch.errors`; later code only reads
+``error_class``. The backoff policy itself is data (:class:`rtbatch.config.RetryPolicy`);
+this module computes waits and decides each failed attempt's fate.
+
+The refusal shapes (``realtime-protocol.md`` section 0):
+
+* ``rate_limit_exceeded`` with a per-minute message ("… on tokens per min (TPM):
+  Limit 40000, Used 39000, Requested 2000. Please try again in 1.5s.") is a
+  :class:`~rtbatch.errors.RateLimited` carrying the hint and the figures;
+* the same code with a per-day message ("… on requests per day (RPD) …") is a
+  :class:`~rtbatch.errors.DailyLimitReached`: waiting minutes cannot help;
+* ``inference_rate_limit_exceeded`` (type ``invalid_request_error``, no hint) is an
+  :class:`~rtbatch.errors.Overloaded`: a refusal for capacity, not a bad request;
+* ``account_deactivated``, ``billing_hard_limit_reached`` and ``insufficient_quota``
+  are run-fatal: no job of the run can succeed;
+* a close reason ``<type>.<code>`` is classified as that error would be.
 """
 
 from __future__ import annotations
@@ -27,8 +41,11 @@ _BY_CODE: Mapping[str, type[RtbatchError]] = {
     "missing_model": errors.ModelUnavailable,
     "model_not_supported": errors.ModelUnavailable,
     "insufficient_quota": errors.QuotaExhausted,
+    "account_deactivated": errors.AccountUnusable,
+    "billing_hard_limit_reached": errors.AccountUnusable,
     "session_expired": errors.SessionExpired,
     "rate_limit_exceeded": errors.RateLimited,
+    "inference_rate_limit_exceeded": errors.Overloaded,
     "server_error": errors.ServerError,
 }
 
@@ -43,8 +60,21 @@ _BY_TYPE: Mapping[str, type[RtbatchError]] = {
     "insufficient_quota": errors.QuotaExhausted,
 }
 
-# "Please try again in 1m26.4s", "… in 6.1s", "… in 850ms", "… in 8h0m0s"
-_TRY_AGAIN = re.compile(r"try again in (?:(\d+)h)?(?:(\d+)m)?(\d+(?:\.\d+)?)(ms|s)\b")
+# "Please try again in 1m26.4s", "… in 6.1s", "… in 850ms", "… in 1h2m3s"
+_TRY_AGAIN = re.compile(r"try again in ((?:\d+(?:\.\d+)?(?:ms|h|m|s))+)", re.IGNORECASE)
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)", re.IGNORECASE)
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+# "on requests per min (RPM): Limit 600, Used 600, Requested 1"
+_FIGURES = re.compile(
+    r"on (requests|tokens) per (min|day)\b[^:]*:\s*Limit (\d+)"
+    r"(?:,\s*Used (\d+))?(?:,\s*Requested (\d+))?",
+    re.IGNORECASE,
+)
+_DAILY = re.compile(r"\bper day\b|\((?:RPD|TPD)\)", re.IGNORECASE)
+# A fatal close carries "<type>.<code>", e.g. "invalid_request_error.invalid_api_key".
+_CLOSE_REASON = re.compile(r"([a-z_]+)\.([a-z0-9_]+)")
+# GA closes an expired session with 1001 and a sentence, not a code.
+_EXPIRED_REASON = re.compile(r"maximum duration", re.IGNORECASE)
 
 
 def classify_server_error(error: Mapping[str, Any] | None) -> RtbatchError:
@@ -57,7 +87,9 @@ def classify_server_error(error: Mapping[str, Any] | None) -> RtbatchError:
     Returns:
         An instance of the most specific class; unknown types are retryable
         server errors, because a retry is capped and an unknown failure is more
-        often the service's than the job's.
+        often the service's than the job's. A rate-limit refusal carries its
+        "try again in" as ``retry_after_s`` and its figures as ``limits``; one
+        naming a daily limit is a :class:`~rtbatch.errors.DailyLimitReached`.
     """
     if not error:
         return errors.ServerError("the server reported a failure without details")
@@ -65,16 +97,68 @@ def classify_server_error(error: Mapping[str, Any] | None) -> RtbatchError:
     etype = error.get("type")
     message = str(error.get("message") or code or etype or "unknown error")
     cls = _BY_CODE.get(code or "") or _BY_TYPE.get(etype or "") or errors.ServerError
-    return cls(message, code=code or etype, retry_after_s=retry_hint(message))
+    if cls is errors.RateLimited and _DAILY.search(message):
+        cls = errors.DailyLimitReached
+    exc = cls(message, code=code or etype, retry_after_s=retry_hint(message))
+    if isinstance(exc, errors.RateLimited):
+        exc.limits = refusal_limits(message)
+    return exc
+
+
+def refusal_limits(message: str) -> tuple[dict[str, Any], ...]:
+    """The per-minute figures a rate-limit message states, as ``rate_limits.updated`` entries.
+
+    Args:
+        message: the refusal's message.
+
+    Returns:
+        ``({"name", "limit", "remaining", "reset_seconds", "requested"},)`` for a
+        per-minute limit with its ``Used`` figure; empty otherwise (a daily limit
+        is not paced, it stops the run).
+    """
+    match = _FIGURES.search(message)
+    if not match or match.group(2).lower() != "min" or match.group(4) is None:
+        return ()
+    name = match.group(1).lower()
+    limit, used = int(match.group(3)), int(match.group(4))
+    if limit <= 0:
+        return ()
+    entry: dict[str, Any] = {
+        "name": name,
+        "limit": limit,
+        "remaining": max(0, limit - used),
+        "reset_seconds": round(min(used, limit) * 60.0 / limit, 3),
+    }
+    if match.group(5) is not None:
+        entry["requested"] = int(match.group(5))
+    return (entry,)
 
 
 def classify_close(code: int | None, reason: str | None) -> RtbatchError:
-    """An error for a WebSocket close that arrived with no ``error`` event before it."""
+    """An error for a WebSocket close that arrived with no ``error`` event before it.
+
+    Args:
+        code: the close code, if any.
+        reason: the close reason; ``<type>.<code>`` is classified as that server
+            error would be (a fatal code stops the run; it is no lost connection).
+
+    Returns:
+        The most specific error, carrying ``close_code``.
+    """
     text = f"connection closed (code {code}{', ' + reason if reason else ''})"
+    if reason and (match := _CLOSE_REASON.fullmatch(reason.strip())):
+        etype, ecode = match.groups()
+        exc = classify_server_error(
+            {"type": etype, "code": ecode, "message": f"the service closed the session: {text}"}
+        )
+        exc.close_code = code
+        return exc
     if code == 3000:
         return errors.AuthenticationFailed(
             f"the service refused the API key ({text})", code="invalid_api_key", close_code=code
         )
+    if reason and _EXPIRED_REASON.search(reason):
+        return errors.SessionExpired(text, code="session_expired", close_code=code)
     return errors.ConnectionLost(text, code="connection_closed", close_code=code)
 
 
@@ -99,13 +183,12 @@ def error_class(exc: BaseException) -> ErrorClass:
 
 
 def retry_hint(message: str) -> float | None:
-    """Seconds to wait, when a server message says how long."""
+    """Seconds to wait, when a server message says how long ("try again in 1m26.4s")."""
     match = _TRY_AGAIN.search(message)
     if not match:
         return None
-    hours, minutes, amount, unit = match.groups()
-    seconds = float(amount) / (1000 if unit == "ms" else 1)
-    return seconds + 60 * int(minutes or 0) + 3600 * int(hours or 0)
+    parts = _DURATION_PART.findall(match.group(1))
+    return sum(float(amount) * _UNIT_S[unit.lower()] for amount, unit in parts)
 
 
 def _parse_retry_after(value: str | None) -> float | None:

@@ -1,69 +1,379 @@
-"""pacing.py: server figures, user caps and adaptive concurrency, on trio's virtual clock."""
+"""pacing.py: every signal, asserted on trio's virtual clock at exact instants."""
 
 from __future__ import annotations
 
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
 import trio
+import trio.lowlevel
+import trio.testing
 
 from rtbatch.pacing import Pacer
 
+MockClock = trio.testing.MockClock
 
-async def test_rpm_spaces_starts(autojump_clock: trio.testing.MockClock) -> None:
-    """--rpm 60 starts one job a second."""
-    pacer = Pacer(4, rpm=60)
-    start = trio.current_time()
+
+def at(seconds: float) -> float:
+    """A virtual instant, rounded past float noise (sums of refill intervals)."""
+    return round(seconds, 9)
+
+
+async def start_times(pacer: Pacer, n: int) -> list[float]:
+    """Enter and leave ``n`` slots one after another; the instant each started."""
+    times = []
+    for _ in range(n):
+        async with pacer.slot():
+            times.append(at(trio.current_time()))
+    return times
+
+
+async def hold_slot(pacer: Pacer, release: trio.Event, started: list[float] | None = None) -> None:
+    """Take a slot and keep it until ``release`` is set (noting the instant it started)."""
+    async with pacer.slot():
+        if started is not None:
+            started.append(at(trio.current_time()))
+        await release.wait()
+
+
+async def test_rpm_starts_the_first_bucket_at_once_then_refills(autojump_clock: MockClock) -> None:
+    """--rpm 1200: 1,200 start at 0, then 20 a second, so 1,800 have started by second 30."""
+    times = await start_times(Pacer(50, rpm=1200), 1800)
+    assert times[:1200] == [0.0] * 1200
+    assert times[1200:1203] == [0.05, 0.1, 0.15]
+    assert times[-1] == 30.0
+
+
+async def test_tpm_charges_usage_and_spaces_by_refill(autojump_clock: MockClock) -> None:
+    """--tpm 600 with 100-token requests: 5 more fit after the first, then one per 10 s."""
+    pacer = Pacer(10, tpm=600)
+    pacer.on_done(100)
+    times = []
+    for _ in range(7):
+        async with pacer.slot():
+            times.append(at(trio.current_time()))
+        pacer.on_done(100)
+    assert times == [0.0] * 5 + [10.0, 20.0]
+
+
+async def test_token_reservation_returns_when_the_slot_ends(autojump_clock: MockClock) -> None:
+    """Open slots reserve the typical tokens; one ending without usage frees its share."""
+    pacer = Pacer(10, tpm=600)
+    pacer.on_done(100)  # 500 left; each start reserves 100
+    release = trio.Event()
+    started: list[float] = []
+    async with trio.open_nursery() as nursery:
+        for _ in range(5):
+            nursery.start_soon(hold_slot, pacer, release, started)
+        await trio.sleep(1)
+        assert len(started) == 5
+        nursery.start_soon(hold_slot, pacer, release, started)
+        await trio.sleep(1)
+        assert len(started) == 5  # the bucket is reserved out
+        release.set()
+    assert started == [0.0] * 5 + [2.0]
+
+
+async def test_a_hint_holds_the_next_start_for_exactly_its_length(
+    autojump_clock: MockClock,
+) -> None:
+    """ "try again in 35ms" delays the next start by 35 ms, not more."""
+    pacer = Pacer(4)
+    pacer.on_refusal(0.035, capacity=False)
+    assert await start_times(pacer, 1) == [0.035]
+
+
+async def test_one_refusal_does_not_slow_the_next_hundred_starts(
+    autojump_clock: MockClock,
+) -> None:
+    """After a 35 ms hold, 100 starts go at once, and 100 more right after them."""
+    pacer = Pacer(100)
+    pacer.on_refusal(0.035, capacity=False)
+    started: list[float] = []
+
+    async def one() -> None:
+        async with pacer.slot():
+            started.append(at(trio.current_time()))
+            await trio.lowlevel.checkpoint()
+
+    for _ in range(2):
+        async with trio.open_nursery() as nursery:
+            for _ in range(100):
+                nursery.start_soon(one)
+    assert started == [0.035] * 200
+    assert pacer.concurrency == 100
+
+
+async def test_a_newer_hint_replaces_an_older_hold(autojump_clock: MockClock) -> None:
+    """The newest refusal's "try again in" is the service's latest word."""
+    pacer = Pacer(4)
+    pacer.on_refusal(2.0, capacity=False)
+    await trio.sleep(0.5)
+    pacer.on_refusal(0.05, capacity=False)
+    assert await start_times(pacer, 1) == [0.55]
+
+
+async def test_a_hint_releases_a_waiter_already_asleep(autojump_clock: MockClock) -> None:
+    """A waiter sleeping on a long hold starts when a newer, shorter hint says so."""
+    pacer = Pacer(4)
+    pacer.on_refusal(2.0, capacity=False)
+    started: list[float] = []
+
+    async def wait_and_start() -> None:
+        started.extend(await start_times(pacer, 1))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(wait_and_start)
+        await trio.sleep(0.5)
+        pacer.on_refusal(0.1, capacity=False)
+    assert started == [0.6]
+
+
+async def test_no_hint_hold_grows_only_while_refusals_keep_coming(
+    autojump_clock: MockClock,
+) -> None:
+    """Capacity refusals hold 0.1 s, then 0.2 and 0.4 s while they follow; 0.1 s after a lull."""
+    pacer = Pacer(4)
     times = []
     for _ in range(3):
-        await pacer.before_start()
-        times.append(trio.current_time() - start)
-    assert times == [0.0, 1.0, 2.0]
+        pacer.on_refusal(None, capacity=True)
+        times += await start_times(pacer, 1)
+    assert times == [0.1, 0.3, 0.7]
+    await trio.sleep(5)
+    pacer.on_refusal(None, capacity=True)
+    assert await start_times(pacer, 1) == [5.8]
 
 
-async def test_exhausted_budget_waits_for_reset(autojump_clock: trio.testing.MockClock) -> None:
-    """When rate_limits.updated says the budget is spent, new jobs wait for its reset."""
+async def test_refusals_during_a_hold_do_not_lengthen_it(autojump_clock: MockClock) -> None:
+    """The answers to requests that started together are one signal: one 0.1 s hold."""
     pacer = Pacer(4)
-    pacer.on_usage(100)
-    start = trio.current_time()
-    pacer.on_rate_limits([{"name": "tokens", "limit": 1000, "remaining": 50, "reset_seconds": 2.5}])
-    await pacer.before_start()
-    assert trio.current_time() - start == 2.5
+    for _ in range(10):
+        pacer.on_refusal(None, capacity=True)
+    assert await start_times(pacer, 1) == [0.1]
 
 
-async def test_ample_budget_does_not_wait(autojump_clock: trio.testing.MockClock) -> None:
-    """Plenty remaining: no pause."""
-    pacer = Pacer(4)
-    pacer.on_usage(100)
+async def test_sustained_capacity_refusals_lower_the_allowance_to_what_runs(
+    autojump_clock: MockClock,
+) -> None:
+    """Two capacity refusals change nothing; the third cuts -c 64 to the 30 running."""
+    pacer = Pacer(64)
+    release = trio.Event()
+    async with trio.open_nursery() as nursery:
+        for _ in range(30):
+            nursery.start_soon(hold_slot, pacer, release)
+        await trio.sleep(0.01)
+        pacer.on_refusal(None, capacity=True)
+        pacer.on_refusal(None, capacity=True)
+        assert (pacer.concurrency, pacer.cuts) == (64, 0)
+        pacer.on_refusal(None, capacity=True)
+        assert (pacer.concurrency, pacer.cuts) == (30, 1)
+        release.set()
+    assert pacer.refusals == 3
+
+
+async def test_concurrency_recovers_to_the_maximum_within_3_5_s(autojump_clock: MockClock) -> None:
+    """Cut to 1, it grows 2, 4 … 64 from 1 s after the refusals, every 0.5 s: 3.5 s in all."""
+    pacer = Pacer(64)
+    for _ in range(3):
+        pacer.on_refusal(None, capacity=True)
+    assert pacer.concurrency == 1
+    seen: dict[int, float] = {}
+    for tenth in range(1, 50):
+        await trio.sleep_until(tenth / 10)
+        pacer.on_done(50)
+        seen.setdefault(pacer.concurrency, at(trio.current_time()))
+    assert seen == {1: 0.1, 2: 1.0, 4: 1.5, 8: 2.0, 16: 2.5, 32: 3.0, 64: 3.5}
+
+
+async def test_a_steady_minority_of_rate_refusals_keeps_the_concurrency(
+    autojump_clock: MockClock,
+) -> None:
+    """One request in five refused, round after round: no cut, and starts go on at once."""
+    pacer = Pacer(40)
+    for _ in range(10):
+        starts = await start_times(pacer, 40)
+        assert len(set(starts)) == 1
+        for _ in range(8):
+            pacer.on_refusal(0.05, capacity=False)
+    assert (pacer.concurrency, pacer.cuts, pacer.learned_rate) == (40, 0, None)
+
+
+async def test_refusals_of_requests_never_started_do_not_cut(autojump_clock: MockClock) -> None:
+    """Refusals before any start (refused upgrades reported as refusals) leave -c alone."""
+    pacer = Pacer(40)
+    for _ in range(8):
+        pacer.on_refusal(1.0, capacity=False)
+    assert (pacer.concurrency, pacer.cuts) == (40, 0)
+    assert await start_times(pacer, 40) == [1.0] * 40
+
+
+async def test_server_figures_hold_until_the_next_request_fits(autojump_clock: MockClock) -> None:
+    """A spent 6,000-token budget refills 100 tokens/s: the next 100-token request waits 1 s."""
+    pacer = Pacer(8)
+    pacer.on_done(100)
+    pacer.on_rate_limits([{"name": "tokens", "limit": 6000, "remaining": 0, "reset_seconds": 60}])
+    assert await start_times(pacer, 2) == [1.0, 2.0]
+
+
+async def test_ample_server_figures_do_not_wait(autojump_clock: MockClock) -> None:
+    """Plenty remaining: no pause; entries of other names or without numbers are ignored."""
+    pacer = Pacer(8)
+    pacer.on_done(100)
     pacer.on_rate_limits(
-        [{"name": "tokens", "limit": 10**6, "remaining": 10**6, "reset_seconds": 9}]
+        [
+            {"name": "tokens", "limit": 10**6, "remaining": 10**6, "reset_seconds": 9},
+            {"name": "requests", "limit": "lots", "remaining": 0},
+            {"name": "images", "limit": 10, "remaining": 0},
+            {"name": "tokens", "limit": 0, "remaining": 0},
+        ]
     )
-    start = trio.current_time()
-    await pacer.before_start()
-    assert trio.current_time() == start
+    assert await start_times(pacer, 3) == [0.0] * 3
 
 
-async def test_tpm_bucket(autojump_clock: trio.testing.MockClock) -> None:
-    """--tpm 600 with 100-token jobs: six start at once, then one every 10 s."""
-    pacer = Pacer(10, tpm=600)
-    pacer.on_usage(100)
-    start = trio.current_time()
-    for _ in range(6):
-        await pacer.before_start()
-    assert trio.current_time() == start
-    await pacer.before_start()
-    assert round(trio.current_time() - start, 6) == 10.0
+async def test_a_report_discounts_starts_the_service_may_not_have_seen(
+    autojump_clock: MockClock,
+) -> None:
+    """Three requests just started are taken off a report of 300 remaining: the next waits 1 s."""
+    pacer = Pacer(8)
+    pacer.on_done(100)
+    pacer.on_rate_limits([{"name": "tokens", "limit": 6000, "remaining": 6000}])
+    assert await start_times(pacer, 3) == [0.0] * 3
+    pacer.on_rate_limits([{"name": "tokens", "limit": 6000, "remaining": 300}])
+    assert await start_times(pacer, 1) == [1.0]
 
 
-async def test_rate_limit_cuts_then_recovers(autojump_clock: trio.testing.MockClock) -> None:
-    """A rate-limit error halves concurrency (once per cooldown); clean windows add one back."""
-    pacer = Pacer(16)
-    pacer.on_rate_limited(1.0)
-    pacer.on_rate_limited(1.0)  # same burst: no second cut
-    assert pacer.concurrency == 8
-    await trio.sleep(3)
-    pacer.on_rate_limited(None)
-    assert pacer.concurrency == 4
-    for _ in range(4):
-        pacer.on_success()
-    assert pacer.concurrency == 5
-    for _ in range(1000):
-        pacer.on_success()
-    assert pacer.concurrency == 16
+async def test_refusal_figures_pace_starts_at_the_service_rate(autojump_clock: MockClock) -> None:
+    """ "Limit 600, Used 600" on requests: starts follow at 10 a second, not all after the hint."""
+    pacer = Pacer(50)
+    figures = [{"name": "requests", "limit": 600, "remaining": 0, "reset_seconds": 60}]
+    pacer.on_refusal(0.05, capacity=False, limits=figures)
+    assert await start_times(pacer, 3) == [0.1, 0.2, 0.3]
+
+
+async def test_concurrency_cap_serves_waiters_in_order(autojump_clock: MockClock) -> None:
+    """-c 2: the third and fourth wait, and start in the order they came."""
+    pacer = Pacer(2)
+    order: list[str] = []
+
+    async def job(name: str, seconds: float) -> None:
+        async with pacer.slot():
+            order.append(name)
+            assert pacer.in_flight <= 2
+            await trio.sleep(seconds)
+
+    async with trio.open_nursery() as nursery:
+        for name, seconds in (("a", 1), ("b", 3), ("c", 1), ("d", 1)):
+            nursery.start_soon(job, name, seconds)
+            await trio.lowlevel.checkpoint()
+    assert order == ["a", "b", "c", "d"]
+    assert at(trio.current_time()) == 3.0
+    assert pacer.in_flight == 0
+
+
+async def test_a_cancelled_waiter_takes_nothing(autojump_clock: MockClock) -> None:
+    """A waiter cancelled in the queue leaves no unit taken and no place held."""
+    pacer = Pacer(1)
+    release = trio.Event()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(hold_slot, pacer, release)
+        await trio.sleep(0.1)
+        with trio.move_on_after(1):
+            async with pacer.slot():
+                pytest.fail("admitted past the concurrency cap")
+        release.set()
+    assert pacer.in_flight == 0
+    assert await start_times(pacer, 1) == [1.1]
+
+
+def test_a_pacer_is_built_outside_trio() -> None:
+    """The pool builds its pacer before the run starts: no clock is read then."""
+    assert Pacer(8, rpm=60, tpm=600).concurrency == 8
+
+
+def test_bad_figures_are_refused() -> None:
+    """Concurrency, --rpm and --tpm below 1 are errors naming the figure."""
+    with pytest.raises(ValueError, match="concurrency"):
+        Pacer(0)
+    with pytest.raises(ValueError, match="rpm"):
+        Pacer(4, rpm=0)
+
+
+# -- whole runs against a fake account ------------------------------------------
+
+
+@dataclass
+class FakeAccount:
+    """The service's side: a per-minute request bucket that refuses with a hint (and figures)."""
+
+    rpm: int
+    figures: bool
+    level: float = field(init=False)
+    stamp: float = field(init=False)
+    refused: int = 0
+    admitted: int = 0
+
+    def __post_init__(self) -> None:
+        self.level, self.stamp = float(self.rpm), trio.current_time()
+
+    def request(self) -> tuple[float, list[dict[str, Any]]] | None:
+        """Admit a request (``None``), or refuse it with a wait and the limit's figures."""
+        now = trio.current_time()
+        self.level = min(self.rpm, self.level + (now - self.stamp) * self.rpm / 60)
+        self.stamp = now
+        if self.level >= 1:
+            self.level -= 1
+            self.admitted += 1
+            return None
+        self.refused += 1
+        used = self.rpm - math.floor(self.level)
+        entry = {"name": "requests", "limit": self.rpm, "remaining": self.rpm - used}
+        return (1 - self.level) * 60 / self.rpm, [entry] if self.figures else []
+
+
+async def run_batch(pacer: Pacer, account: FakeAccount, jobs: int, latency_s: float) -> list[float]:
+    """Workers as the pool runs them; the instant each job completed."""
+    done: list[float] = []
+    queue = list(range(jobs))
+    rng = random.Random(1)
+
+    async def worker() -> None:
+        while queue:
+            job = queue.pop()
+            async with pacer.slot():
+                refusal = account.request()
+                if refusal is None:
+                    await trio.sleep(latency_s * rng.uniform(0.8, 1.2))
+            if refusal is None:
+                pacer.on_done(40)
+                done.append(trio.current_time())
+            else:
+                pacer.on_refusal(refusal[0], capacity=False, limits=refusal[1])
+                queue.append(job)
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(pacer.concurrency):
+            nursery.start_soon(worker)
+    return done
+
+
+async def test_a_1200_rpm_account_runs_1800_jobs_in_31_s(autojump_clock: MockClock) -> None:
+    """Refusals that state their figures: the limit's 31 s, and under 1 % refused."""
+    account = FakeAccount(rpm=1200, figures=True)
+    done = await run_batch(Pacer(50), account, 1800, latency_s=0.2)
+    assert len(done) == 1800
+    assert max(done) <= 31.0
+    assert account.refused <= 18
+
+
+async def test_without_figures_a_learned_rate_keeps_goodput(autojump_clock: MockClock) -> None:
+    """Hints alone: after the first bucket, jobs finish at 0.95 of the limit's rate or better."""
+    account = FakeAccount(rpm=600, figures=False)
+    pacer = Pacer(50)
+    done = sorted(await run_batch(pacer, account, 1200, latency_s=0.2))
+    goodput = (1200 - 600) / (done[-1] - done[599]) / 10.0
+    assert goodput >= 0.95
+    assert account.refused <= 0.1 * 1200
+    assert pacer.learned_rate is not None

@@ -1,8 +1,9 @@
-"""retry.py: every server error is classified once, into the right branch."""
+"""retry.py: every server error, close and refused upgrade is classified once, and decided."""
 
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,7 @@ from rtbatch.retry import (
     classify_server_error,
     classify_status,
     decide,
+    refusal_limits,
     retry_hint,
     should_retry,
 )
@@ -22,77 +24,150 @@ RATE_MSG = (
     "Rate limit reached for gpt-realtime in organization org-x on tokens per min (TPM): "
     "Limit 40000, Used 39000, Requested 2000. Please try again in 1.5s. Visit …"
 )
+RPM_MSG = (
+    "Rate limit reached for gpt-realtime in organization org-x on requests per min (RPM): "
+    "Limit 600, Used 600, Requested 1. Please try again in 35ms. Visit …"
+)
+RPD_MSG = (
+    "Rate limit reached for gpt-4o-mini-realtime in organization org-x on requests per day "
+    "(RPD): Limit 1000, Used 1000, Requested 1. Please try again in 1m26.4s. Visit …"
+)
+CAPACITY_MSG = "We're currently processing too many requests - please try again later."
+
+
+def rate(message: str, etype: str = "tokens") -> dict[str, str]:
+    return {"type": etype, "code": "rate_limit_exceeded", "message": message}
+
+
+def invalid(code: str, message: str = "m") -> dict[str, str]:
+    return {"type": "invalid_request_error", "code": code, "message": message}
 
 
 @pytest.mark.parametrize(
-    ("error", "cls", "branch"),
+    ("error", "cls", "branch", "hint"),
     [
-        (
-            {"type": "invalid_request_error", "code": "invalid_api_key", "message": "k"},
-            errors.AuthenticationFailed,
-            "run",
-        ),
-        (
-            {"type": "invalid_request_error", "code": "beta_api_shape_disabled", "message": "b"},
-            errors.DialectRefused,
-            "run",
-        ),
-        (
-            {"type": "invalid_request_error", "code": "model_not_found", "message": "m"},
-            errors.ModelUnavailable,
-            "run",
-        ),
-        (
-            {"type": "invalid_request_error", "code": "missing_model", "message": "m"},
-            errors.ModelUnavailable,
-            "run",
-        ),
+        (invalid("invalid_api_key"), errors.AuthenticationFailed, "run", None),
+        (invalid("beta_api_shape_disabled"), errors.DialectRefused, "run", None),
+        (invalid("model_not_found"), errors.ModelUnavailable, "run", None),
+        (invalid("missing_model"), errors.ModelUnavailable, "run", None),
         (
             {"type": "insufficient_quota", "code": "insufficient_quota", "message": "q"},
             errors.QuotaExhausted,
             "run",
+            None,
         ),
+        (invalid("insufficient_quota"), errors.QuotaExhausted, "run", None),
+        (invalid("account_deactivated"), errors.AccountUnusable, "run", None),
+        (invalid("billing_hard_limit_reached"), errors.AccountUnusable, "run", None),
+        (invalid("session_expired"), errors.SessionExpired, "retryable", None),
         (
-            {"type": "invalid_request_error", "code": "session_expired", "message": "s"},
-            errors.SessionExpired,
+            invalid("inference_rate_limit_exceeded", CAPACITY_MSG),
+            errors.Overloaded,
             "retryable",
+            None,
         ),
+        (rate(RATE_MSG), errors.RateLimited, "retryable", 1.5),
+        (rate(RPM_MSG, "requests"), errors.RateLimited, "retryable", 0.035),
+        (rate(RPD_MSG, "requests"), errors.DailyLimitReached, "later", 86.4),
         (
-            {"type": "tokens", "code": "rate_limit_exceeded", "message": RATE_MSG},
-            errors.RateLimited,
-            "retryable",
+            {"type": "rate_limit_error", "code": None, "message": RPD_MSG},
+            errors.DailyLimitReached,
+            "later",
+            86.4,
         ),
         (
             {"type": "server_error", "code": None, "message": "The server had an error"},
             errors.ServerError,
             "retryable",
+            None,
         ),
+        (invalid("invalid_value", "bad"), errors.RequestRejected, "job", None),
         (
-            {"type": "invalid_request_error", "code": "invalid_value", "message": "bad"},
-            errors.RequestRejected,
-            "job",
+            {"type": "something_new", "code": None, "message": "?"},
+            errors.ServerError,
+            "retryable",
+            None,
         ),
-        ({"type": "something_new", "code": None, "message": "?"}, errors.ServerError, "retryable"),
-        (None, errors.ServerError, "retryable"),
+        (None, errors.ServerError, "retryable", None),
     ],
 )
-def test_classify_server_error(error: dict[str, str] | None, cls: type, branch: str) -> None:
-    """Each known code or type lands in its class and branch."""
+def test_classify_server_error(
+    error: dict[str, str] | None, cls: type, branch: str, hint: float | None
+) -> None:
+    """Each known code or type lands in its class and branch, with the message's wait."""
     exc = classify_server_error(error)
     assert type(exc) is cls
     assert exc.error_class == branch
+    assert exc.retry_after_s == (pytest.approx(hint) if hint is not None else None)
 
 
-def test_rate_limit_message_gives_the_wait() -> None:
-    """The server's "try again in" becomes the retry hint."""
-    assert (
-        classify_server_error({"code": "rate_limit_exceeded", "message": RATE_MSG}).retry_after_s
-        == 1.5
-    )
-    assert retry_hint("Please try again in 1m26.4s.") == pytest.approx(86.4)
-    assert retry_hint("Please try again in 850ms.") == pytest.approx(0.85)
-    assert retry_hint("Please try again in 8h0m0s.") == pytest.approx(28800.0)
-    assert retry_hint("no hint here") is None
+def test_a_capacity_refusal_is_a_refusal_not_a_bad_request() -> None:
+    """inference_rate_limit_exceeded is retried as a refusal (an Overloaded is a RateLimited)."""
+    exc = classify_server_error(invalid("inference_rate_limit_exceeded", CAPACITY_MSG))
+    assert isinstance(exc, errors.RateLimited)
+    assert exc.code == "inference_rate_limit_exceeded"
+    assert exc.limits == ()
+
+
+@pytest.mark.parametrize(
+    ("message", "seconds"),
+    [
+        ("Please try again in 1m26.4s. Visit", 86.4),
+        ("Please try again in 6.1s.", 6.1),
+        ("Please try again in 850ms.", 0.85),
+        ("Please try again in 35ms.", 0.035),
+        ("please Try Again In 1h2m3s", 3723.0),
+        ("Please try again in 8h0m0s.", 28800.0),
+        ("Please try again in 0.000s.", 0.0),
+        ("Please try again later.", None),
+        ("no hint here", None),
+    ],
+)
+def test_retry_hint(message: str, seconds: float | None) -> None:
+    """Every form of "try again in" the service writes becomes seconds."""
+    got = retry_hint(message)
+    assert got == (pytest.approx(seconds) if seconds is not None else None)
+
+
+@pytest.mark.parametrize(
+    ("message", "entries"),
+    [
+        (
+            RATE_MSG,
+            (
+                {
+                    "name": "tokens",
+                    "limit": 40000,
+                    "remaining": 1000,
+                    "reset_seconds": 58.5,
+                    "requested": 2000,
+                },
+            ),
+        ),
+        (
+            RPM_MSG,
+            (
+                {
+                    "name": "requests",
+                    "limit": 600,
+                    "remaining": 0,
+                    "reset_seconds": 60.0,
+                    "requested": 1,
+                },
+            ),
+        ),
+        (RPD_MSG, ()),
+        ("Rate limit reached on tokens per min (TPM): Limit 40000. Try again in 2s.", ()),
+        ("Requests have exceeded the rate limit. Please retry after 2 seconds.", ()),
+    ],
+)
+def test_refusal_limits(message: str, entries: tuple[dict[str, Any], ...]) -> None:
+    """A per-minute message's figures become rate_limits entries; a daily one's do not."""
+    assert refusal_limits(message) == entries
+    exc = classify_server_error(rate(message))
+    assert isinstance(exc, errors.RateLimited | errors.DailyLimitReached)
+    if isinstance(exc, errors.RateLimited):
+        assert exc.limits == entries
 
 
 @pytest.mark.parametrize(
@@ -119,14 +194,34 @@ def test_retry_after_header_is_a_hint() -> None:
     assert classify_status(503, "soon").retry_after_s is None
 
 
-def test_classify_close() -> None:
-    """Close 3000 is the key; anything else without an error first is a lost connection."""
-    assert isinstance(
-        classify_close(3000, "invalid_request_error.invalid_api_key"), errors.AuthenticationFailed
-    )
-    lost = classify_close(1006, None)
-    assert isinstance(lost, errors.ConnectionLost)
-    assert lost.close_code == 1006
+@pytest.mark.parametrize(
+    ("code", "reason", "cls", "branch"),
+    [
+        (3000, "invalid_request_error.invalid_api_key", errors.AuthenticationFailed, "run"),
+        (3000, None, errors.AuthenticationFailed, "run"),
+        (4000, "invalid_request_error.beta_api_shape_disabled", errors.DialectRefused, "run"),
+        (4004, "invalid_request_error.model_not_found", errors.ModelUnavailable, "run"),
+        (1008, "invalid_request_error.account_deactivated", errors.AccountUnusable, "run"),
+        (1008, "invalid_request_error.billing_hard_limit_reached", errors.AccountUnusable, "run"),
+        (1008, "invalid_request_error.insufficient_quota", errors.QuotaExhausted, "run"),
+        (1011, "server_error.server_error", errors.ServerError, "retryable"),
+        (4000, "invalid_request_error.some_new_code", errors.RequestRejected, "job"),
+        (
+            1001,
+            "Your session hit the maximum duration of 60 minutes.",
+            errors.SessionExpired,
+            "retryable",
+        ),
+        (1006, None, errors.ConnectionLost, "retryable"),
+        (1000, "bye", errors.ConnectionLost, "retryable"),
+    ],
+)
+def test_classify_close(code: int, reason: str | None, cls: type, branch: str) -> None:
+    """A close reason <type>.<code> is classified by its code; a fatal one is no lost connection."""
+    exc = classify_close(code, reason)
+    assert type(exc) is cls
+    assert exc.error_class == branch
+    assert exc.close_code == code
 
 
 def test_backoff_is_full_jitter_within_the_cap() -> None:
@@ -188,3 +283,78 @@ def test_decide_table(exc: BaseException, attempts: int, refusals: int, action: 
     assert found.action == action
     if action == "retry" and isinstance(exc, errors.RateLimited):
         assert found.wait_s == 0.0  # the pacer holds its start, not a per-job timer
+
+
+POLICY = RetryPolicy(max_attempts=3, initial_s=1.0, max_s=8.0, total_s=100.0, max_refusals=5)
+
+
+def limited(hint: float | None) -> errors.RateLimited:
+    return errors.RateLimited("refused", code="rate_limit_exceeded", retry_after_s=hint)
+
+
+@pytest.mark.parametrize(
+    ("exc", "attempts", "refusals", "elapsed_s", "action", "wait_s"),
+    [
+        (limited(0.035), 0, 1, 0.0, "retry", 0.0),
+        (
+            errors.Overloaded(CAPACITY_MSG, code="inference_rate_limit_exceeded"),
+            0,
+            1,
+            0.0,
+            "retry",
+            0.0,
+        ),
+        (errors.HandshakeRetryable("429", status=429, retry_after_s=1.0), 0, 1, 0.0, "retry", 0.0),
+        (limited(0.035), 0, 5, 0.0, "fail", 0.0),
+        (limited(400.0), 0, 1, 0.0, "try_later", 400.0),
+        (errors.DailyLimitReached("rpd", retry_after_s=86.4), 0, 1, 0.0, "try_later", 86.4),
+        (errors.DailyLimitReached("rpd"), 0, 1, 0.0, "try_later", 0.0),
+        (errors.AccountUnusable("deactivated"), 1, 0, 0.0, "stop", 0.0),
+        (errors.QuotaExhausted("quota"), 1, 0, 0.0, "stop", 0.0),
+        (errors.OutputFailed("disk full"), 1, 0, 0.0, "stop", 0.0),
+        (errors.ServerError("boom"), 1, 0, 0.0, "retry", None),
+        (ValueError("a bug"), 1, 0, 0.0, "stop", 0.0),
+        (errors.RequestRejected("bad"), 1, 0, 0.0, "fail", 0.0),
+        (errors.ConnectionLost("lost"), 3, 0, 0.0, "fail", 0.0),
+        (errors.ServerError("boom", retry_after_s=5.0), 1, 0, 99.0, "fail", 0.0),
+    ],
+)
+def test_decide(
+    exc: BaseException,
+    attempts: int,
+    refusals: int,
+    elapsed_s: float,
+    action: str,
+    wait_s: float | None,
+) -> None:
+    """Refusals retry at once (the pacer holds them), long waits are try-later, fatal stops."""
+    got = decide(
+        exc,
+        attempts=attempts,
+        refusals=refusals,
+        elapsed_s=elapsed_s,
+        policy=POLICY,
+        rng=random.Random(0),
+    )
+    assert got.action == action
+    if wait_s is not None:  # None: a backoff draw, tested below
+        assert got.wait_s == wait_s
+
+
+def test_decide_backs_off_other_retryable_failures() -> None:
+    """A lost connection before the attempt cap waits a full-jitter draw within the cap."""
+    rng = random.Random(3)
+    waits = [
+        decide(
+            errors.ConnectionLost("lost"),
+            attempts=2,
+            refusals=0,
+            elapsed_s=0.0,
+            policy=POLICY,
+            rng=rng,
+        )
+        for _ in range(100)
+    ]
+    assert {d.action for d in waits} == {"retry"}
+    assert all(0.0 <= d.wait_s <= 2.0 for d in waits)
+    assert max(d.wait_s for d in waits) > 1.5

@@ -11,6 +11,7 @@ from typing import Any
 import trio
 
 from rtbatch.emulator.config import EmulatorConfig
+from rtbatch.emulator.runtime import Emulator
 from rtbatch.emulator.server import serve
 
 
@@ -22,15 +23,17 @@ def _ssl_context(certfile: str | None, keyfile: str | None) -> ssl.SSLContext | 
     return context
 
 
-async def _main(config: EmulatorConfig) -> None:
+async def serve_until_signal(config: EmulatorConfig) -> Emulator:
+    """Serve until SIGINT or SIGTERM; return the stopped emulator (its counters, for benchmarks)."""
     async with trio.open_nursery() as nursery:
-        emulator = await nursery.start(serve, config)
+        emulator: Emulator = await nursery.start(serve, config)
         # Benchmarks parse this exact line to learn the port of ``--port 0``.
         print(f"rtbatch emulator listening on {emulator.url}", file=sys.stderr, flush=True)
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for _ in signals:
                 break
         nursery.cancel_scope.cancel()
+    return emulator
 
 
 def run_forever(*, certfile: str | None, keyfile: str | None, **options: Any) -> None:
@@ -49,5 +52,5 @@ def run_forever(*, certfile: str | None, keyfile: str | None, **options: Any) ->
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
     )
     config = EmulatorConfig(ssl_context=_ssl_context(certfile, keyfile), **options)
-    trio.run(_main, config)
+    trio.run(serve_until_signal, config)
     logging.getLogger("rtbatch.emulator").info("stopped")
