@@ -361,6 +361,7 @@ def _rows_shards(r: dict[str, Any]) -> list[Row]:
             f"{audio['scaling_ratio']:.2f} ({audio['core_ceiling']:.2f})",
         )
     )
+    return rows
 
 
 def _figure(value: float | None, spec: str = ".3f") -> str:
