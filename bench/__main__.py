@@ -5,7 +5,7 @@
     python -m bench --only peer     # one section (repeatable); merged into results.json
 
 Sections: startup, throughput, cpu, peer, memory, validate, connections, audio, audio_send,
-resume, shards, goodput.
+resume, shards, goodput, transcribe.
 Each runs on its own; one that fails (or whose module does not exist yet) is
 recorded with its error and the others go on. The driver itself imports only
 the standard library and measures every client as a child process (see
@@ -104,6 +104,15 @@ def _goodput(quick: bool) -> dict[str, Any]:
     return bench_goodput.run(quick=quick)
 
 
+def _transcribe(quick: bool) -> dict[str, Any]:
+    # Real time, about three minutes (quick: one and a half): the CPU comparison, then 1 h and 10 h.
+    kwargs = {"minutes": 5, "hours": [1, 2]} if quick else {"minutes": 20, "hours": [1, 10]}
+    result: dict[str, Any] = common.run_python_call(
+        "bench.bench_transcribe", kwargs=kwargs, timeout_s=1800
+    )
+    return result
+
+
 SECTIONS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "startup": _startup,
     "throughput": _throughput,
@@ -117,6 +126,7 @@ SECTIONS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "resume": _resume,
     "shards": _shards,
     "goodput": _goodput,
+    "transcribe": _transcribe,
 }
 
 
@@ -421,6 +431,44 @@ def _rows_goodput(r: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def _rows_transcribe(r: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    target = f"<= {r['target_cpu_ratio']}x ffmpeg"
+    for c in r["cases"]:
+        metric = (
+            f"rtbatch transcribe vs ffmpeg CLI, {c['source']} ({c['minutes']} min): "
+            "CPU s per audio hour (marginal)"
+        )
+        ours = c["rtbatch_cpu_s_per_audio_hour"]
+        if c.get("ratio") is None:
+            reason = c.get("skipped", "no ratio")
+            rows.append(_row("transcribe", metric, f"{ours:.1f} | -", target, reason[:40]))
+            continue
+        value = (
+            f"{ours:.1f} | {c['ffmpeg_cpu_s_per_audio_hour']:.1f} = {c['ratio']:.2f}x "
+            f"(whole process {c['whole_ratio']:.2f}x)"
+        )
+        rows.append(
+            _row(
+                "transcribe", metric, value, target, _verdict(c["meets_target"] and c["completed"])
+            )
+        )
+    for f in r["flat"]:
+        rows.append(
+            _row(
+                "transcribe",
+                f"{f['audio_hours']} h of audio ({f['segments']} segments): "
+                "client peak RSS | CPU | wall",
+                f"{f['peak_rss_mib']:.0f} MiB | {f['cpu_s']:.0f} s | {f['process_wall_s']:.0f} s",
+                f"<= first + {r['flat_margin_mib']:g} MiB",
+                _verdict(
+                    f["status"] == "completed" and f["rss_over_first_mib"] <= r["flat_margin_mib"]
+                ),
+            )
+        )
+    return rows
+
+
 ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "startup": _rows_startup,
     "throughput": _rows_throughput,
@@ -434,6 +482,7 @@ ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "resume": _rows_resume,
     "shards": _rows_shards,
     "goodput": _rows_goodput,
+    "transcribe": _rows_transcribe,
 }
 
 

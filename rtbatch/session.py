@@ -305,6 +305,11 @@ class Session:
         finished = {s.index: s for s in done}
         start = done[-1].end_sample if done else 0
         waiting: dict[str, Cut] = {}
+        # A segment's failure is raised only once the commit in flight is
+        # acknowledged: a `committed` left unread would be taken for the next
+        # try's first commit on this session, and every later transcript matched
+        # to the segment before its own.
+        failed: list[errors.RtbatchError] = []
 
         def on_event(event: Event) -> bool:
             if event["type"] not in _TRANSCRIPTION_ENDS:
@@ -316,7 +321,8 @@ class Session:
                 error = event.get("error")
                 exc = classify_server_error(error if isinstance(error, dict) else None)
                 where = f"segment {cut.index} ({clock(cut.start_ms)}-{clock(cut.end_ms)})"
-                raise type(exc)(f"{where}: {exc.message}", code=exc.code)
+                failed.append(type(exc)(f"{where}: {exc.message}", code=exc.code))
+                return False
             result = protocol.read_transcript(event)
             record = SegmentRecord(
                 cut.index, cut.start_sample, cut.end_sample, result.text, result.usage
@@ -339,6 +345,8 @@ class Session:
                     if isinstance(item, Cut):
                         await self.send(protocol.commit_event(self._event_id()))
                         committed = await self.next_event(on_event)
+                        if failed:
+                            raise failed[0]
                         waiting[protocol.item_id_of(committed)] = item
                     else:
                         await self.send(protocol.append_frame(item))
@@ -351,8 +359,10 @@ class Session:
             raise errors.CheckpointMismatch(
                 f"the recorded segments do not fit {job.audio.name} as it is now: {exc}"
             ) from None
-        while waiting:
-            await self.next_event(lambda e: on_event(e) or not waiting)
+        while waiting and not failed:
+            await self.next_event(lambda e: on_event(e) or not waiting or bool(failed))
+        if failed:
+            raise failed[0]
         segments = [finished[i] for i in sorted(finished)]
         output: dict[str, Any] = {
             "transcript": join_transcript(segments),
