@@ -61,6 +61,13 @@ REFUSED_MAX = 0.05
 FAULT_RATIO_MAX = 3.0
 #: Result error types that mean a job failed for a rate or capacity limit.
 LIMIT_ERRORS = frozenset({"rate_limited", "overloaded", "daily_limit", "try_later"})
+#: A limit-bound run may take twice what the limit allows, plus start-up, before its
+#: --deadline stops it; a faulty run, its target ratio of the fault-free wall time.
+DEADLINE_FACTOR = 2.0
+DEADLINE_SLACK_S = 20.0
+FAULT_FREE_DEADLINE_S = 120.0
+#: Beyond its --deadline, a run may take this long to stop and write its summary.
+STOP_GRACE_S = 120.0
 #: How often the result file is polled for new lines (the timing resolution).
 TAIL_POLL_S = 0.01
 
@@ -177,7 +184,7 @@ def measure(
             path,
             concurrency,
             extra=["--deadline", f"{deadline_s:g}"],
-            timeout_s=deadline_s + 120,
+            timeout_s=deadline_s + STOP_GRACE_S,
         )
     figures["emulator"] = json.loads(stats_path.read_text()) if stats_path.exists() else {}
     figures["completions"] = [
@@ -206,7 +213,7 @@ def _limit_case(
         LIMIT_CONCURRENCY,
         latency_ms=LIMIT_LATENCY_MS,
         serve_options=serve_options,
-        deadline_s=round(2 * ideal_s + 20),
+        deadline_s=round(DEADLINE_FACTOR * ideal_s + DEADLINE_SLACK_S),
     )
     stamped = [(t, 1.0 if name == "rpm" else float(tokens)) for t, tokens in figures["completions"]]
     stats = figures["emulator"]
@@ -230,7 +237,9 @@ def _limit_case(
 
 
 def _fault_case(tmp: Path, name: str, jobs: int, fault: str | None, base_s: float | None) -> Any:
-    deadline = round(FAULT_RATIO_MAX * base_s + 10) if base_s else 120
+    deadline = (
+        round(FAULT_RATIO_MAX * base_s + DEADLINE_SLACK_S) if base_s else FAULT_FREE_DEADLINE_S
+    )
     figures = measure(
         tmp,
         name,
