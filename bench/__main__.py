@@ -395,26 +395,25 @@ def _rows_goodput(r: dict[str, Any]) -> list[Row]:
                 _verdict(ok[f"goodput_{key}"]),
             )
         )
-        if key == "rpm":
-            share = case["refused_share"]
-            rows.append(
-                _row(
-                    "goodput",
-                    "  refused requests",
-                    f"{case['refused']} of {case['requests']} ({_figure(share, '.1%')})",
-                    f"<= {targets['refused_share']:.0%}",
-                    _verdict(ok["refused_rpm"]),
-                )
+        share = case["refused_share"]
+        rows.append(
+            _row(
+                "goodput",
+                "  refused requests",
+                f"{case['refused']} of {case['requests']} ({_figure(share, '.1%')})",
+                f"<= {targets['refused_share']:.0%}",
+                _verdict(ok[f"refused_{key}"]),
             )
-            rows.append(
-                _row(
-                    "goodput",
-                    "  jobs failed for a rate limit",
-                    str(case["limit_failures"]),
-                    "0",
-                    _verdict(ok["limit_failures_rpm"]),
-                )
+        )
+        rows.append(
+            _row(
+                "goodput",
+                "  jobs failed for a rate limit",
+                str(case["limit_failures"]),
+                "0",
+                _verdict(ok[f"limit_failures_{key}"]),
             )
+        )
     base = r["fault_free"]
     for case in r["faults"]:
         stopped = f" (stopped: {case['stopped']})" if case.get("stopped") else ""
