@@ -354,28 +354,6 @@ class Pacer:
             self._dispatch()
             self._poke()
 
-    # -- the interface of the pool before issue 9 (remove with it) -------------
-
-    @property
-    def limiter(self) -> AbstractAsyncContextManager[None]:
-        """The old pool's ``async with pacer.limiter``: one :meth:`slot`."""
-        return self.slot()
-
-    async def before_start(self) -> None:
-        """The old pool's wait, now part of :meth:`slot`."""
-
-    def on_success(self) -> None:
-        """The old pool's clean completion."""
-        self._completed()
-
-    def on_usage(self, total_tokens: int) -> None:
-        """The old pool's usage report."""
-        self._charge_usage(total_tokens)
-
-    def on_rate_limited(self, retry_after_s: float | None) -> None:
-        """The old pool's refusal (it reports handshake 429s here too)."""
-        self.on_refusal(retry_after_s, capacity=False)
-
 
 def _average(current: float, new: float) -> float:
     return new if current == 0 else current + TOKENS_EWMA * (new - current)

@@ -442,9 +442,14 @@ class Run:
         refused = is_refusal(failure)
         if refused:
             attempt.refusals += 1
-            self.pacer.on_refusal(
-                failure.retry_after_s, capacity=isinstance(failure, errors.Overloaded)
-            )
+            # A refused upgrade delays only its own worker (its backoff, by retry-after);
+            # a refused generation is the account's word to every worker.
+            if isinstance(failure, errors.RateLimited):
+                self.pacer.on_refusal(
+                    failure.retry_after_s,
+                    capacity=isinstance(failure, errors.Overloaded),
+                    limits=failure.limits,
+                )
         else:
             attempt.attempts += 1
             self.pacer.on_done(0)

@@ -123,12 +123,12 @@ async def test_rate_limits_far_below_concurrency_converge(
     assert report.exit_code == EXIT_OK
     assert {r["status"] for r in results} == {"completed"}
     assert len(by_id(results)) == 150
-    # Refusals are bounded by the pacing, not proportional to jobs × attempts.
-    assert h.emulator.stats.rate_limited < 150
-    assert h.last is not None and h.last.pacer.cuts >= 1
+    # Refusals are bounded by the pacing (it learns the limit from their figures),
+    # not proportional to jobs × attempts.
+    assert h.emulator.stats.rate_limited <= 50
     # A bucket of 60 refilling at 1/s: 150 requests need at least 90 s, and pacing
-    # from the server's hints should come close to that bound.
-    assert 90 <= report.summary.wall_s <= 120
+    # from the server's figures should come close to that bound.
+    assert 90 <= report.summary.wall_s <= 95
 
 
 async def test_client_side_rpm_cap_avoids_refusals(
