@@ -186,3 +186,23 @@ def test_each_shard_reads_only_its_own_items(jobs: Path, captured: list[RunReque
         assert valid + len(problems) == len(keys)
         seen += keys
     assert sorted(seen) == sorted([f"job-{i}" for i in range(JOBS)] + ["line:8"])
+
+
+def test_transcribe_takes_a_shard_from_the_scheduler(
+    tmp_path: Path, captured: list[RunRequest]
+) -> None:
+    """transcribe under a Kubernetes index: its own result file in the output directory."""
+    audio = tmp_path / "in"
+    audio.mkdir()
+    for name in ("a.wav", "b.wav"):
+        (audio / name).write_bytes(b"RIFF")  # found by extension; not decoded here
+    result = CliRunner().invoke(
+        cli.main,
+        ["transcribe", str(audio), "-o", str(tmp_path / "out"), "--shards", "2"],
+        env={"OPENAI_API_KEY": "sk-abc", shards.K8S_INDEX: "1"},
+        catch_exceptions=False,
+    )
+    request = _one(result, captured)
+    assert request.shard == Shard(1, 2)
+    assert request.output == tmp_path / "out" / "results.shard-1-of-2.jsonl"
+    assert request.config.transcripts == tmp_path / "out"
