@@ -151,6 +151,8 @@ class RunConfig:
     transcripts: Path | None = None
     formats: tuple[str, ...] = ()
     max_cost_usd: float | None = None
+    #: This process's share of the account: 1/N for one of N shards.
+    account_share: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.url.startswith(("ws://", "wss://")):
@@ -171,6 +173,8 @@ class RunConfig:
             raise ValueError(f"audio_format: expected one of {', '.join(AUDIO_FORMATS)}")
         if self.max_segment_ms < MIN_SEGMENT_MS:
             raise ValueError(f"max_segment_ms: must be at least {MIN_SEGMENT_MS} ms")
+        if not 0 < self.account_share <= 1:
+            raise ValueError(f"account_share: expected (0, 1], got {self.account_share}")
         if self.max_cost_usd is not None and self.max_cost_usd <= 0:
             raise ValueError("max_cost_usd: must be positive")
         if self.grace_s < 0:

@@ -92,15 +92,30 @@ class Pacer:
         concurrency: requests allowed in flight (the run's ``-c``; never exceeded).
         rpm: the user's cap on requests started per minute, or ``None``.
         tpm: the user's cap on tokens per minute, or ``None``.
+        share: this process's share of the account (``1 / N`` for one of N shards): the
+            service's figures are the whole account's, so a shard refills its model of
+            the service's buckets at its share of the rate (together the shards refill
+            at the account's), and takes what the service reports left as it is (left
+            over only while the other shards do not use it).
 
     Raises:
-        ValueError: a figure is below 1.
+        ValueError: a figure is below 1, or the share is not within (0, 1].
     """
 
-    def __init__(self, concurrency: int, *, rpm: int | None = None, tpm: int | None = None) -> None:
+    def __init__(
+        self,
+        concurrency: int,
+        *,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        share: float = 1.0,
+    ) -> None:
         for name, value in (("concurrency", concurrency), ("rpm", rpm), ("tpm", tpm)):
             if value is not None and value < 1:
                 raise ValueError(f"{name}: must be at least 1, got {value}")
+        if not 0 < share <= 1:
+            raise ValueError(f"share: must be within (0, 1], got {share}")
+        self._share = share
         self._limit = Allowance(concurrency)
         self._in_flight = 0
         self._rpm = Bucket(rpm) if rpm else None
@@ -335,7 +350,7 @@ class Pacer:
             bucket = self._server.get(name)
             if bucket is None:
                 bucket = self._server[name] = Bucket(limit)
-            bucket.sync(limit, remaining, now)
+            bucket.sync(limit, remaining, now, self._share)
             requested = entry.get("requested")
             if name == "tokens" and isinstance(requested, int | float) and requested > 0:
                 self._requested_tokens = _average(self._requested_tokens, float(requested))

@@ -65,11 +65,15 @@ class Bucket:
         self._transit += cost
         self._in_transit(now)
 
-    def sync(self, capacity: float, remaining: float, now: float) -> None:
-        """Set the level to what the service reports, less what it may not have seen."""
+    def sync(self, capacity: float, remaining: float, now: float, share: float = 1.0) -> None:
+        """Set the level to what the service reports, less what it may not have seen.
+
+        ``share`` of the refill is this process's (one of N shards): what the service
+        reports left is taken whole, since it is left only while the others leave it.
+        """
         level = max(0.0, min(remaining, capacity)) - self._in_transit(now)
         self.capacity = capacity
-        self.rate = capacity / LIMIT_WINDOW_S
+        self.rate = capacity * share / LIMIT_WINDOW_S
         self.empty_at = now - level / self.rate
 
     def _in_transit(self, now: float) -> float:

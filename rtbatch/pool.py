@@ -103,7 +103,12 @@ class Run:
 
     def __post_init__(self) -> None:
         self.summary = Summary()
-        self.pacer = Pacer(self.config.concurrency, rpm=self.config.rpm, tpm=self.config.tpm)
+        self.pacer = Pacer(
+            self.config.concurrency,
+            rpm=self.config.rpm,
+            tpm=self.config.tpm,
+            share=self.config.account_share,
+        )
         self.connections = 0
         self._failures = 0
         self._rng = random.Random(self.config.seed)

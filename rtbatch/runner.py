@@ -202,6 +202,7 @@ def build_request(
         formats=parse_formats(options.formats) if options.transcripts else (),
         max_segment_ms=round(options.max_segment * 1000),
         max_cost_usd=sharding.per_shard(options.max_cost, shard, "--max-cost"),
+        account_share=1 / shard.count if shard is not None else 1.0,
     )
     return RunRequest(
         jobs_path=jobs_path,

@@ -377,3 +377,14 @@ async def test_without_figures_a_learned_rate_keeps_goodput(autojump_clock: Mock
     assert goodput >= 0.95
     assert account.refused <= 0.1 * 1200
     assert pacer.learned_rate is not None
+
+
+@pytest.mark.parametrize(("share", "gap"), [(1.0, 0.1), (0.25, 0.4)])
+async def test_a_shard_paces_on_its_share_of_the_account(
+    autojump_clock: MockClock, share: float, gap: float
+) -> None:
+    """The account's figures are shared by N shards: one of 4 starts at a quarter of the rate."""
+    pacer = Pacer(8, share=share)
+    empty = {"name": "requests", "limit": 600, "remaining": 0, "reset_seconds": 60.0}
+    pacer.on_rate_limits([empty])
+    assert await start_times(pacer, 3) == [at(gap), at(2 * gap), at(3 * gap)]
