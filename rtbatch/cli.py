@@ -88,6 +88,19 @@ def _env(name: str) -> dict[str, Any]:
     return {"envvar": f"RTBATCH_{name}", "show_envvar": True}
 
 
+# Options that several commands share, stated once.
+_MODEL = click.option(
+    "--model", default=DEFAULT_MODEL, show_default=True, help="Realtime model.", **_env("MODEL")
+)
+_TRANSCRIPTION_MODEL = click.option(
+    "--transcription-model",
+    default=DEFAULT_TRANSCRIPTION_MODEL,
+    show_default=True,
+    help="Transcription model for jobs that name none.",
+    **_env("TRANSCRIPTION_MODEL"),
+)
+
+
 @main.command(epilog=EPILOG)
 @click.argument("jobs_file", metavar="JOBS.jsonl", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option(
@@ -97,16 +110,8 @@ def _env(name: str) -> dict[str, Any]:
     help="The endpoint the run will use.",
     **_env("URL"),
 )
-@click.option(
-    "--model", default=DEFAULT_MODEL, show_default=True, help="Realtime model.", **_env("MODEL")
-)
-@click.option(
-    "--transcription-model",
-    default=DEFAULT_TRANSCRIPTION_MODEL,
-    show_default=True,
-    help="Transcription model for jobs that name none.",
-    **_env("TRANSCRIPTION_MODEL"),
-)
+@_MODEL
+@_TRANSCRIPTION_MODEL
 @click.option("--beta", is_flag=True, help="Check for the beta dialect.", **_env("BETA"))
 @click.option(
     "--emulate", is_flag=True, help="Check for a run against the emulator.", **_env("EMULATE")
@@ -150,9 +155,7 @@ def validate(
     help="Realtime WebSocket endpoint.",
     **_env("URL"),
 )
-@click.option(
-    "--model", default=DEFAULT_MODEL, show_default=True, help="Realtime model.", **_env("MODEL")
-)
+@_MODEL
 @click.option(
     "-c",
     "--concurrency",
@@ -249,13 +252,7 @@ def validate(
     help="Directory for audio answers (one WAV per job).",
     **_env("AUDIO_OUT"),
 )
-@click.option(
-    "--transcription-model",
-    default=DEFAULT_TRANSCRIPTION_MODEL,
-    show_default=True,
-    help="Transcription model for jobs that name none.",
-    **_env("TRANSCRIPTION_MODEL"),
-)
+@_TRANSCRIPTION_MODEL
 @click.option(
     "--language", help="Language hint (ISO-639-1) for transcription jobs.", **_env("LANGUAGE")
 )
@@ -338,16 +335,8 @@ def run(
 
 @main.command(epilog=EPILOG)
 @click.argument("jobs_file", metavar="JOBS.jsonl", type=click.Path(dir_okay=False, allow_dash=True))
-@click.option(
-    "--model", default=DEFAULT_MODEL, show_default=True, help="Realtime model.", **_env("MODEL")
-)
-@click.option(
-    "--transcription-model",
-    default=DEFAULT_TRANSCRIPTION_MODEL,
-    show_default=True,
-    help="Transcription model for jobs that name none.",
-    **_env("TRANSCRIPTION_MODEL"),
-)
+@_MODEL
+@_TRANSCRIPTION_MODEL
 @click.option(
     "--emulate",
     is_flag=True,
