@@ -311,7 +311,8 @@ class Pacer:
             self._hold.hinted(now, retry_after_s)
         else:
             self._hold.unhinted(now)
-        self._sync(limits, now)
+        figures = list(limits)
+        self._sync(figures, now)
         if capacity:
             sustained = self._recent_capacity.add(now) >= SUSTAINED_REFUSALS
         else:
@@ -321,7 +322,10 @@ class Pacer:
             # More refusals than starts are not answers to these starts (a refused
             # upgrade, say): they say nothing about how many wait.
             sustained = SUSTAINED_REFUSALS <= refused <= starts and refused >= RATE_SHARE * starts
-            if sustained:
+            # A rate is learned only from refusals that state no figures: those that do
+            # already set the model of the service's bucket, and a learned rate on top
+            # of it would throttle a run that random refusals merely interrupt.
+            if sustained and not figures:
                 self._last_rate_sustained = now
         if sustained and self._limit.sustained(now, self._in_flight):
             self.cuts += 1
