@@ -89,6 +89,23 @@ def _env(name: str) -> dict[str, Any]:
 
 
 # Options that several commands share, stated once.
+_FORMAT = click.option(
+    "--format",
+    "formats",
+    default=",".join(FORMATS),
+    show_default=True,
+    help="Transcript file formats, any of txt,srt,vtt,json (run: with --transcripts).",
+    **_env("FORMAT"),
+)
+_CONCURRENCY = click.option(
+    "-c",
+    "--concurrency",
+    type=click.IntRange(1, MAX_CONCURRENCY),
+    default=DEFAULT_CONCURRENCY,
+    show_default=True,
+    help="Connections (and jobs) in flight.",
+    **_env("CONCURRENCY"),
+)
 _MODEL = click.option(
     "--model", default=DEFAULT_MODEL, show_default=True, help="Realtime model.", **_env("MODEL")
 )
@@ -156,15 +173,7 @@ def validate(
     **_env("URL"),
 )
 @_MODEL
-@click.option(
-    "-c",
-    "--concurrency",
-    type=click.IntRange(1, MAX_CONCURRENCY),
-    default=DEFAULT_CONCURRENCY,
-    show_default=True,
-    help="Connections (and jobs) in flight.",
-    **_env("CONCURRENCY"),
-)
+@_CONCURRENCY
 @click.option("--instructions", help="Instructions for jobs that set none.", **_env("INSTRUCTIONS"))
 @click.option(
     "--beta",
@@ -271,14 +280,7 @@ def validate(
     help="Directory for transcript files of transcribe jobs (one per format per job).",
     **_env("TRANSCRIPTS"),
 )
-@click.option(
-    "--format",
-    "formats",
-    default=",".join(FORMATS),
-    show_default=True,
-    help="Transcript file formats, any of txt,srt,vtt,json (with --transcripts).",
-    **_env("FORMAT"),
-)
+@_FORMAT
 @click.option(
     "--max-cost",
     type=click.FloatRange(min=0, min_open=True),
@@ -384,23 +386,8 @@ Examples (as a whisper user would start):
     help="Where the transcript files, the job file and results.jsonl go.",
     **_env("TRANSCRIBE_DIR"),
 )
-@click.option(
-    "--format",
-    "formats",
-    default=",".join(FORMATS),
-    show_default=True,
-    help="Transcript file formats, any of txt,srt,vtt,json.",
-    **_env("FORMAT"),
-)
-@click.option(
-    "-c",
-    "--concurrency",
-    type=click.IntRange(1, MAX_CONCURRENCY),
-    default=DEFAULT_CONCURRENCY,
-    show_default=True,
-    help="Connections (and files) in flight.",
-    **_env("CONCURRENCY"),
-)
+@_FORMAT
+@_CONCURRENCY
 @click.option(
     "--model",
     "transcription_model",
