@@ -45,6 +45,11 @@ are in :mod:`rtbatch.pacing_signals`):
   rate. Every 20 clean completions it is probed higher by growing steps; a refusal
   sends it back to the last rate that ran clean.
 
+* **A shard's share** (:mod:`rtbatch.share`): the service's figures are the whole
+  account's, so one of N shards refills its model of the service's buckets at its
+  share of the rate, and probes, one start at a time, for what other shards leave
+  idle. A probe's outcome comes back with its :class:`Ticket`.
+
 A handshake refused with 429 is not a refused request: it delays the connection that
 met it (by its ``retry-after``) and nothing else, so it is not reported here.
 """
@@ -59,7 +64,8 @@ from typing import Any
 
 import trio
 
-from rtbatch.pacing_signals import Allowance, Bucket, Hold, LearnedRate, Window
+from rtbatch.pacing_signals import LIMIT_WINDOW_S, Allowance, Bucket, Hold, LearnedRate, Window
+from rtbatch.share import Share
 
 #: Refusals within :data:`~rtbatch.pacing_signals.SUSTAIN_WINDOW_S` that make them sustained.
 SUSTAINED_REFUSALS = 3
@@ -74,15 +80,29 @@ EPSILON_S = 1e-9
 _LIMIT_NAMES = ("requests", "tokens")
 
 
+class Ticket:
+    """One request's slot: hand it back with its outcome (:meth:`Pacer.on_done`, ``on_refusal``).
+
+    Attributes:
+        probe: the request started beyond the shard's share, to find idle capacity.
+    """
+
+    __slots__ = ("probe",)
+
+    def __init__(self) -> None:
+        self.probe = False
+
+
 class _Waiter:
     """One caller of :meth:`Pacer.slot` waiting to start."""
 
-    __slots__ = ("admitted", "event", "reserved")
+    __slots__ = ("admitted", "event", "reserved", "ticket")
 
     def __init__(self) -> None:
         self.admitted = False
         self.event = trio.Event()
         self.reserved = 0.0
+        self.ticket = Ticket()
 
 
 class Pacer:
@@ -92,11 +112,12 @@ class Pacer:
         concurrency: requests allowed in flight (the run's ``-c``; never exceeded).
         rpm: the user's cap on requests started per minute, or ``None``.
         tpm: the user's cap on tokens per minute, or ``None``.
-        share: this process's share of the account (``1 / N`` for one of N shards): the
-            service's figures are the whole account's, so a shard refills its model of
-            the service's buckets at its share of the rate (together the shards refill
-            at the account's), and takes what the service reports left as it is (left
-            over only while the other shards do not use it).
+        share: this process's share of the account (:class:`~rtbatch.share.Share`, or
+            ``1 / N`` for one of N shards): the service's figures are the whole
+            account's, so a shard refills its model of the service's buckets at its
+            share of the rate (together the shards refill at the account's), and takes
+            what the service reports left as it is (left over only while the other
+            shards do not use it).
 
     Raises:
         ValueError: a figure is below 1, or the share is not within (0, 1].
@@ -108,14 +129,13 @@ class Pacer:
         *,
         rpm: int | None = None,
         tpm: int | None = None,
-        share: float = 1.0,
+        share: Share | float = 1.0,
     ) -> None:
         for name, value in (("concurrency", concurrency), ("rpm", rpm), ("tpm", tpm)):
             if value is not None and value < 1:
                 raise ValueError(f"{name}: must be at least 1, got {value}")
-        if not 0 < share <= 1:
-            raise ValueError(f"share: must be within (0, 1], got {share}")
-        self._share = share
+        self._share = share if isinstance(share, Share) else Share(share)
+        self._admitted = 0  # requests started and not refused
         self._limit = Allowance(concurrency)
         self._in_flight = 0
         self._rpm = Bucket(rpm) if rpm else None
@@ -135,6 +155,9 @@ class Pacer:
         self.refusals = 0
         #: Times sustained refusals cut the concurrency.
         self.cuts = 0
+        #: Probes started beyond the share, and those the account took.
+        self.probes = 0
+        self.probes_admitted = 0
 
     # -- what the pool reads ---------------------------------------------------
 
@@ -159,26 +182,32 @@ class Pacer:
         bucket = self._learned.bucket
         return bucket.rate if bucket is not None else None
 
-    def slot(self) -> AbstractAsyncContextManager[None]:
+    @property
+    def share(self) -> float:
+        """This process's share of the account's refill rate now."""
+        return self._share.value
+
+    def slot(self) -> AbstractAsyncContextManager[Ticket]:
         """Wait until a new request may start under every limit, then hold one unit of concurrency.
 
         Waiters start first come, first served. Cancelled while waiting, a waiter
         takes nothing; the unit is given back however the body ends.
 
         Returns:
-            An async context manager: enter before the request is sent, exit when it ended.
+            An async context manager: enter before the request is sent, exit when it
+            ended; it gives the request's :class:`Ticket`.
         """
         return self._slot()
 
     @asynccontextmanager
-    async def _slot(self) -> AsyncIterator[None]:
-        reserved = await self._admit()
+    async def _slot(self) -> AsyncIterator[Ticket]:
+        waiter = await self._admit()
         try:
-            yield
+            yield waiter.ticket
         finally:
-            self._end(reserved)
+            self._end(waiter.reserved)
 
-    async def _admit(self) -> float:
+    async def _admit(self) -> _Waiter:
         """Queue, wait to be admitted, return the tokens reserved for the request.
 
         Admission happens in :meth:`_dispatch`, which admits every waiter that may go
@@ -206,19 +235,29 @@ class Pacer:
                 self._waiters.remove(waiter)
                 self._poke()
             raise
-        return waiter.reserved
+        return waiter
 
     def _dispatch(self) -> None:
-        """Admit waiters, first come first served, while every limit allows a start now."""
+        """Admit waiters, first come first served, while every limit allows a start now.
+
+        A probe follows a start of this pass: that start has just taken what the
+        account had, so an account the other shards use refuses the probe.
+        """
         now = trio.current_time()
         admitted = False
-        while (
-            self._waiters
-            and self._in_flight < self._limit.allowed
-            and self._ready_at() <= now + EPSILON_S
-        ):
+        probes = 0  # the probes the last own start of this pass allows
+        while self._waiters and self._in_flight < self._limit.allowed:
+            probe = False
+            if self._ready_at() <= now + EPSILON_S:
+                probes = self._share.probes_after_start(now) if "requests" in self._server else 0
+            elif probes > 0 and self._ready_at(probe=True) <= now + EPSILON_S:
+                probe, probes = True, probes - 1
+                self.probes += 1
+            else:
+                break
             waiter = self._waiters.popleft()
-            waiter.reserved = self._start(now)
+            waiter.ticket.probe = probe
+            waiter.reserved = self._start(now, probe=probe)
             waiter.admitted = True
             waiter.event.set()
             admitted = True
@@ -230,12 +269,13 @@ class Pacer:
         if self._waiters:
             self._waiters[0].event.set()
 
-    def _ready_at(self) -> float:
+    def _ready_at(self, *, probe: bool = False) -> float:
+        """When every limit allows the next start (a probe disregards the service's requests)."""
         ready = self._hold.until
         costs = (
             (self._rpm, 1.0),
             (self._tpm, self._job_tokens),
-            (self._server.get("requests"), 1.0),
+            (None if probe else self._server.get("requests"), 1.0),
             (self._server.get("tokens"), self._tokens_per_request()),
             (self._learned.bucket, 1.0),
         )
@@ -244,18 +284,19 @@ class Pacer:
                 ready = max(ready, bucket.ready_at(cost))
         return ready
 
-    def _start(self, now: float) -> float:
+    def _start(self, now: float, *, probe: bool = False) -> float:
         if self._released < self._hold.until <= now:
             self._released = self._hold.until
             self._batch_starts = self._batch_refused = 0
             self._learned.released(self._hold.until, self._last_rate_sustained)
         self._in_flight += 1
+        self._admitted += 1
         self._batch_starts += 1
         self._learned.started(now)
         if self._rpm is not None:
             self._rpm.charge(1, now)
-        if (requests := self._server.get("requests")) is not None:
-            requests.charge(1, now)
+        if (requests := self._server.get("requests")) is not None and not probe:
+            requests.charge(1, now)  # a probe asks for what the model does not count
         if (server_tokens := self._server.get("tokens")) is not None:
             # Nothing is given back: the service's next figures say what it settled.
             server_tokens.charge(self._tokens_per_request(), now)
@@ -295,6 +336,7 @@ class Pacer:
         *,
         capacity: bool,
         limits: Iterable[Mapping[str, Any]] = (),
+        ticket: Ticket | None = None,
     ) -> None:
         """A request was refused before it ran.
 
@@ -304,15 +346,19 @@ class Pacer:
                 ``False`` for a rate-limit refusal.
             limits: the refusal's figures (:attr:`rtbatch.errors.RateLimited.limits`);
                 they set the model of the service's bucket.
+            ticket: the refused request's slot, when it had one.
         """
         now = trio.current_time()
         self.refusals += 1
+        self._admitted -= 1
         if retry_after_s is not None:
             self._hold.hinted(now, retry_after_s)
         else:
             self._hold.unhinted(now)
         figures = list(limits)
         self._sync(figures, now)
+        if not capacity:  # a capacity refusal says nothing of the other shards
+            self._shared_refusal(now, ticket)
         if capacity:
             sustained = self._recent_capacity.add(now) >= SUSTAINED_REFUSALS
         else:
@@ -332,14 +378,29 @@ class Pacer:
         self._dispatch()  # a hold shortened by a newer hint, or figures that allow a start
         self._poke()
 
-    def on_done(self, total_tokens: int) -> None:
+    def on_done(self, total_tokens: int, ticket: Ticket | None = None) -> None:
         """A request ran (whatever its outcome, unless it was refused).
 
         Args:
             total_tokens: its usage's ``total_tokens`` (0 when unknown).
+            ticket: its slot, when it had one.
         """
+        if ticket is not None and ticket.probe:
+            self.probes_admitted += 1
+            self._share.probe_admitted()
         self._charge_usage(total_tokens)
         self._completed()
+
+    def _shared_refusal(self, now: float, ticket: Ticket | None) -> None:
+        """What a rate refusal says of this process's share of the account."""
+        capacity = self._server["requests"].capacity if "requests" in self._server else 0.0
+        if self._share.first_refusal(self._admitted, now, capacity):
+            for bucket in self._server.values():
+                bucket.set_rate(bucket.capacity * self._share.floor / LIMIT_WINDOW_S, now)
+        if ticket is not None and ticket.probe:
+            self._share.probe_refused(now, capacity)
+        else:
+            self._share.refused(now, capacity)
 
     def _sync(self, limits: Iterable[Mapping[str, Any]], now: float) -> None:
         for entry in limits:
@@ -354,7 +415,7 @@ class Pacer:
             bucket = self._server.get(name)
             if bucket is None:
                 bucket = self._server[name] = Bucket(limit)
-            bucket.sync(limit, remaining, now, self._share)
+            bucket.sync(limit, remaining, now, self._share.floor)
             requested = entry.get("requested")
             if name == "tokens" and isinstance(requested, int | float) and requested > 0:
                 self._requested_tokens = _average(self._requested_tokens, float(requested))

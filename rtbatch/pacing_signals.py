@@ -76,6 +76,15 @@ class Bucket:
         self.rate = capacity * share / LIMIT_WINDOW_S
         self.empty_at = now - level / self.rate
 
+    def set_rate(self, rate: float, now: float) -> None:
+        """Refill at ``rate`` from ``now`` on, keeping the level it has now."""
+        if self.empty_at == -math.inf:
+            self.rate = rate
+            return
+        level = min(self.capacity, (now - self.empty_at) * self.rate)
+        self.rate = rate
+        self.empty_at = now - level / rate
+
     def _in_transit(self, now: float) -> float:
         while self._recent and self._recent[0][0] < now - TRANSIT_S:
             self._transit -= self._recent.popleft()[1]

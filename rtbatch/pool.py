@@ -51,7 +51,7 @@ from rtbatch.outcomes import (
     write_transcripts,
 )
 from rtbatch.outputs import AudioSink, wants_audio, wav_name
-from rtbatch.pacing import Pacer
+from rtbatch.pacing import Pacer, Ticket
 from rtbatch.progress import Snapshot
 from rtbatch.protocol import SessionKind
 from rtbatch.queues import Attempt, WorkQueues, session_kind
@@ -59,6 +59,7 @@ from rtbatch.results import Outcome, ResultFile, invalid_outcome
 from rtbatch.resume import job_key
 from rtbatch.retry import backoff_s, decide, is_refusal
 from rtbatch.session import JobReply, Session, open_session
+from rtbatch.share import Share
 from rtbatch.summary import Budget, RunReport, Summary, outcome_cost
 from rtbatch.transport import ConnectFn, check_tls, connect_websocket
 
@@ -93,6 +94,8 @@ class Run:
     results: ResultFile
     done: IdIndex = field(default_factory=IdIndex)
     total: int | None = None
+    #: Every shard's lines in the job file, this shard's first (empty: not sharded).
+    shard_work: tuple[int, ...] = ()
     connect: ConnectFn = connect_websocket
     ssl_context: ssl.SSLContext | None = None
     handle_signals: bool = False
@@ -107,7 +110,7 @@ class Run:
             self.config.concurrency,
             rpm=self.config.rpm,
             tpm=self.config.tpm,
-            share=self.config.account_share,
+            share=Share.of_work(self.config.account_share, self.shard_work, len(self.done)),
         )
         self.connections = 0
         self._failures = 0
@@ -370,7 +373,7 @@ class Run:
     async def _try_started(
         self, session: Session, attempt: Attempt, out: trio.MemorySendChannel[Outcome]
     ) -> TryState:
-        async with self.pacer.slot():
+        async with self.pacer.slot() as ticket:
             if self.stopping:
                 return "broken"  # stopped while waiting: the job runs next time
             if trio.current_time() >= session.recycle_at:
@@ -390,12 +393,12 @@ class Run:
                 failure = exc
             else:
                 tokens = int((reply.usage or {}).get("total_tokens") or 0)
-                self.pacer.on_done(tokens)
+                self.pacer.on_done(tokens, ticket)
                 model = model_of(self.config, attempt.job)
                 self._last_cost[id(attempt)] = outcome_cost(model, reply.usage)
                 await self._conclude(attempt, None, out, reply=reply, started=started)
                 return "ok"
-        await self._conclude(attempt, failure, out)
+        await self._conclude(attempt, failure, out, ticket=ticket)
         if isinstance(failure, (*_BREAKS_SESSION, errors.RunFatalError)):
             return "broken"
         return "ok"
@@ -436,6 +439,7 @@ class Run:
         *,
         reply: JobReply | None = None,
         started: float = 0.0,
+        ticket: Ticket | None = None,
     ) -> None:
         """Count one try of a job, the only place tries are counted, and decide its fate."""
         job = attempt.job
@@ -454,10 +458,11 @@ class Run:
                     failure.retry_after_s,
                     capacity=isinstance(failure, errors.Overloaded),
                     limits=failure.limits,
+                    ticket=ticket,
                 )
         else:
             attempt.attempts += 1
-            self.pacer.on_done(0)
+            self.pacer.on_done(0, ticket)
         failure.job_id, failure.attempt = job.id, attempt.attempts
         if isinstance(failure, errors.CheckpointMismatch):
             attempt.segments.clear()  # the next try starts the file over

@@ -103,11 +103,14 @@ class RunRequest:
     rules: JobRules | None = None
     shard: shards.Shard | None = None  # None: every job of the file
 
-    def read(self) -> Iterator[Job | JobProblem]:
+    def read(self, counts: list[int] | None = None) -> Iterator[Job | JobProblem]:
         """The job file's items (this shard's only); a spooled stdin reads as ``-``.
 
         The check, the total and the run all read through here, so a shard never
         counts, refuses or sends another shard's lines.
+
+        Args:
+            counts: with a shard, one zero per shard: every shard's items are counted in.
         """
         if self.stdin_spool:
             items = read_jobs(
@@ -115,7 +118,7 @@ class RunRequest:
             )
         else:
             items = read_jobs(self.jobs_path, rules=self.rules)
-        return items if self.shard is None else sharding.owned(items, self.shard)
+        return items if self.shard is None else sharding.owned(items, self.shard, counts)
 
 
 def job_rules(config: RunConfig, *, emulate: bool) -> JobRules:
@@ -248,15 +251,17 @@ def run_command(jobs_file: str, options: RunOptions, *, api_key: str) -> int:
         return execute(request)
 
 
-def check_file(request: RunRequest) -> tuple[int, list[JobProblem]]:
-    """Read the whole file once: the number of valid jobs and every problem.
+def check_file(request: RunRequest) -> tuple[int, list[JobProblem], tuple[int, ...]]:
+    """Read the whole file once: the number of valid jobs, every problem, and the work.
 
     A transcription model a job names whose shutdown is announced is warned of once.
+    The work is every shard's lines in the file, this shard's first (empty unsharded).
     """
     jobs = 0
     problems: list[JobProblem] = []
     warned: set[str] = set()
-    for item in request.read():
+    counts = [0] * request.shard.count if request.shard is not None else []
+    for item in request.read(counts):
         if isinstance(item, Job):
             jobs += 1
             model = item.transcription.model if item.transcription else None
@@ -266,7 +271,10 @@ def check_file(request: RunRequest) -> tuple[int, list[JobProblem]]:
                     log.warning("line %d: transcription.model: %s", item.line, warning)
         else:
             problems.append(item)
-    return jobs, problems
+    if request.shard is None:
+        return jobs, problems, ()
+    index = request.shard.index
+    return jobs, problems, (counts[index], *counts[:index], *counts[index + 1 :])
 
 
 def execute(request: RunRequest) -> int:
@@ -291,7 +299,7 @@ def _execute(request: RunRequest) -> int:
             "emulator answers as a compatible server that still speaks it"
         )
     try:
-        total, problems = check_file(request)
+        total, problems, work = check_file(request)
     except JobFileError as exc:
         print(f"rtbatch: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -305,9 +313,9 @@ def _execute(request: RunRequest) -> int:
         return EXIT_USAGE
     try:
         if request.output is None:
-            return _run(request, total + len(problems))
+            return _run(request, total + len(problems), work)
         with RunLock(request.output):
-            return _run(request, total + len(problems))
+            return _run(request, total + len(problems), work)
     except LockBusy as exc:
         print(f"rtbatch: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -323,7 +331,7 @@ def _print_problems(problems: list[JobProblem]) -> None:
         print(f"... and {len(problems) - MAX_PROBLEMS_SHOWN} more", file=sys.stderr)
 
 
-def _run(request: RunRequest, total: int) -> int:
+def _run(request: RunRequest, total: int, work: tuple[int, ...]) -> int:
     import trio
 
     from rtbatch.results import ResultFile, ResumeIndex, prepare_resume
@@ -336,7 +344,7 @@ def _run(request: RunRequest, total: int) -> int:
     results = ResultFile.open(request.output)
     checkpoint = _open_checkpoint(request.output, index.done)
     try:
-        report = trio.run(_main, request, results, index.done, total, checkpoint)
+        report = trio.run(_main, request, results, index.done, total, work, checkpoint)
     except KeyboardInterrupt:
         print("rtbatch: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -374,7 +382,12 @@ def _open_checkpoint(output: Path | None, done: Any) -> Checkpoint | None:
 
 
 async def _main(
-    request: RunRequest, results: Any, done: Any, total: int, checkpoint: Checkpoint | None
+    request: RunRequest,
+    results: Any,
+    done: Any,
+    total: int,
+    work: tuple[int, ...],
+    checkpoint: Checkpoint | None,
 ) -> RunReport:
     """The run, behind an emulator for ``--emulate`` (started first, stopped last)."""
     import trio
@@ -392,6 +405,7 @@ async def _main(
             results=results,
             done=done,
             total=total,
+            shard_work=work,
             handle_signals=True,
             progress=reporter(),
             checkpoint=checkpoint,

@@ -78,13 +78,24 @@ def per_shard(value: _Limit | None, shard: shards.Shard | None, name: str) -> _L
     return share
 
 
-def owned(items: Iterator[Job | JobProblem], shard: shards.Shard) -> Iterator[Job | JobProblem]:
-    """The items whose key (id, or ``line:N``) hashes to ``shard``; closes ``items``."""
+def owned(
+    items: Iterator[Job | JobProblem], shard: shards.Shard, counts: list[int] | None = None
+) -> Iterator[Job | JobProblem]:
+    """The items whose key (id, or ``line:N``) hashes to ``shard``; closes ``items``.
+
+    Args:
+        counts: ``shard.count`` zeros, to count every shard's items in (the whole file
+            is read to find this shard's, so every shard's work is known for the price
+            of reading it: :class:`rtbatch.share.Share` divides the account by it).
+    """
     from rtbatch.results import job_key
 
     try:
         for item in items:
-            if shards.owns(shard, job_key(item)):
+            index = shards.shard_of(job_key(item), shard.count)
+            if counts is not None:
+                counts[index] += 1
+            if index == shard.index:
                 yield item
     finally:
         if isinstance(items, Generator):

@@ -182,8 +182,9 @@ def test_each_shard_reads_only_its_own_items(jobs: Path, captured: list[RunReque
         request = captured[-1]
         keys = [job_key(item) for item in request.read()]
         assert keys and all(shards.shard_of(key, 3) == index for key in keys)
-        valid, problems = runner.check_file(request)
-        assert valid + len(problems) == len(keys)
+        valid, problems, work = runner.check_file(request)
+        assert valid + len(problems) == len(keys) == work[0]
+        assert sum(work) == JOBS + 1
         seen += keys
     assert sorted(seen) == sorted([f"job-{i}" for i in range(JOBS)] + ["line:8"])
 
