@@ -23,8 +23,11 @@ what it can know:
   floor is such a probe, so asking too much is found out by the request that asks
   it: while probes are admitted they go on, one after each own start, then more
   (:data:`PROBES_TO_GROW`), until the shard runs at the whole account's rate; the
-  first refused one ends them. (A share raised for good would overrun an account
-  whose other shards are back, and the refusals would fall on them.)
+  first refused one ends them. Once the batch should be over by the split's
+  reckoning (a shard that started late, or was slowed), the others most likely
+  are done, and probes come every :data:`PROBE_MIN_S`. (A share raised for good
+  would overrun an account whose other shards are back, and the refusals would
+  fall on them.)
 """
 
 from __future__ import annotations
@@ -56,7 +59,17 @@ class Share:
         other_jobs: the other shards' jobs still to run, as estimated at the start.
     """
 
-    __slots__ = ("_in_row", "_others", "_own", "_per_start", "_split", "floor", "next_probe_at")
+    __slots__ = (
+        "_all_done_at",
+        "_in_row",
+        "_others",
+        "_own",
+        "_per_start",
+        "_refused_at",
+        "_split",
+        "floor",
+        "next_probe_at",
+    )
 
     def __init__(
         self, step: float = 1.0, own_jobs: int = 0, other_jobs: Sequence[float] = ()
@@ -70,6 +83,10 @@ class Share:
         self.floor = step if self._split else self._of_work(0)
         #: The instant the next probe is allowed after one was refused.
         self.next_probe_at = -math.inf
+        # When the split expects every shard to be done: past it the others more likely
+        # than not are, and a probe every PROBE_MIN_S finds out.
+        self._all_done_at = math.inf
+        self._refused_at = -math.inf
         self._per_start = 0  # probes after each own start, while they are admitted
         self._in_row = 0
 
@@ -102,7 +119,11 @@ class Share:
             return False
         self._split = True
         self.floor = self._of_work(admitted)
-        self.next_probe_at = now + self._interval(capacity)
+        if capacity > 0 and self.floor > 0:
+            # At their shares, all shards end when the account has served what is left.
+            left = max(0, self._own - admitted) / self.floor
+            self._all_done_at = now + left / (capacity / 60.0)
+        self.next_probe_at = now + self._interval(capacity, now)
         return True
 
     def probes_after_start(self, now: float) -> int:
@@ -111,7 +132,9 @@ class Share:
             return 0
         if self._per_start:
             return self._per_start
-        return 1 if now >= self.next_probe_at else 0
+        # Past the split's end of the batch, a probe every PROBE_MIN_S at most.
+        due = min(self.next_probe_at, max(self._all_done_at, self._refused_at + PROBE_MIN_S))
+        return 1 if now >= due else 0
 
     def probe_admitted(self) -> None:
         """The account took a start beyond this share: go on probing, and more often."""
@@ -124,14 +147,15 @@ class Share:
     def probe_refused(self, now: float, capacity: float) -> None:
         """The account had nothing beyond what the shards take: wait before asking again."""
         self._per_start = self._in_row = 0
-        self.next_probe_at = now + self._interval(capacity)
+        self._refused_at = now
+        self.next_probe_at = now + self._interval(capacity, now)
 
     def refused(self, now: float, capacity: float) -> None:
         """An ordinary request was refused: the account is full, so probing stops."""
         if self._per_start:
             self.probe_refused(now, capacity)
 
-    def _interval(self, capacity: float) -> float:
+    def _interval(self, capacity: float, now: float) -> float:
         """:data:`PROBE_STARTS` starts at the floor of a bucket refilling ``capacity``/min."""
         per_s = capacity * self.floor / 60.0
         wait = PROBE_STARTS / per_s if per_s > 0 else PROBE_MAX_S

@@ -67,7 +67,7 @@ async def test_shards_finish_together_at_the_accounts_rate(
     The hash gives the shards 217 to 235 jobs. On an even quarter of the account
     each, the largest ran its last 6 s alone and finished at 34 to 36 s (with or
     without probes); on its part of the work left, the last shard ends by 33 s
-    (31 to 33 s over 60 schedules of this run).
+    (30.3 to 31.5 s over 30 schedules of this run).
     """
     h = await start_emulator(nursery, tmp_path, rpm=600, latency_ms=50, record=False)
     jobs = write_jobs(tmp_path / "jobs.jsonl", prompt_jobs(900))

@@ -83,3 +83,15 @@ def test_a_rerun_takes_the_others_to_be_as_far_on() -> None:
     share = Share.of_work(1 / 3, (200, 100, 300), done=100)
     assert share.floor == pytest.approx(100 / (100 + 50 + 150))
     assert Share.of_work(0.25, (), done=0).floor == 0.25  # unknown work: the even share
+
+
+def test_past_the_batchs_expected_end_probes_come_every_few_seconds() -> None:
+    """400 jobs left at 10/s should be done by 40 s; a shard still running probes often."""
+    share = Share(0.25, 100, [100, 100, 100])
+    share.first_refusal(0, now=0.0, capacity=600)
+    share.probe_refused(20.0, capacity=600)  # before the end: the whole interval
+    assert share.probes_after_start(20.0 + PROBE_MIN_S) == 0
+    assert share.probes_after_start(40.0) == 1  # the others should be done by now
+    share.probe_refused(41.0, capacity=600)
+    assert share.probes_after_start(41.0 + PROBE_MIN_S - 0.1) == 0
+    assert share.probes_after_start(41.0 + PROBE_MIN_S) == 1
