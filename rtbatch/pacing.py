@@ -208,7 +208,7 @@ class Pacer:
             self._end(waiter.reserved)
 
     async def _admit(self) -> _Waiter:
-        """Queue, wait to be admitted, return the tokens reserved for the request.
+        """Queue and wait to be admitted; the waiter holds its ticket and reserved tokens.
 
         Admission happens in :meth:`_dispatch`, which admits every waiter that may go
         in one synchronous pass: all requests a hold's end lets go start at that
