@@ -182,11 +182,6 @@ class Pacer:
         bucket = self._learned.bucket
         return bucket.rate if bucket is not None else None
 
-    @property
-    def share(self) -> float:
-        """This process's share of the account's refill rate now."""
-        return self._share.value
-
     def slot(self) -> AbstractAsyncContextManager[Ticket]:
         """Wait until a new request may start under every limit, then hold one unit of concurrency.
 

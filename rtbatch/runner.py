@@ -271,10 +271,8 @@ def check_file(request: RunRequest) -> tuple[int, list[JobProblem], tuple[int, .
                     log.warning("line %d: transcription.model: %s", item.line, warning)
         else:
             problems.append(item)
-    if request.shard is None:
-        return jobs, problems, ()
-    index = request.shard.index
-    return jobs, problems, (counts[index], *counts[:index], *counts[index + 1 :])
+    work = () if request.shard is None else sharding.own_first(counts, request.shard)
+    return jobs, problems, work
 
 
 def execute(request: RunRequest) -> int:

@@ -78,6 +78,12 @@ def per_shard(value: _Limit | None, shard: shards.Shard | None, name: str) -> _L
     return share
 
 
+def own_first(counts: list[int], shard: shards.Shard) -> tuple[int, ...]:
+    """Every shard's count, this shard's first (as :meth:`rtbatch.share.Share.of_work` takes it)."""
+    k = shard.index
+    return (counts[k], *counts[:k], *counts[k + 1 :])
+
+
 def owned(
     items: Iterator[Job | JobProblem], shard: shards.Shard, counts: list[int] | None = None
 ) -> Iterator[Job | JobProblem]:

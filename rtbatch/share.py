@@ -123,7 +123,7 @@ class Share:
             # At their shares, all shards end when the account has served what is left.
             left = max(0, self._own - admitted) / self.floor
             self._all_done_at = now + left / (capacity / 60.0)
-        self.next_probe_at = now + self._interval(capacity, now)
+        self.next_probe_at = now + self._interval(capacity)
         return True
 
     def probes_after_start(self, now: float) -> int:
@@ -148,14 +148,14 @@ class Share:
         """The account had nothing beyond what the shards take: wait before asking again."""
         self._per_start = self._in_row = 0
         self._refused_at = now
-        self.next_probe_at = now + self._interval(capacity, now)
+        self.next_probe_at = now + self._interval(capacity)
 
     def refused(self, now: float, capacity: float) -> None:
         """An ordinary request was refused: the account is full, so probing stops."""
         if self._per_start:
             self.probe_refused(now, capacity)
 
-    def _interval(self, capacity: float, now: float) -> float:
+    def _interval(self, capacity: float) -> float:
         """:data:`PROBE_STARTS` starts at the floor of a bucket refilling ``capacity``/min."""
         per_s = capacity * self.floor / 60.0
         wait = PROBE_STARTS / per_s if per_s > 0 else PROBE_MAX_S

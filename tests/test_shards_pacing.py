@@ -20,7 +20,7 @@ from rtbatch.exitcodes import EXIT_OK
 from rtbatch.jobs import read_jobs
 from rtbatch.pool import Run
 from rtbatch.results import ResultFile
-from rtbatch.sharding import owned
+from rtbatch.sharding import own_first, owned
 from tests.harness import Harness, by_id, prompt_jobs, read_results, start_emulator, write_jobs
 
 SHARDS = 4
@@ -32,8 +32,7 @@ def _work(jobs: Path, shard: shards.Shard) -> tuple[int, ...]:
     counts = [0] * shard.count
     for _ in owned(read_jobs(jobs), shard, counts):
         pass
-    k = shard.index
-    return (counts[k], *counts[:k], *counts[k + 1 :])
+    return own_first(counts, shard)
 
 
 async def _shard(h: Harness, jobs: Path, shard: shards.Shard, ends: dict[int, float]) -> None:
@@ -62,11 +61,11 @@ async def _run_shards(h: Harness, jobs: Path, indexes: range) -> dict[int, float
 async def test_shards_finish_together_at_the_accounts_rate(
     nursery: trio.Nursery, tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
-    """900 jobs, 4 shards, 600 RPM: after the first bucket, 300 at 10/s, all done by 33 s.
+    """900 jobs, 4 shards, 600 RPM: after the first bucket, 300 at 10/s, all done by 33.6 s.
 
     The hash gives the shards 217 to 235 jobs. On an even quarter of the account
     each, the largest ran its last 6 s alone and finished at 34 to 36 s (with or
-    without probes); on its part of the work left, the last shard ends by 33 s
+    without probes); on its part of the work left, the last shard ends by 33.6 s
     (30.3 to 31.5 s over 30 schedules of this run).
     """
     h = await start_emulator(nursery, tmp_path, rpm=600, latency_ms=50, record=False)
@@ -85,12 +84,13 @@ async def test_a_shard_alone_takes_the_idle_account(
     """One of 4 shards runs alone (the others done, or not started): it probes, finds the
     account idle, and runs at the account's rate, not at its quarter of it.
 
-    Shard 2 has 235 jobs; 120 RPM admits the first 120 at once, then 2/s. On a
-    quarter of the account the other 115 would take 230 s; a probe is due after
-    30 s, and from then on the account is the shard's.
+    Shard 2 has 235 jobs; 120 RPM admits the first 120 at once, then 2/s. On its
+    part of the work (0.28 of the account) the other 115 took 206 s with probing
+    switched off; a probe is due after 30 s, and from then on the account is the
+    shard's: it ends at 82 s.
     """
     h = await start_emulator(nursery, tmp_path, rpm=120, latency_ms=50, record=False)
     jobs = write_jobs(tmp_path / "jobs.jsonl", prompt_jobs(900))
     ends = await _run_shards(h, jobs, range(2, 3))
-    assert ends[2] <= 120.0  # 30 s at a quarter (15 jobs), then 100 at 2/s: ~82 s
+    assert ends[2] <= 120.0
     assert sum(h.emulator.limits.refused.values()) <= 5
