@@ -22,6 +22,7 @@ from rtbatch.defaults import (
     DEFAULT_MODEL,
     DEFAULT_TRANSCRIPTION_MODEL,
     DEFAULT_URL,
+    IDLE_TIMEOUT_S,
     JOB_TIMEOUT_S,
     MAX_ATTEMPTS,
     MAX_CONCURRENCY,
@@ -215,6 +216,14 @@ def validate(
     show_default=True,
     help="Deadline of one attempt of one job (seconds, or 90s, 5m).",
     **_env("JOB_TIMEOUT"),
+)
+@click.option(
+    "--idle-timeout",
+    type=Duration(),
+    default=IDLE_TIMEOUT_S,
+    show_default=True,
+    help="Give an attempt up as stalled after this long without a server event.",
+    **_env("IDLE_TIMEOUT"),
 )
 @click.option(
     "--deadline",

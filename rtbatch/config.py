@@ -23,6 +23,7 @@ from rtbatch.defaults import (
     DEFAULT_MODEL,
     DEFAULT_TRANSCRIPTION_MODEL,
     DEFAULT_URL,
+    IDLE_TIMEOUT_S,
     JOB_TIMEOUT_S,
     MAX_ATTEMPTS,
     MAX_CONCURRENCY,
@@ -74,12 +75,14 @@ class Timeouts:
     connect_s: float = CONNECT_TIMEOUT_S
     session_s: float = SESSION_TIMEOUT_S
     job_s: float = JOB_TIMEOUT_S
+    #: Silence allowed between two server events while a job waits on them.
+    idle_s: float = IDLE_TIMEOUT_S
     close_s: float = CLOSE_TIMEOUT_S
     ping_interval_s: float = PING_INTERVAL_S
     ping_timeout_s: float = PING_TIMEOUT_S
 
     def __post_init__(self) -> None:
-        for name in ("connect_s", "session_s", "job_s", "close_s", "ping_interval_s"):
+        for name in ("connect_s", "session_s", "job_s", "idle_s", "close_s", "ping_interval_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"timeouts.{name}: must be positive")
 

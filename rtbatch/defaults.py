@@ -25,6 +25,13 @@ MAX_CONCURRENCY = 10_000
 CONNECT_TIMEOUT_S = 30.0
 SESSION_TIMEOUT_S = 30.0
 JOB_TIMEOUT_S = 300.0
+# A job's server goes silent for no longer than this between two events before the
+# attempt is given up as stalled (retryable), long before JOB_TIMEOUT_S. The service
+# streams a response's events with sub-second gaps; ten seconds leaves room for a
+# reasoning model's pause before its first output. A transcript is waited for this
+# long plus TRANSCRIPT_IDLE_PER_AUDIO_S per second of audio it covers.
+IDLE_TIMEOUT_S = 10.0
+TRANSCRIPT_IDLE_PER_AUDIO_S = 0.1
 CLOSE_TIMEOUT_S = 5.0
 # The service pings idle sockets about every 20 s; we probe a silent socket at the
 # same pace so that a dead peer is noticed long before a job's own deadline.

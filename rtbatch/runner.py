@@ -69,6 +69,7 @@ class RunOptions:
     summary_file: str | None
     max_attempts: int
     job_timeout: float
+    idle_timeout: float
     deadline: float | None
     grace: float
     max_wait: float
@@ -188,7 +189,7 @@ def build_request(
         dialect="beta" if options.beta else "ga",
         concurrency=options.concurrency,
         instructions=options.instructions,
-        timeouts=Timeouts(job_s=options.job_timeout),
+        timeouts=Timeouts(job_s=options.job_timeout, idle_s=options.idle_timeout),
         retry=RetryPolicy(max_attempts=options.max_attempts, max_wait_s=options.max_wait),
         rpm=sharding.per_shard(options.rpm, shard, "--rpm"),
         tpm=sharding.per_shard(options.tpm, shard, "--tpm"),
