@@ -16,6 +16,7 @@ import binascii
 import contextlib
 import os
 import re
+import tempfile
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -35,6 +36,18 @@ def wav_name(job_id: str) -> str:
     """A file name for a job id: unsafe characters replaced, never a path."""
     name = _UNSAFE.sub("_", job_id).lstrip(".") or "job"
     return f"{name[:MAX_NAME_CHARS]}.wav"
+
+
+def check_writable_dir(path: Path) -> None:
+    """Create ``path`` if need be and prove a file can be made in it (then removed).
+
+    Raises:
+        OSError: the directory cannot be made or written.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    fd, probe = tempfile.mkstemp(prefix=".rtbatch-probe-", dir=path)
+    os.close(fd)
+    os.unlink(probe)
 
 
 def wants_audio(job: Job) -> bool:

@@ -50,7 +50,7 @@ from rtbatch.outcomes import (
     success_outcome,
     write_transcripts,
 )
-from rtbatch.outputs import AudioSink, wants_audio, wav_name
+from rtbatch.outputs import AudioSink, check_writable_dir, wants_audio, wav_name
 from rtbatch.pacing import Pacer, Ticket
 from rtbatch.progress import Snapshot
 from rtbatch.protocol import SessionKind
@@ -166,6 +166,7 @@ class Run:
             self._nursery = outer
             outer.start_soon(self._write_results, out_recv)
             await self._check_tls()
+            self._check_audio_out()
             if self.handle_signals:
                 outer.start_soon(self._watch_signals)
             if self.progress is not None:
@@ -215,6 +216,19 @@ class Run:
             await check_tls(self.config.url, self.ssl_context, self.config.timeouts.connect_s)
         except errors.RunFatalError as exc:
             self._fail_run(exc)
+
+    def _check_audio_out(self) -> None:
+        """An ``--audio-out`` that cannot be written stops the run before anything is paid."""
+        if self.config.audio_out is None:
+            return
+        try:
+            check_writable_dir(self.config.audio_out)
+        except OSError as exc:
+            self._fail_run(
+                errors.OutputFailed(
+                    f"cannot write audio answers to {self.config.audio_out}: {exc.strerror or exc}"
+                )
+            )
 
     # -- intake -------------------------------------------------------------
 
@@ -381,19 +395,12 @@ class Run:
             started = trio.current_time()
             if attempt.first_at is None:
                 attempt.first_at = started
-            session.begin_job()
             try:
-                with trio.fail_after(self.config.timeouts.job_s):
-                    reply = await self._dispatch(session, attempt)
-            except trio.TooSlowError:
-                failure: errors.RtbatchError = errors.ResponseTimeout(
-                    f"no response within {self.config.timeouts.job_s:g} s", code="job_timeout"
-                )
+                reply = await self._dispatch(session, attempt)
             except errors.RtbatchError as exc:
                 failure = exc
             else:
-                tokens = int((reply.usage or {}).get("total_tokens") or 0)
-                self.pacer.on_done(tokens, ticket)
+                self.pacer.on_done(reply.total_tokens, ticket)
                 model = model_of(self.config, attempt.job)
                 self._last_cost[id(attempt)] = outcome_cost(model, reply.usage)
                 await self._conclude(attempt, None, out, reply=reply, started=started)
@@ -405,10 +412,8 @@ class Run:
 
     async def _dispatch(self, session: Session, attempt: Attempt) -> JobReply:
         job = attempt.job
-        if job.kind == "text":
-            return await session.run_text(job)
         if job.kind == "transcribe":
-            reply = await session.run_transcribe(
+            reply = await session.run_job(
                 job,
                 done=attempt.done_segments(),
                 on_segment=partial(self._segment_done, attempt),
@@ -416,9 +421,10 @@ class Run:
             await write_transcripts(self.config, job, reply.output, reply.usage)
             return reply
         if self.config.audio_out is None or not wants_audio(job):
-            return await session.run_respond(job)
+            return await session.run_job(job)
+        # Text and respond jobs alike: a spoken answer that was paid for is kept.
         with AudioSink(self.config.audio_out / wav_name(job.id)) as sink:
-            reply = await session.run_respond(job, sink)
+            reply = await session.run_job(job, audio_out=sink)
             return replace(reply, output={**reply.output, "audio_path": sink.commit()})
 
     def _segment_done(self, attempt: Attempt, segment: SegmentRecord) -> None:

@@ -15,19 +15,14 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 
+from rtbatch import events
 from rtbatch.config import Dialect
 from rtbatch.defaults import AudioFormat
+from rtbatch.events import ErrorDetail, MalformedEvent
 from rtbatch.jobs import Job, Message
 
 SessionKind = Literal["realtime", "transcription"]
-Event = dict[str, Any]
-
-
-class MalformedEvent(ValueError):
-    """Raised by the readers below when a server event does not have its documented shape.
-
-    The message names the event type and the field, never the payload's values.
-    """
+Event = dict[str, Any]  # a client event, as sent
 
 
 BETA_HEADER = (b"OpenAI-Beta", b"realtime=v1")
@@ -52,13 +47,6 @@ _GA_FORMATS: dict[str, dict[str, Any]] = {
     "g711_ulaw": {"type": "audio/pcmu"},
     "g711_alaw": {"type": "audio/pcma"},
 }
-
-
-def canonical_type(dialect: Dialect, event_type: str) -> str:
-    """The GA name of a server event type."""
-    if dialect == "beta":
-        return _BETA_TO_GA.get(event_type, event_type)
-    return event_type
 
 
 def connect_url(base_url: str, model: str, kind: SessionKind) -> str:
@@ -258,96 +246,40 @@ class ResponseResult:
     transcript: str | None
     usage: dict[str, Any] | None
     reason: str | None
-    error: dict[str, Any] | None
+    error: ErrorDetail | None
 
 
-def read_response(response: object) -> ResponseResult:
-    """Aggregate a ``response.done``'s response object: output text, transcript, usage.
+def read_response(response: events.Response) -> ResponseResult:
+    """Aggregate a ``response.done``'s response: output text, transcript, usage.
+
+    Every output item is read (a reasoning model may answer with several).
 
     Raises:
-        MalformedEvent: the response, an output item or a content part is not an object.
+        MalformedEvent: a response that says it completed carries no output: a
+            completed line with nothing in it would be a job lost for good.
     """
-    if not isinstance(response, dict):
-        raise MalformedEvent("response.done: response is not an object")
     texts: list[str] = []
     transcripts: list[str] = []
-    for item in _objects(response.get("output"), "response.done: response.output"):
-        for part in _objects(item.get("content"), "response.done: output item content"):
-            kind = part.get("type")
-            if kind in ("text", "output_text") and isinstance(part.get("text"), str):
-                texts.append(part["text"])
-            elif kind in ("audio", "output_audio") and isinstance(part.get("transcript"), str):
-                transcripts.append(part["transcript"])
-    details = _object_or_none(response.get("status_details"), "response.status_details") or {}
-    status = response.get("status", "failed")
+    for item in response.output or ():
+        for part in item.content or ():
+            if part.type in ("text", "output_text") and part.text is not None:
+                texts.append(part.text)
+            elif part.type in ("audio", "output_audio") and part.transcript is not None:
+                transcripts.append(part.transcript)
+    if response.status == "completed" and not texts and not transcripts:
+        raise MalformedEvent("response.done: a completed response without output")
+    details = response.status_details
     return ResponseResult(
-        response_id=_str_or_none(response.get("id")),
-        status=status if isinstance(status, str) else "failed",
+        response_id=response.id,
+        status=response.status,
         text="".join(texts) if texts else None,
         transcript="".join(transcripts) if transcripts else None,
-        usage=_object_or_none(response.get("usage"), "response.usage"),
-        reason=_str_or_none(details.get("reason")),
-        error=_object_or_none(details.get("error"), "response.status_details.error"),
+        usage=response.usage.as_dict() if response.usage is not None else None,
+        reason=details.reason if details is not None else None,
+        error=details.error if details is not None else None,
     )
 
 
-@dataclass(frozen=True, slots=True)
-class TranscriptResult:
-    """What a result needs from one ``…input_audio_transcription.completed``."""
-
-    text: str
-    usage: dict[str, Any] | None
-
-
-def read_transcript(event: Event) -> TranscriptResult:
-    """Read a completed input transcription.
-
-    Raises:
-        MalformedEvent: the transcript is not a string, or the usage not an object.
-    """
-    transcript = event.get("transcript", "")
-    if not isinstance(transcript, str):
-        raise MalformedEvent(f"{event.get('type')}: transcript is not a string")
-    return TranscriptResult(transcript, _object_or_none(event.get("usage"), "transcription usage"))
-
-
-def item_id_of(event: Event) -> str:
-    """The ``item_id`` of an ``input_audio_buffer.committed``.
-
-    Raises:
-        MalformedEvent: it has none.
-    """
-    item_id = event.get("item_id")
-    if not isinstance(item_id, str) or not item_id:
-        raise MalformedEvent(f"{event.get('type')}: item_id is missing")
-    return item_id
-
-
-def audio_delta(event: Event) -> str:
-    """The base64 payload of an ``output_audio.delta``.
-
-    Raises:
-        MalformedEvent: the delta is not a string.
-    """
-    delta = event.get("delta", "")
-    if not isinstance(delta, str):
-        raise MalformedEvent(f"{event.get('type')}: delta is not a string")
-    return delta
-
-
-def _objects(value: object, where: str) -> list[dict[str, Any]]:
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise MalformedEvent(f"{where} is not a list of objects")
-    return value
-
-
-def _object_or_none(value: object, where: str) -> dict[str, Any] | None:
-    if value is None or isinstance(value, dict):
-        return value
-    raise MalformedEvent(f"{where} is not an object")
-
-
-def _str_or_none(value: object) -> str | None:
-    return value if isinstance(value, str) else None
+def beta_names(dialect: Dialect) -> dict[str, str] | None:
+    """The dialect's server event names that differ from GA's, for :func:`rtbatch.events.decode`."""
+    return _BETA_TO_GA if dialect == "beta" else None

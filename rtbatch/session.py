@@ -3,11 +3,18 @@
 The session owns the conversation with the service and nothing else: it writes no
 files (output audio goes to a sink its caller provides) and makes no retry
 decisions. Network failures are translated by :mod:`rtbatch.transport`; server
-``error`` events and failed responses are classified by :mod:`rtbatch.retry`; a
-server event that is malformed or unexpected becomes
-:class:`~rtbatch.errors.ProtocolError`, named by its type. Any other exception,
-raised by the caller's code or ours, passes through :func:`open_session`
-unchanged: it is never taken for a lost connection.
+``error`` events and failed responses are classified by :mod:`rtbatch.retry`.
+
+Everything else that can go wrong while a job waits on the service is translated
+in one place, :func:`_boundary`, around the session's start and around each job:
+a frame that does not decode into its typed event (:mod:`rtbatch.events`: a wrong
+type, a missing key, a truncated frame) or a duplicated one is a
+:class:`~rtbatch.errors.ProtocolError` named by its event type; the job's deadline
+and the idle deadline between events are :class:`~rtbatch.errors.ResponseTimeout`;
+a resume point that no longer fits the file is a
+:class:`~rtbatch.errors.CheckpointMismatch`. Any other exception, raised by the
+caller's code or ours, passes through :func:`open_session` unchanged: it is never
+taken for a lost connection.
 """
 
 from __future__ import annotations
@@ -15,20 +22,35 @@ from __future__ import annotations
 import logging
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import orjson
+import msgspec
 import trio
 
 from rtbatch import errors, protocol, transport
 from rtbatch.checkpoint import SegmentRecord
 from rtbatch.config import RunConfig
-from rtbatch.defaults import AUDIO_CHUNK_MS
+from rtbatch.defaults import AUDIO_CHUNK_MS, TRANSCRIPT_IDLE_PER_AUDIO_S
+from rtbatch.events import (
+    AudioDelta,
+    Committed,
+    ErrorDetail,
+    ErrorEvent,
+    Event,
+    MalformedEvent,
+    RateLimitsUpdated,
+    ResponseDone,
+    SessionEvent,
+    TranscriptionCompleted,
+    TranscriptionFailed,
+    decode,
+)
 from rtbatch.jobs import Job
-from rtbatch.protocol import Event, MalformedEvent, SessionKind
+from rtbatch.protocol import SessionKind
 from rtbatch.retry import classify_server_error
 from rtbatch.transcript import clock, join_transcript, segment_json, sum_usage
 from rtbatch.transport import WS_ERRORS, ConnectFn, connect_websocket, translate
@@ -37,10 +59,11 @@ log = logging.getLogger("rtbatch.session")
 
 RateLimitHook = Callable[[list[dict[str, Any]]], None]
 SegmentHook = Callable[[SegmentRecord], None]
+ClientEvent = protocol.Event
 
 # Streamed text deltas repeat what response.done carries whole, so their frames
 # are recognised by prefix and never parsed. A server that orders keys otherwise
-# only loses the shortcut: its frames are parsed and passed over as usual.
+# only loses the shortcut: its frames are decoded and passed over as usual.
 _SKIPPED_PREFIXES = tuple(
     f'{{"type":"{name}"'
     for name in (
@@ -52,18 +75,14 @@ _SKIPPED_PREFIXES = tuple(
     )
 )
 
-_TRANSCRIPTION_ENDS = frozenset(
-    {
-        "conversation.item.input_audio_transcription.completed",
-        "conversation.item.input_audio_transcription.failed",
-    }
-)
-
 # Server errors that say nothing about the job in hand.
 _BENIGN_CODES = frozenset({"response_cancel_not_active"})
 # A session is recycled this long before the service would expire it, so that no
 # job is cut off by the expiry itself.
 RECYCLE_MARGIN_S = 60.0
+# Server event ids remembered to recognise a frame sent twice: a duplicate follows
+# its original closely, and a bounded memory keeps a day-long session flat.
+SEEN_EVENT_IDS = 512
 
 
 class AudioOut(Protocol):
@@ -82,6 +101,29 @@ class JobReply:
     usage: dict[str, Any] | None
     response_id: str | None
 
+    @property
+    def total_tokens(self) -> int:
+        """The usage's ``total_tokens`` (0 when the service gave none)."""
+        total = (self.usage or {}).get("total_tokens")
+        return total if isinstance(total, int) else 0
+
+
+class _Silent(Exception):
+    """The server sent nothing for the idle deadline while a job waited on it."""
+
+
+@contextmanager
+def _boundary(deadline_code: str, deadline_message: str) -> Iterator[None]:
+    """The one place a session's own failures become rtbatch errors (see the module doc)."""
+    try:
+        yield
+    except MalformedEvent as exc:
+        raise errors.ProtocolError(str(exc), code="malformed_event") from None
+    except _Silent as exc:
+        raise errors.ResponseTimeout(str(exc), code="idle_timeout") from None
+    except trio.TooSlowError:
+        raise errors.ResponseTimeout(deadline_message, code=deadline_code) from None
+
 
 class Session:
     """An open, configured Realtime session. Create with :func:`open_session`."""
@@ -97,6 +139,7 @@ class Session:
         self._config = config
         self.kind: SessionKind = kind
         self._dialect = config.dialect
+        self._names = protocol.beta_names(config.dialect)
         self._timeouts = config.timeouts
         self._on_rate_limits = on_rate_limits
         self._seq = 0
@@ -105,6 +148,9 @@ class Session:
         self._transcription: dict[str, Any] | None = None
         self.recycle_at = float("inf")
         self._last_rx = trio.current_time()
+        self._seen: set[str] = set()
+        self._seen_order: deque[str] = deque()
+        self._items: set[str] = set()
 
     # -- wire ---------------------------------------------------------------
 
@@ -114,94 +160,111 @@ class Session:
         self._job_events.add(event_id)
         return event_id
 
-    async def send(self, event: Event | str) -> None:
+    async def send(self, event: ClientEvent | str) -> None:
         """Send one client event (a dict, or a frame already serialised)."""
         frame = event if isinstance(event, str) else protocol.encode(event)
         await transport.send(self._ws, frame)
 
-    async def next_event(self, want: Callable[[Event], bool]) -> Event:
+    async def next_event(
+        self, want: Callable[[Event], bool], *, extra_idle: Callable[[], float] | None = None
+    ) -> Event:
         """Receive server events until ``want`` accepts one; return it.
 
-        ``want`` sees every event (type in GA spelling) and may act on the ones it
-        passes over; a :class:`~rtbatch.protocol.MalformedEvent` it raises becomes a
-        :class:`~rtbatch.errors.ProtocolError`. Silence is probed with a ping once
-        ``ping_interval_s`` passes without a frame; a missing pong means the peer is
-        gone. The idle deadline is checked against the time of the last frame only
-        when it fires, so the per-frame path opens no cancel scope.
+        ``want`` sees every event the session does not handle itself (typed, its
+        type in GA spelling) and may act on the ones it passes over.
+
+        The server may stay silent for the idle deadline (``timeouts.idle_s``, plus
+        ``extra_idle()`` seconds, for a transcript of long audio), counted from the
+        last frame or from this call, whichever is later; past it the attempt is
+        stalled. A silence of ``ping_interval_s`` before that is probed with a ping,
+        and a missing pong means the peer is gone. Deadlines are checked only when
+        their scope fires, so the per-frame path opens no cancel scope.
+
+        Raises:
+            _Silent: the idle deadline passed (translated by :func:`_boundary`).
         """
-        interval = self._timeouts.ping_interval_s
+        since = trio.current_time()
+        pinged = since
         while True:
-            with trio.CancelScope(deadline=self._last_rx + interval) as idle:
+            quiet_from = max(self._last_rx, since)
+            idle = self._timeouts.idle_s + (extra_idle() if extra_idle is not None else 0.0)
+            wake = min(quiet_from + idle, max(quiet_from, pinged) + self._timeouts.ping_interval_s)
+            with trio.CancelScope(deadline=wake) as scope:
                 while True:
                     event = await self._receive_one()
-                    if event is None:
-                        continue
-                    try:
-                        if want(event):
-                            return event
-                    except MalformedEvent as exc:
-                        raise errors.ProtocolError(str(exc), code="malformed_event") from None
-            if idle.cancelled_caught and trio.current_time() - self._last_rx >= interval:
+                    if event is not None and want(event):
+                        return event
+            if not scope.cancelled_caught:
+                continue
+            now = trio.current_time()
+            quiet_from = max(self._last_rx, since)
+            if now - quiet_from >= idle:
+                raise _Silent(f"no server event for {now - quiet_from:g} s (idle deadline)")
+            if now - max(quiet_from, pinged) >= self._timeouts.ping_interval_s:
                 await transport.ping(self._ws, self._timeouts.ping_timeout_s)
-                self._last_rx = trio.current_time()
+                pinged = trio.current_time()
 
     async def _receive_one(self) -> Event | None:
-        """One frame as an event, or None for a frame the caller never needs.
+        """One frame as a typed event, or None for a frame the caller never needs.
 
-        Frames that are not JSON objects with a type are logged and skipped: one
-        garbled frame should not cost a job. ``error`` events are raised as rtbatch
-        errors unless they belong to another job.
+        ``error`` events are raised as rtbatch errors unless they belong to another
+        job; ``rate_limits.updated`` goes to the pacer.
+
+        Raises:
+            MalformedEvent: the frame does not decode into its event, or repeats
+                an event already received.
         """
         raw = await transport.receive(self._ws)
         self._last_rx = trio.current_time()
         if isinstance(raw, str) and raw.startswith(_SKIPPED_PREFIXES):
             return None
-        try:
-            event = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            event = None
-        if not isinstance(event, dict) or not isinstance(event.get("type"), str):
-            log.warning("skipped a frame that is not a JSON event (%d bytes)", len(raw))
+        event = decode(raw, self._names)
+        self._check_unique(event)
+        if isinstance(event, RateLimitsUpdated):
+            if self._on_rate_limits is not None:
+                self._on_rate_limits(_limit_entries(event))
             return None
-        kind = event["type"] = protocol.canonical_type(self._dialect, event["type"])
-        if kind == "rate_limits.updated":
-            self._rate_limits(event)
-            return None
-        if kind == "error":
-            error = event.get("error")
-            if not isinstance(error, dict):
-                raise errors.ProtocolError("an error event without an error object", code="error")
-            if self._is_ours(error):
-                raise self._error(error)
+        if isinstance(event, ErrorEvent):
+            if self._is_ours(event.error):
+                raise self._error(event.error)
             return None
         return event
 
-    def _error(self, error: dict[str, Any]) -> errors.RtbatchError:
-        exc = classify_server_error(error)
-        if error.get("event_id") == self._config_event and exc.error_class == "job":
+    def _check_unique(self, event: Event) -> None:
+        """A server event id, or a committed item id, seen twice is a duplicated frame."""
+        if event.event_id:
+            if event.event_id in self._seen:
+                raise MalformedEvent(f"{event.type}: a duplicated event")
+            self._seen.add(event.event_id)
+            self._seen_order.append(event.event_id)
+            if len(self._seen_order) > SEEN_EVENT_IDS:
+                self._seen.discard(self._seen_order.popleft())
+        if isinstance(event, Committed):
+            if event.item_id in self._items:
+                raise MalformedEvent(f"{event.type}: an item committed twice")
+            self._items.add(event.item_id)
+
+    def _error(self, error: ErrorDetail) -> errors.RtbatchError:
+        exc = classify_server_error(error.as_dict())
+        if error.event_id == self._config_event and exc.error_class == "job":
             return errors.ConfigurationRejected(
                 f"the service refused rtbatch's session configuration: {exc.message}",
                 code=exc.code,
             )
         return exc
 
-    def _is_ours(self, error: dict[str, Any]) -> bool:
-        if error.get("code") in _BENIGN_CODES:
+    def _is_ours(self, error: ErrorDetail) -> bool:
+        if error.code in _BENIGN_CODES:
             return False
-        owner = error.get("event_id")
+        owner = error.event_id
         if owner is None or owner == self._config_event or owner in self._job_events:
             return True
-        log.warning("ignored an error for an earlier job: %s", error.get("code"))
+        log.warning("ignored an error for an earlier job: %s", error.code)
         return False
-
-    def _rate_limits(self, event: Event) -> None:
-        limits = event.get("rate_limits")
-        if self._on_rate_limits is not None and isinstance(limits, list):
-            self._on_rate_limits([entry for entry in limits if isinstance(entry, dict)])
 
     async def wait_for(self, *types: str) -> Event:
         """Skip events until one of ``types`` arrives."""
-        return await self.next_event(lambda event: event["type"] in types)
+        return await self.next_event(lambda event: event.type in types)
 
     # -- life cycle ---------------------------------------------------------
 
@@ -225,69 +288,68 @@ class Session:
             # The service may have closed already, after saying why (a bad key, an
             # unknown model): frames received before a close can still be read.
             refused = exc
-        try:
-            with trio.fail_after(self._timeouts.session_s):
-                created = await self.wait_for("session.created")
-        except trio.TooSlowError as exc:
-            raise errors.ResponseTimeout(
-                "no session.created in time", code="session_timeout"
-            ) from exc
+        with (
+            _boundary("session_timeout", "no session.created in time"),
+            trio.fail_after(self._timeouts.session_s),
+        ):
+            created = await self.wait_for("session.created")
         if refused is not None:
             raise refused
-        session = created.get("session")
-        lifetime = _lifetime_s(session if isinstance(session, dict) else {})
+        session = created.session if isinstance(created, SessionEvent) else None
+        lifetime = _lifetime_s(session.expires_at if session is not None else None)
         if lifetime is not None:
             margin = min(RECYCLE_MARGIN_S, lifetime / 10)
             self.recycle_at = trio.current_time() + lifetime - margin
 
-    async def _update(self, event: Event) -> None:
+    async def _update(self, event: ClientEvent) -> None:
         event["event_id"] = self._event_id()
         await self.send(event)
         await self.wait_for("session.updated")
 
-    def begin_job(self) -> None:
-        """Forget the previous job's event ids: its errors are no longer ours."""
-        self._job_events.clear()
-
     # -- jobs -----------------------------------------------------------------
 
-    async def run_text(self, job: Job) -> JobReply:
-        """Run a prompt or messages job as one out-of-band response."""
-        await self.send(self._response_create(job))
-        return await self._collect_response(job, None)
-
-    async def run_respond(self, job: Job, audio_out: AudioOut | None = None) -> JobReply:
-        """Stream a job's audio, then answer it with an out-of-band response.
-
-        Args:
-            job: a respond job.
-            audio_out: where the answer's audio goes, when the caller keeps it.
-        """
-        item_id = await self._send_audio(job)
-        try:
-            await self.send(self._response_create(job, item_id))
-            return await self._collect_response(job, audio_out)
-        finally:
-            await self._tidy(protocol.delete_item_event(item_id, self._event_id()))
-
-    async def run_transcribe(
+    async def run_job(
         self,
         job: Job,
         *,
+        audio_out: AudioOut | None = None,
         done: Sequence[SegmentRecord] = (),
         on_segment: SegmentHook | None = None,
+    ) -> JobReply:
+        """Run one try of a job under its deadline; its reply.
+
+        Args:
+            job: the job (its kind decides what is sent).
+            audio_out: where a spoken answer's audio goes, when the caller keeps it.
+            done: a transcribe job's segments finished earlier (see :meth:`_transcribe`).
+            on_segment: called with each segment of a transcribe job as it arrives.
+
+        Raises:
+            RtbatchError: the try failed; already classified.
+        """
+        self._job_events.clear()  # the previous job's errors are no longer ours
+        job_s = self._timeouts.job_s
+        with _boundary("job_timeout", f"no response within {job_s:g} s"), trio.fail_after(job_s):
+            if job.kind == "transcribe":
+                return await self._transcribe(job, done, on_segment)
+            item_id = await self._send_audio(job) if job.kind == "respond" else None
+            try:
+                await self.send(self._response_create(job, item_id))
+                return await self._collect_response(job, audio_out)
+            finally:
+                if item_id is not None:
+                    await self._tidy(protocol.delete_item_event(item_id, self._event_id()))
+
+    async def _transcribe(
+        self, job: Job, done: Sequence[SegmentRecord], on_segment: SegmentHook | None
     ) -> JobReply:
         """Transcribe a job's audio segment by segment; the transcript and its segments.
 
         The audio is cut at silences (:mod:`rtbatch.audio.segments`); each segment
         is appended and committed as its own item while the transcripts of earlier
-        ones arrive, matched by item id, and reassembled in order.
-
-        Args:
-            job: a transcribe job.
-            done: segments finished earlier (a contiguous run from the file's start,
-                as the checkpoint or an earlier attempt left them): not sent again.
-            on_segment: called with each segment as its transcript arrives.
+        ones arrive, matched by item id, and reassembled in order. ``done`` holds
+        the segments finished earlier (a contiguous run from the file's start, as
+        the checkpoint or an earlier attempt left them): they are not sent again.
 
         Raises:
             BadAudio: the file cannot be decoded.
@@ -296,7 +358,7 @@ class Session:
             RtbatchError: a segment's transcription failed (the message names the
                 segment) or the connection failed.
         """
-        from rtbatch.audio import Cut, open_segment_stream, sample_rate_of
+        from rtbatch.audio import Cut, SegmentMismatch, open_segment_stream, sample_rate_of
 
         await self._configure_transcription(job)
         if job.audio is None:
@@ -311,21 +373,26 @@ class Session:
         # to the segment before its own.
         failed: list[errors.RtbatchError] = []
 
+        def pending_audio_s() -> float:
+            seconds = sum(c.end_sample - c.start_sample for c in waiting.values()) / rate
+            return seconds * TRANSCRIPT_IDLE_PER_AUDIO_S
+
         def on_event(event: Event) -> bool:
-            if event["type"] not in _TRANSCRIPTION_ENDS:
-                return bool(event["type"] == "input_audio_buffer.committed")
-            cut = waiting.pop(str(event.get("item_id")), None)
+            if isinstance(event, Committed):
+                return True
+            if not isinstance(event, TranscriptionCompleted | TranscriptionFailed):
+                return False
+            cut = waiting.pop(event.item_id, None)
             if cut is None:
                 return False
-            if event["type"].endswith(".failed"):
-                error = event.get("error")
-                exc = classify_server_error(error if isinstance(error, dict) else None)
+            if isinstance(event, TranscriptionFailed):
+                exc = classify_server_error(event.error.as_dict() if event.error else None)
                 where = f"segment {cut.index} ({clock(cut.start_ms)}-{clock(cut.end_ms)})"
                 failed.append(type(exc)(f"{where}: {exc.message}", code=exc.code))
                 return False
-            result = protocol.read_transcript(event)
+            usage = event.usage.as_dict() if event.usage is not None else None
             record = SegmentRecord(
-                cut.index, cut.start_sample, cut.end_sample, result.text, result.usage
+                cut.index, cut.start_sample, cut.end_sample, event.transcript, usage
             )
             finished[cut.index] = record
             if on_segment is not None:
@@ -344,23 +411,24 @@ class Session:
                 async for item in items:
                     if isinstance(item, Cut):
                         await self.send(protocol.commit_event(self._event_id()))
-                        committed = await self.next_event(on_event)
+                        committed = await self.next_event(on_event, extra_idle=pending_audio_s)
                         if failed:
                             raise failed[0]
-                        waiting[protocol.item_id_of(committed)] = item
+                        assert isinstance(committed, Committed)
+                        waiting[committed.item_id] = item
                     else:
                         await self.send(protocol.append_frame(item))
         except errors.BadAudio:
             await self._tidy({"type": "input_audio_buffer.clear", "event_id": self._event_id()})
             raise
-        except ValueError as exc:
-            if not start:
-                raise
+        except SegmentMismatch as exc:
             raise errors.CheckpointMismatch(
                 f"the recorded segments do not fit {job.audio.name} as it is now: {exc}"
             ) from None
         while waiting and not failed:
-            await self.next_event(lambda e: on_event(e) or not waiting or bool(failed))
+            await self.next_event(
+                lambda e: on_event(e) or not waiting or bool(failed), extra_idle=pending_audio_s
+            )
         if failed:
             raise failed[0]
         segments = [finished[i] for i in sorted(finished)]
@@ -370,7 +438,7 @@ class Session:
         }
         return JobReply("completed", output, sum_usage(s.usage for s in segments), None)
 
-    def _response_create(self, job: Job, audio_item_id: str | None = None) -> Event:
+    def _response_create(self, job: Job, audio_item_id: str | None = None) -> ClientEvent:
         return protocol.response_create(
             self._dialect,
             job,
@@ -414,10 +482,11 @@ class Session:
             await self._tidy({"type": "input_audio_buffer.clear", "event_id": self._event_id()})
             raise
         await self.send(protocol.commit_event(self._event_id()))
-        committed = await self.next_event(_is_committed)
-        return protocol.item_id_of(committed)
+        committed = await self.next_event(lambda e: isinstance(e, Committed))
+        assert isinstance(committed, Committed)
+        return committed.item_id
 
-    async def _tidy(self, event: Event) -> None:
+    async def _tidy(self, event: ClientEvent) -> None:
         """Send a clean-up event that must not mask the error or cancellation in flight.
 
         Shielded and bounded, so it also runs while the job is being cancelled; a
@@ -431,56 +500,40 @@ class Session:
 
     async def _collect_response(self, job: Job, audio_out: AudioOut | None) -> JobReply:
         def want(event: Event) -> bool:
-            if event["type"] == "response.output_audio.delta":
+            if isinstance(event, AudioDelta):
                 if audio_out is not None:
-                    audio_out.add_b64(protocol.audio_delta(event))
+                    audio_out.add_b64(event.delta)
                 return False
-            return event["type"] == "response.done" and _for_job(event, job.id)
+            return isinstance(event, ResponseDone) and _for_job(event, job.id)
 
         done = await self.next_event(want)
-        try:
-            result = protocol.read_response(done.get("response"))
-        except MalformedEvent as exc:
-            raise errors.ProtocolError(str(exc), code="malformed_event") from None
-        return _reply(result)
-
-    async def _collect_transcript(self, item_id: str) -> JobReply:
-        event = await self.next_event(
-            lambda e: e["type"] in _TRANSCRIPTION_ENDS and e.get("item_id") == item_id
-        )
-        if event["type"].endswith(".failed"):
-            error = event.get("error")
-            raise classify_server_error(error if isinstance(error, dict) else None)
-        try:
-            transcript = protocol.read_transcript(event)
-        except MalformedEvent as exc:
-            raise errors.ProtocolError(str(exc), code="malformed_event") from None
-        return JobReply("completed", {"transcript": transcript.text}, transcript.usage, None)
+        assert isinstance(done, ResponseDone)
+        return _reply(protocol.read_response(done.response))
 
 
-def _is_committed(event: Event) -> bool:
-    return bool(event["type"] == "input_audio_buffer.committed")
-
-
-def _for_job(done: Event, job_id: str) -> bool:
+def _for_job(done: ResponseDone, job_id: str) -> bool:
     """Whether a ``response.done`` answers this job (by the metadata it echoes).
 
     Only one job runs on a session at a time, so a mismatch means a stray
     response, which must not be written under this job's id.
     """
-    response = done.get("response")
-    metadata = response.get("metadata") if isinstance(response, dict) else None
-    if not isinstance(metadata, dict) or "job_id" not in metadata:
+    metadata = done.response.metadata
+    if metadata is None or "job_id" not in metadata:
         return True  # a server that does not echo metadata: one job at a time decides
-    matches: bool = metadata["job_id"] == protocol.metadata_job_id(job_id)
+    matches = metadata["job_id"] == protocol.metadata_job_id(job_id)
     if not matches:
         log.warning("ignored a response.done for another job")
     return matches
 
 
+def _limit_entries(event: RateLimitsUpdated) -> list[dict[str, Any]]:
+    """The entries as the pacer reads them: named, with only the figures that were sent."""
+    return [msgspec.to_builtins(entry) for entry in event.rate_limits if entry.name is not None]
+
+
 def _reply(result: protocol.ResponseResult) -> JobReply:
     if result.status == "failed":
-        raise classify_server_error(result.error)
+        raise classify_server_error(result.error.as_dict() if result.error else None)
     if result.status not in ("completed", "incomplete"):
         raise errors.ServerError(f"the response ended {result.status}", code=result.status)
     output: dict[str, Any] = {"text": result.text}
@@ -491,13 +544,12 @@ def _reply(result: protocol.ResponseResult) -> JobReply:
     return JobReply(result.status, output, result.usage, result.response_id)
 
 
-def _lifetime_s(session: Mapping[str, Any]) -> float | None:
+def _lifetime_s(expires_at: float | None) -> float | None:
     # expires_at is wall-clock epoch seconds; the lifetime it implies is then
     # counted on trio's clock, which tests may run virtually.
-    expires_at = session.get("expires_at")
-    if not isinstance(expires_at, int | float) or expires_at <= 0:
+    if expires_at is None or expires_at <= 0:
         return None
-    return max(1.0, float(expires_at) - time.time())
+    return max(1.0, expires_at - time.time())
 
 
 @asynccontextmanager

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from rtbatch import protocol
+from rtbatch.events import MalformedEvent, Response, decode
 from rtbatch.jobs import Job, Message, ResponseOptions
 from tests.contract import assert_conforms, assert_ga_response_with_references, client_adapter
 
@@ -144,11 +146,13 @@ def test_handshake_headers() -> None:
     assert (b"OpenAI-Beta", b"realtime=v1") in protocol.handshake_headers("sk-x", "beta")
 
 
-def test_canonical_type_maps_beta_names_only_in_beta() -> None:
-    """Beta event names map to GA; GA names pass through."""
-    assert protocol.canonical_type("beta", "response.text.delta") == "response.output_text.delta"
-    assert protocol.canonical_type("beta", "transcription_session.created") == "session.created"
-    assert protocol.canonical_type("ga", "response.text.delta") == "response.text.delta"
+def test_beta_names_map_to_ga_only_in_beta() -> None:
+    """Beta event names decode under their GA names; GA names pass through."""
+    beta = protocol.beta_names("beta")
+    assert decode('{"type":"response.text.delta"}', beta).type == "response.output_text.delta"
+    assert decode('{"type":"transcription_session.created"}', beta).type == "session.created"
+    ga = protocol.beta_names("ga")
+    assert decode('{"type":"response.text.delta"}', ga).type == "response.text.delta"
 
 
 @pytest.mark.parametrize(
@@ -163,12 +167,15 @@ def test_canonical_type_maps_beta_names_only_in_beta() -> None:
 def test_read_response_collects_output(content: dict[str, str], field: str, expect: str) -> None:
     """Text and transcripts come from response.done's items in either dialect."""
     result = protocol.read_response(
-        {
-            "id": "resp_1",
-            "status": "completed",
-            "output": [{"type": "message", "content": [content]}],
-            "usage": {"total_tokens": 3},
-        }
+        msgspec.convert(
+            {
+                "id": "resp_1",
+                "status": "completed",
+                "output": [{"type": "message", "content": [content]}],
+                "usage": {"total_tokens": 3},
+            },
+            Response,
+        )
     )
     assert getattr(result, field) == expect
     assert result.response_id == "resp_1"
@@ -179,7 +186,18 @@ def test_read_response_failed_carries_error() -> None:
     """A failed response's error object is surfaced for classification."""
     error = {"type": "server_error", "code": None, "message": "boom"}
     result = protocol.read_response(
-        {"status": "failed", "status_details": {"type": "failed", "error": error}}
+        msgspec.convert(
+            {"status": "failed", "status_details": {"type": "failed", "error": error}}, Response
+        )
     )
     assert result.status == "failed"
-    assert result.error == error
+    assert result.error is not None
+    assert result.error.as_dict() == {"type": "server_error", "message": "boom"}
+
+
+def test_a_completed_response_without_output_is_malformed() -> None:
+    """A completed response with no text and no transcript is never written as completed."""
+    for output in ([], [{"type": "message", "content": []}], None):
+        response = msgspec.convert({"status": "completed", "output": output}, Response)
+        with pytest.raises(MalformedEvent, match="without output"):
+            protocol.read_response(response)

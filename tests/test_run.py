@@ -8,6 +8,9 @@ import pytest
 import trio
 
 from rtbatch.exitcodes import EXIT_FAILED, EXIT_OK
+import msgspec
+
+from rtbatch.events import Response
 from rtbatch.protocol import read_response
 from tests.harness import by_id, prompt_jobs, received, sent_responses, start_emulator, write_jobs
 
@@ -26,9 +29,9 @@ async def test_thousand_jobs_all_complete_with_the_servers_output(
     sent = sent_responses(h.emulator)
     for job_id, record in got.items():
         assert record["status"] == "completed"
-        server = read_response(sent[job_id])
+        server = read_response(msgspec.convert(sent[job_id], Response))
         assert record["output"]["text"] == server.text
-        assert record["usage"] == server.usage
+        assert record["usage"] == sent[job_id]["usage"]
         assert record["response_id"] == server.response_id
         assert record["attempts"] == 1
     assert all(c.dialect == dialect for c in h.emulator.connections)

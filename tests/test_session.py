@@ -122,5 +122,4 @@ async def test_refused_configuration_is_run_fatal(nursery: trio.Nursery) -> None
     config = RunConfig(api_key=ApiKey("sk-x"), url=f"ws://127.0.0.1:{server.port}/v1/realtime")
     with pytest.raises(errors.ConfigurationRejected, match="Unknown parameter"):
         async with open_session(config, "realtime") as session:
-            session.begin_job()
-            await session.run_text(Job(id="a", line=1, kind="text", prompt="hi"))
+            await session.run_job(Job(id="a", line=1, kind="text", prompt="hi"))

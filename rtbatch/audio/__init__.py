@@ -29,6 +29,7 @@ from rtbatch.audio.segments import (
     SEGMENT_TOLERANCE_MS,
     Cut,
     CutKind,
+    SegmentMismatch,
     iter_segmented,
     open_segment_stream,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "SILENCE_NOISE_DB",
     "Cut",
     "CutKind",
+    "SegmentMismatch",
     "Silence",
     "SilenceDetector",
     "ThreadStream",

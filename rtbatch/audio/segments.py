@@ -54,6 +54,12 @@ MAX_SEGMENT_MS: Final = 300_000
 holds of dense speech (about 10 minutes), and under a quarter of the 1,400 s that
 ``gpt-4o-transcribe`` accepts per item; a segment lost to a dropped connection
 costs at most this much audio to send again."""
+
+
+class SegmentMismatch(ValueError):
+    """Raised when a resume point (``start_sample``) is not a segment boundary of the file."""
+
+
 SEGMENT_TOLERANCE_MS: Final = 60_000
 """How far before :data:`MAX_SEGMENT_MS` a silence may end a segment: segments are
 4 to 5 minutes long. Long enough that conversation (a pause of half a second every
@@ -228,7 +234,7 @@ class _Segmenter:
         self._end_of_file()
         yield from self._advance()
         if self._skip_to > self._decoded:
-            raise ValueError(
+            raise SegmentMismatch(
                 f"start_sample={self._skip_to} is past the end of {self._path} "
                 f"({self._decoded} samples)"
             )
@@ -295,7 +301,7 @@ class _Segmenter:
         index, self._index = self._index, self._index + 1
         self._plan = None
         if start < self._skip_to < plan.at:
-            raise ValueError(
+            raise SegmentMismatch(
                 f"start_sample={self._skip_to} is not a segment boundary of {self._path}: "
                 f"segment {index} spans samples {start} to {plan.at}"
             )
