@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rtbatch.cost import NANOS_PER_USD, format_usd, outcome_cost
 from rtbatch.errors import BadAudio
 from rtbatch.jobs import Job, JobProblem
 from rtbatch.models import (
@@ -43,7 +44,6 @@ from rtbatch.models import (
     MinutePrice,
     lookup,
 )
-from rtbatch.summary import NANOS_PER_USD, format_usd, outcome_cost
 
 Probe = Callable[[Path], float]
 

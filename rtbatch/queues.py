@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 import trio
 
-from rtbatch.checkpoint import SegmentRecord
 from rtbatch.jobs import Job
+from rtbatch.output.checkpoint import SegmentRecord
 from rtbatch.protocol import SessionKind
 
 

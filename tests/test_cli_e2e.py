@@ -161,7 +161,7 @@ async def test_second_run_on_the_same_file_is_refused(
     nursery: trio.Nursery, tmp_path: Path
 ) -> None:
     """While a run holds the result file, another refuses with exit 2 naming the lock."""
-    from rtbatch.results import RunLock
+    from rtbatch.output.lock import RunLock
 
     jobs = write_jobs(tmp_path / "jobs.jsonl", prompt_jobs(2))
     out = tmp_path / "r.jsonl"

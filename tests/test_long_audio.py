@@ -29,7 +29,6 @@ import trio
 
 from rtbatch import audio
 from rtbatch.audio.silence import SILENCE_MIN_MS
-from rtbatch.checkpoint import checkpoint_path
 from rtbatch.config import RetryPolicy
 from rtbatch.defaults import MAX_SEGMENT_MS
 from rtbatch.emulator import FaultSchedule
@@ -37,6 +36,7 @@ from rtbatch.emulator.replies import transcript_words, words_within
 from rtbatch.emulator.runtime import ConnectionRecord
 from rtbatch.exitcodes import EXIT_FAILED, EXIT_OK
 from rtbatch.models import lookup
+from rtbatch.output.checkpoint import checkpoint_path
 from tests.audio.samples import Speech, speech, write_speech_wav
 from tests.harness import Harness, by_id, read_results, start_emulator, write_jobs
 

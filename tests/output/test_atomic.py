@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rtbatch.atomic import TEMP_NAME_BYTES, clip_utf8, write_whole
+from rtbatch.output.atomic import TEMP_NAME_BYTES, clip_utf8, write_whole
 
 
 def test_write_whole_creates_directories_and_the_file(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ are integers that follow on.
    one deletes it, and opening a file with nothing left deletes it too.
 5. When forgotten jobs hold at least :data:`COMPACT_MIN_DEAD_BYTES` and at
    least :data:`COMPACT_MIN_DEAD_FRACTION` of the file, it is rewritten
-   without them, whole (:func:`rtbatch.atomic.write_whole`).
+   without them, whole (:func:`rtbatch.output.atomic.write_whole`).
 
 **Memory.** The file is read once, at open, line by line; only the segments of
 jobs not yet forgotten are kept, so memory is the transcripts of the jobs in
@@ -60,7 +60,7 @@ from typing import Any, Final
 
 import orjson
 
-from rtbatch.atomic import sync_directory, write_whole
+from rtbatch.output.atomic import sync_directory, write_whole
 
 #: The checkpoint of ``RESULTS`` is ``RESULTS`` + this.
 CHECKPOINT_SUFFIX: Final = ".segments"

@@ -1,6 +1,6 @@
 """A long file's transcript from its segments: text, times and usage, pure functions.
 
-Segments are :class:`~rtbatch.checkpoint.SegmentRecord` (sample positions at the
+Segments are :class:`~rtbatch.output.checkpoint.SegmentRecord` (sample positions at the
 session format's rate); results carry them in the source file's milliseconds.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from rtbatch.checkpoint import SegmentRecord
+from rtbatch.output.checkpoint import SegmentRecord
 
 
 def join_transcript(segments: Iterable[SegmentRecord]) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from rtbatch.checkpoint import (
+from rtbatch.output.checkpoint import (
     COMPACT_MIN_DEAD_BYTES,
     Checkpoint,
     SegmentRecord,
@@ -105,7 +105,7 @@ def test_records_survive_kill_9(results: Path) -> None:
     script = f"""
 import os, signal
 from pathlib import Path
-from rtbatch.checkpoint import Checkpoint, SegmentRecord
+from rtbatch.output.checkpoint import Checkpoint, SegmentRecord
 checkpoint = Checkpoint.open(Path({str(results)!r}))
 for index in range(3):
     checkpoint.record("a", SegmentRecord(index, index * 10, index * 10 + 10, f"t{{index}}"))
