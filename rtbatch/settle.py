@@ -18,7 +18,7 @@ from rtbatch.cost import outcome_cost
 from rtbatch.estimate import Estimator
 from rtbatch.jobs import Job
 from rtbatch.output.outcome import Outcome
-from rtbatch.output.transcript import join_transcript, segment_json, sum_usage
+from rtbatch.output.transcript import sum_usage, transcript_output
 from rtbatch.queues import Attempt
 from rtbatch.session import JobReply
 
@@ -63,12 +63,9 @@ def failed_outcome(config: RunConfig, attempt: Attempt, failure: errors.RtbatchE
     output: dict[str, Any] | None = None
     usage = None
     if done:
-        rate = sample_rate_of(config.audio_format)
-        output = {
-            "transcript": join_transcript(done),
-            "segments": [segment_json(s, rate) for s in done],
-            "reason": "segment_failed",
-        }
+        output = transcript_output(
+            done, sample_rate_of(config.audio_format), reason="segment_failed"
+        )
         usage = sum_usage(s.usage for s in done)
     model = model_of(config, job)
     return Outcome(

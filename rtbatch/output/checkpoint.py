@@ -28,7 +28,7 @@ are integers that follow on.
 2. A segment line counts until a ``forgotten`` line for its job follows it; a
    job id may come back after its ``forgotten`` line (a retried job) and then
    starts afresh. A later line for the same segment index replaces an earlier one.
-3. :meth:`Checkpoint.finished` returns only the contiguous run of segments
+3. :meth:`Checkpoint.finished` (:func:`contiguous`) returns only the contiguous run of segments
    from index 0 and sample 0, each starting where the one before it ended.
 4. The file exists only while some job has segments in it: forgetting the last
    one deletes it, and opening a file with nothing left deletes it too.
@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +86,24 @@ class SegmentRecord:
 class _Job:
     segments: dict[int, SegmentRecord] = field(default_factory=dict)
     bytes: int = 0  # every line written for this job since its last forgotten line
+
+
+def contiguous(segments: Mapping[int, SegmentRecord]) -> list[SegmentRecord]:
+    """The segments a job may keep: the run from index 0 and sample 0, in order.
+
+    Each must start where the one before it ended; the first gap, or a segment
+    that does not follow on, ends the run (invariant 3). The one rule for a
+    rerun's checkpoint and for a retried job's segments alike.
+
+    Args:
+        segments: finished segments by index.
+    """
+    done: list[SegmentRecord] = []
+    sample = 0
+    while (segment := segments.get(len(done))) is not None and segment.start_sample == sample:
+        done.append(segment)
+        sample = segment.end_sample
+    return done
 
 
 def checkpoint_path(results_path: Path) -> Path:
@@ -145,18 +164,9 @@ class Checkpoint:
         job.bytes += written
 
     def finished(self, job_id: str) -> list[SegmentRecord]:
-        """The job's segments that need not be sent again: contiguous from sample 0, in order."""
+        """The job's segments that need not be sent again: :func:`contiguous` of its record."""
         job = self._jobs.get(job_id)
-        if job is None:
-            return []
-        done: list[SegmentRecord] = []
-        sample = 0
-        while (segment := job.segments.get(len(done))) is not None:
-            if segment.start_sample != sample:
-                break
-            done.append(segment)
-            sample = segment.end_sample
-        return done
+        return [] if job is None else contiguous(job.segments)
 
     def forget(self, job_id: str) -> None:
         """Drop a job's segments, once its result line is written.

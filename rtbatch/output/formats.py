@@ -57,6 +57,7 @@ import orjson
 
 from rtbatch.audio_extensions import AUDIO_EXTENSIONS
 from rtbatch.output.atomic import clip_utf8, write_whole
+from rtbatch.output.transcript import clock
 
 Format = Literal["txt", "srt", "vtt", "json"]
 #: Every format, in the order files are written and listed.
@@ -82,9 +83,6 @@ EMPTY_NAME: Final = "_"
 
 _LEADING_DOTS = re.compile(r"^\.+")
 _WHITESPACE = re.compile(r"\s+")
-_MS_PER_HOUR = 3_600_000
-_MS_PER_MINUTE = 60_000
-_MS_PER_SECOND = 1000
 
 
 class Segment(TypedDict):
@@ -255,19 +253,12 @@ def cues(segments: Sequence[Segment]) -> Iterable[tuple[int, int, list[str]]]:
 
 def srt_time(ms: int) -> str:
     """``HH:MM:SS,mmm``, as SubRip writes times."""
-    return _clock(ms, ",")
+    return clock(ms, ",")
 
 
 def vtt_time(ms: int) -> str:
     """``HH:MM:SS.mmm``, as WebVTT writes times."""
-    return _clock(ms, ".")
-
-
-def _clock(ms: int, separator: str) -> str:
-    hours, rest = divmod(ms, _MS_PER_HOUR)
-    minutes, rest = divmod(rest, _MS_PER_MINUTE)
-    seconds, millis = divmod(rest, _MS_PER_SECOND)
-    return f"{hours:02d}:{minutes:02d}:{seconds:02d}{separator}{millis:03d}"
+    return clock(ms, ".")
 
 
 def _vtt_escape(line: str) -> str:

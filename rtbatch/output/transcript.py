@@ -6,7 +6,7 @@ session format's rate); results carry them in the source file's milliseconds.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from rtbatch.output.checkpoint import SegmentRecord
@@ -48,8 +48,38 @@ def _add_counts(total: dict[str, Any], usage: Mapping[str, Any]) -> None:
             _add_counts(total.setdefault(key, {}), value)
 
 
-def clock(ms: int) -> str:
-    seconds, _ = divmod(ms, 1000)
-    minutes, seconds = divmod(seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}"
+def transcript_output(
+    segments: Sequence[SegmentRecord], rate: int, *, reason: str | None = None
+) -> dict[str, Any]:
+    """A transcribe job's ``output`` from its segments: the whole text and each segment.
+
+    Args:
+        segments: the job's segments, in order.
+        rate: their sample positions' rate, in Hz.
+        reason: why the transcript is incomplete (``output.reason``), if it is.
+    """
+    output: dict[str, Any] = {
+        "transcript": join_transcript(segments),
+        "segments": [segment_json(s, rate) for s in segments],
+    }
+    if reason is not None:
+        output["reason"] = reason
+    return output
+
+
+_MS_PER_HOUR = 3_600_000
+_MS_PER_MINUTE = 60_000
+_MS_PER_SECOND = 1000
+
+
+def clock(ms: int, millis_separator: str | None = None) -> str:
+    """A time in the file as ``HH:MM:SS``, or ``HH:MM:SS`` + separator + ``mmm``.
+
+    Hours grow past two digits if need be. SubRip writes ``,`` before the
+    milliseconds, WebVTT ``.``; messages naming a segment leave them out.
+    """
+    hours, rest = divmod(ms, _MS_PER_HOUR)
+    minutes, rest = divmod(rest, _MS_PER_MINUTE)
+    seconds, millis = divmod(rest, _MS_PER_SECOND)
+    hms = f"{hours:02d}:{minutes:02d}:{seconds:02d}"
+    return hms if millis_separator is None else f"{hms}{millis_separator}{millis:03d}"

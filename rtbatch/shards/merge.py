@@ -30,9 +30,7 @@ that is about 50 MB, whatever the outputs weigh.
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from array import array
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -46,6 +44,7 @@ import orjson
 from rtbatch.exitcodes import EXIT_FAILED, EXIT_OK
 from rtbatch.idindex import IdIndex
 from rtbatch.jobs import Job, JobFileError, read_jobs
+from rtbatch.output.atomic import AtomicFile
 from rtbatch.output.lock import LockBusy, RunLock
 from rtbatch.output.resume import job_key, record_key
 from rtbatch.shards.partition import Shard, shard_from_results_path, shard_of
@@ -317,24 +316,11 @@ class _Merger:
     def write(self, out_path: Path) -> None:
         """Copy each job's line to a temporary file in job-file order, then rename it to OUT."""
         try:
-            out_path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(
-                dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp"
-            )
+            with AtomicFile(out_path) as out:
+                self._copy(out.stream)
+                out.commit()
         except OSError as exc:
             raise MergeError(f"cannot write {out_path}: {exc.strerror}") from exc
-        try:
-            with os.fdopen(fd, "wb", buffering=_WRITE_BUFFER_BYTES) as out:
-                self._copy(out)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, out_path)
-        except OSError as exc:
-            os.unlink(tmp)
-            raise MergeError(f"cannot write {out_path}: {exc.strerror}") from exc
-        except BaseException:
-            os.unlink(tmp)
-            raise
 
     def _copy(self, out: IO[bytes]) -> None:
         report, places = self.report, self.places

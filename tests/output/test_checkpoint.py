@@ -1,4 +1,4 @@
-"""checkpoint.py: finished segments recorded beside the result file, across crashes."""
+"""rtbatch.output.checkpoint: finished segments recorded beside the result file, across crashes."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from rtbatch.output.checkpoint import (
     Checkpoint,
     SegmentRecord,
     checkpoint_path,
+    contiguous,
 )
 
 SECOND = 24_000  # samples
@@ -268,3 +269,12 @@ def test_a_closed_checkpoint_refuses_records(results: Path) -> None:
     checkpoint.close()
     with pytest.raises(ValueError, match="closed"):
         checkpoint.record("a", seg(0))
+
+
+def test_contiguous_is_the_run_from_sample_zero() -> None:
+    """A gap in the indices or a segment that does not follow on ends the run."""
+    assert contiguous({}) == []
+    assert contiguous({1: seg(1)}) == []
+    assert contiguous({0: seg(0), 1: seg(1), 3: seg(3)}) == [seg(0), seg(1)]
+    moved = SegmentRecord(1, seg(1).start_sample + 1, seg(1).end_sample, "x")
+    assert contiguous({0: seg(0), 1: moved, 2: seg(2)}) == [seg(0)]
