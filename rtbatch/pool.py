@@ -45,10 +45,11 @@ from rtbatch.estimate import Estimator
 from rtbatch.idindex import IdIndex
 from rtbatch.jobs import Job, JobProblem
 from rtbatch.output.audio_sink import AudioSink, wants_audio, wav_name
-from rtbatch.output.checkpoint import Checkpoint, SegmentRecord
+from rtbatch.output.checkpoint import Checkpoint
 from rtbatch.output.outcome import Outcome, invalid_outcome
 from rtbatch.output.results import ResultFile
 from rtbatch.output.resume import job_key
+from rtbatch.output.transcript import SegmentRecord
 from rtbatch.pacing import Pacer, Ticket
 from rtbatch.progress import Snapshot
 from rtbatch.protocol import SessionKind

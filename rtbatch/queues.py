@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import trio
 
 from rtbatch.jobs import Job
-from rtbatch.output.checkpoint import SegmentRecord, contiguous
+from rtbatch.output.checkpoint import contiguous
+from rtbatch.output.transcript import SegmentRecord
 from rtbatch.protocol import SessionKind
 
 

@@ -27,8 +27,13 @@ from rtbatch import errors, protocol, transport
 from rtbatch.config import RunConfig
 from rtbatch.defaults import AUDIO_CHUNK_MS
 from rtbatch.jobs import Job
-from rtbatch.output.checkpoint import SegmentRecord
-from rtbatch.output.transcript import clock, join_transcript, segment_json, sum_usage
+from rtbatch.output.transcript import (
+    SegmentRecord,
+    clock,
+    join_transcript,
+    segment_json,
+    sum_usage,
+)
 from rtbatch.protocol import Event, MalformedEvent, SessionKind
 from rtbatch.retry import classify_server_error
 from rtbatch.transport import WS_ERRORS, ConnectFn, connect_websocket, translate

@@ -57,11 +57,12 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import Final
 
 import orjson
 
 from rtbatch.output.atomic import sync_directory, write_whole
+from rtbatch.output.transcript import SegmentRecord
 
 #: The checkpoint of ``RESULTS`` is ``RESULTS`` + this.
 CHECKPOINT_SUFFIX: Final = ".segments"
@@ -69,17 +70,6 @@ CHECKPOINT_SUFFIX: Final = ".segments"
 COMPACT_MIN_DEAD_BYTES: Final = 1024 * 1024
 #: ... and at least this share of the file.
 COMPACT_MIN_DEAD_FRACTION: Final = 0.5
-
-
-@dataclass(frozen=True, slots=True)
-class SegmentRecord:
-    """One finished segment of a job: where it lies in the file, and its transcript."""
-
-    index: int
-    start_sample: int
-    end_sample: int
-    text: str
-    usage: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)

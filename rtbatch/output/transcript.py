@@ -1,15 +1,25 @@
 """A long file's transcript from its segments: text, times and usage, pure functions.
 
-Segments are :class:`~rtbatch.output.checkpoint.SegmentRecord` (sample positions at the
+Segments are :class:`SegmentRecord` (sample positions at the
 session format's rate); results carry them in the source file's milliseconds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from rtbatch.output.checkpoint import SegmentRecord
+
+@dataclass(frozen=True, slots=True)
+class SegmentRecord:
+    """One finished segment of a job: where it lies in the file, and its transcript."""
+
+    index: int
+    start_sample: int
+    end_sample: int
+    text: str
+    usage: dict[str, Any] | None = None
 
 
 def join_transcript(segments: Iterable[SegmentRecord]) -> str:

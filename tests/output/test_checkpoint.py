@@ -13,10 +13,10 @@ import pytest
 from rtbatch.output.checkpoint import (
     COMPACT_MIN_DEAD_BYTES,
     Checkpoint,
-    SegmentRecord,
     checkpoint_path,
     contiguous,
 )
+from rtbatch.output.transcript import SegmentRecord
 
 SECOND = 24_000  # samples
 
@@ -106,7 +106,8 @@ def test_records_survive_kill_9(results: Path) -> None:
     script = f"""
 import os, signal
 from pathlib import Path
-from rtbatch.output.checkpoint import Checkpoint, SegmentRecord
+from rtbatch.output.checkpoint import Checkpoint
+from rtbatch.output.transcript import SegmentRecord
 checkpoint = Checkpoint.open(Path({str(results)!r}))
 for index in range(3):
     checkpoint.record("a", SegmentRecord(index, index * 10, index * 10 + 10, f"t{{index}}"))
