@@ -70,7 +70,7 @@ def _fail_first_line(path: Path) -> None:
 
 def _child(path: str) -> None:
     """Resume ``path`` once; print the figures as JSON."""
-    from rtbatch.resume import prepare_resume
+    from rtbatch.output.resume import prepare_resume
 
     target = Path(path)
     before = target.stat().st_ino if target.exists() else None

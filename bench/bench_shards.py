@@ -44,9 +44,9 @@ import trio
 
 from bench import common
 from bench.bench_audio import ensure_source
-from rtbatch import shards
 from rtbatch.emulator import EmulatorConfig, serve
 from rtbatch.emulator.runtime import EmulatorStats
+from rtbatch.shards import partition as shards
 
 TARGET_GOODPUT = 0.9
 TARGET_REFUSED = 0.05

@@ -31,7 +31,7 @@ from rtbatch.defaults import (
     SIGNAL_GRACE_S,
 )
 from rtbatch.exitcodes import EPILOG
-from rtbatch.formats import FORMATS
+from rtbatch.output.formats import FORMATS
 
 EMULATOR_KEY = "sk-emulator"
 
@@ -509,7 +509,7 @@ def merge(jobs_file: str, result_files: tuple[str, ...], output: str) -> None:
     shards named, then merge again), and 2 on bad usage or an unreadable, busy
     or changing file.
     """
-    from rtbatch.merge import MergeError, merge_command
+    from rtbatch.shards.merge import MergeError, merge_command
 
     try:
         code = merge_command(jobs_file, result_files, output)

@@ -91,7 +91,7 @@ def transcribe_command(
     """
     from dataclasses import replace
 
-    from rtbatch.inputs import find_audio, write_job_file
+    from rtbatch.audio.discover import find_audio, write_job_file
 
     directory = Path(out_dir)
     jobs_file = directory / TRANSCRIBE_JOBS

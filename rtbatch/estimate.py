@@ -27,32 +27,29 @@ default :func:`rtbatch.audio.duration_s`, imported only when a job has audio).
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rtbatch.cost import NANOS_PER_USD, format_usd, outcome_cost
 from rtbatch.errors import BadAudio
 from rtbatch.jobs import Job, JobProblem
 from rtbatch.models import (
     ASSISTANT_AUDIO_TOKENS_PER_S,
+    MESSAGE_OVERHEAD_TOKENS,
     PRICES_AS_OF,
     USER_AUDIO_TOKENS_PER_S,
     MinutePrice,
     lookup,
 )
-from rtbatch.summary import NANOS_PER_USD, format_usd, outcome_cost
 
 Probe = Callable[[Path], float]
 
 #: UTF-8 bytes per text token: OpenAI's rule of thumb (about 4 characters of English
 #: a token); bytes rather than characters, so other scripts are not undercounted.
 TEXT_BYTES_PER_TOKEN = 4
-#: Special tokens per message: the service shows e.g. 12 tokens for 10 of content
-#: (realtime-protocol.md, section 9).
-MESSAGE_OVERHEAD_TOKENS = 2
 #: Text tokens of a reply when the job sets no lower cap: a short paragraph.
 REPLY_TOKENS = 150
 #: Tokens of the instructions a session has when neither job nor run gives any.
@@ -283,9 +280,9 @@ def audio_duration_s(path: Path) -> float:
     Imported at the first audio job, so that estimating a text-only file never
     loads the audio stack (PyAV).
     """
-    audio = importlib.import_module("rtbatch.audio")
-    duration: Probe = audio.duration_s
-    return duration(path)
+    from rtbatch.audio.decode import duration_s
+
+    return duration_s(path)
 
 
 def estimate(

@@ -38,6 +38,9 @@ PRICES_AS_OF = "2026-11-30"
 #: Assistant audio is billed at 1 token per 50 ms, user audio at 1 per 100 ms [DOC].
 USER_AUDIO_TOKENS_PER_S = 10
 ASSISTANT_AUDIO_TOKENS_PER_S = 20
+#: Special tokens per message: the service shows e.g. 12 tokens for 10 of content
+#: (realtime-protocol.md, section 9). The estimate counts them; the emulator bills them.
+MESSAGE_OVERHEAD_TOKENS = 2
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,29 +38,34 @@ from typing import Literal
 import trio
 
 from rtbatch import errors
-from rtbatch.checkpoint import Checkpoint, SegmentRecord
+from rtbatch.budget import Budget
 from rtbatch.config import RunConfig
+from rtbatch.cost import outcome_cost
 from rtbatch.estimate import Estimator
 from rtbatch.idindex import IdIndex
 from rtbatch.jobs import Job, JobProblem
-from rtbatch.outcomes import (
+from rtbatch.output.audio_sink import AudioSink, check_writable_dir, wants_audio, wav_name
+from rtbatch.output.checkpoint import Checkpoint
+from rtbatch.output.outcome import Outcome, invalid_outcome
+from rtbatch.output.results import ResultFile
+from rtbatch.output.resume import job_key
+from rtbatch.output.transcript import SegmentRecord
+from rtbatch.pacing import Pacer, Ticket
+from rtbatch.progress import Snapshot
+from rtbatch.protocol import SessionKind
+from rtbatch.queues import Attempt, WorkQueues, session_kind
+from rtbatch.report import RunReport
+from rtbatch.retry import backoff_s, decide, is_refusal
+from rtbatch.session import JobReply, Session, open_session
+from rtbatch.settle import (
     expected_cost,
     failed_outcome,
     model_of,
     success_outcome,
     write_transcripts,
 )
-from rtbatch.outputs import AudioSink, check_writable_dir, wants_audio, wav_name
-from rtbatch.pacing import Pacer, Ticket
-from rtbatch.progress import Snapshot
-from rtbatch.protocol import SessionKind
-from rtbatch.queues import Attempt, WorkQueues, session_kind
-from rtbatch.results import Outcome, ResultFile, invalid_outcome
-from rtbatch.resume import job_key
-from rtbatch.retry import backoff_s, decide, is_refusal
-from rtbatch.session import JobReply, Session, open_session
 from rtbatch.share import Share
-from rtbatch.summary import Budget, RunReport, Summary, outcome_cost
+from rtbatch.summary import Summary
 from rtbatch.transport import ConnectFn, check_tls, connect_websocket
 
 log = logging.getLogger("rtbatch.run")

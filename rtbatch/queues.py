@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 
 import trio
 
-from rtbatch.checkpoint import SegmentRecord
 from rtbatch.jobs import Job
+from rtbatch.output.checkpoint import contiguous
+from rtbatch.output.transcript import SegmentRecord
 from rtbatch.protocol import SessionKind
 
 
@@ -34,15 +35,7 @@ class Attempt:
 
     def done_segments(self) -> list[SegmentRecord]:
         """The contiguous run of finished segments from the file's start."""
-        run: list[SegmentRecord] = []
-        end = 0
-        for index in sorted(self.segments):
-            segment = self.segments[index]
-            if index != len(run) or segment.start_sample != end:
-                break
-            run.append(segment)
-            end = segment.end_sample
-        return run
+        return contiguous(self.segments)
 
 
 def session_kind(job: Job) -> SessionKind:

@@ -24,12 +24,9 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from rtbatch import sharding, shards
-from rtbatch.checkpoint import Checkpoint
 from rtbatch.config import ApiKey, RetryPolicy, RunConfig, Timeouts
 from rtbatch.defaults import AudioFormat
 from rtbatch.exitcodes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE
-from rtbatch.formats import parse_formats
 from rtbatch.jobs import (
     Job,
     JobFileError,
@@ -40,9 +37,13 @@ from rtbatch.jobs import (
     shutdown_warning,
 )
 from rtbatch.models import lookup
+from rtbatch.output.checkpoint import Checkpoint
+from rtbatch.output.formats import parse_formats
+from rtbatch.shards import apply as sharding
+from rtbatch.shards import partition as shards
 
 if TYPE_CHECKING:
-    from rtbatch.summary import RunReport
+    from rtbatch.report import RunReport
 
 log = logging.getLogger("rtbatch")
 
@@ -287,7 +288,7 @@ def execute(request: RunRequest) -> int:
 
 
 def _execute(request: RunRequest) -> int:
-    from rtbatch.results import LockBusy, RunLock
+    from rtbatch.output.lock import LockBusy, RunLock
 
     if request.rules is not None and (problem := model_check(request.rules)):
         print(f"rtbatch: {problem}", file=sys.stderr)
@@ -333,7 +334,8 @@ def _print_problems(problems: list[JobProblem]) -> None:
 def _run(request: RunRequest, total: int, work: tuple[int, ...]) -> int:
     import trio
 
-    from rtbatch.results import ResultFile, ResumeIndex, prepare_resume
+    from rtbatch.output.results import ResultFile
+    from rtbatch.output.resume import ResumeIndex, prepare_resume
 
     index = ResumeIndex()
     if request.output is not None:
@@ -419,8 +421,8 @@ def _budget(config: RunConfig, *, emulate: bool) -> dict[str, Any]:
     """The ``--max-cost`` budget and the estimator that prices each job before it starts."""
     if config.max_cost_usd is None:
         return {}
+    from rtbatch.budget import Budget
     from rtbatch.estimate import Estimator
-    from rtbatch.summary import Budget
 
     return {
         "budget": Budget(config.max_cost_usd),

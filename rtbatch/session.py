@@ -32,7 +32,6 @@ import msgspec
 import trio
 
 from rtbatch import errors, protocol, transport
-from rtbatch.checkpoint import SegmentRecord
 from rtbatch.config import RunConfig
 from rtbatch.defaults import AUDIO_CHUNK_MS, TRANSCRIPT_IDLE_PER_AUDIO_S
 from rtbatch.events import (
@@ -50,9 +49,15 @@ from rtbatch.events import (
     decode,
 )
 from rtbatch.jobs import Job
+from rtbatch.output.transcript import (
+    SegmentRecord,
+    clock,
+    join_transcript,
+    segment_json,
+    sum_usage,
+)
 from rtbatch.protocol import SessionKind
 from rtbatch.retry import classify_server_error
-from rtbatch.transcript import clock, join_transcript, segment_json, sum_usage
 from rtbatch.transport import WS_ERRORS, ConnectFn, connect_websocket, translate
 
 log = logging.getLogger("rtbatch.session")

@@ -1,104 +1,24 @@
-"""What a run used and cost: usage and cost totals, the summary, progress snapshots, a budget.
+"""What a run used and cost: usage and cost totals, and the summary of a run.
 
-Cost is computed once per job, when its line is written (:func:`outcome_cost`),
-from the usage the service reported and the catalogue's prices
-(:func:`rtbatch.models.cost`); the summary adds up the lines' figures, so its
-total is the sum of the file's ``cost_usd``. Amounts are kept as whole
-nano-dollars (:data:`COST_DECIMALS` places): a line's ``cost_usd`` is exact at
-that precision, and sums of a million of them stay exact too, where adding
-floats would drift.
+The totals add up the result lines' own figures (their ``usage`` and
+``cost_usd``, :mod:`rtbatch.cost`), so the summary's cost is the sum of the file's.
 """
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from rtbatch import errors
-from rtbatch.exitcodes import (
-    EXIT_BUDGET,
-    EXIT_FAILED,
-    EXIT_FATAL,
-    EXIT_INTERNAL,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_TRY_LATER,
-)
-from rtbatch.models import PRICES_AS_OF, CostBreakdown, MinutePrice, cost, lookup
+from rtbatch.cost import MODALITIES, NANOS_PER_USD, cost_parts, format_usd
+from rtbatch.models import PRICES_AS_OF, MinutePrice, lookup
+from rtbatch.output.outcome import Outcome
 from rtbatch.progress import Snapshot
-
-if TYPE_CHECKING:
-    from rtbatch.results import Outcome
 
 #: Every status a result line can have, in the order the summary lists them.
 STATUSES = ("completed", "incomplete", "failed")
-#: Decimal places of USD amounts: a billionth of a dollar, far below one token's price
-#: (the cheapest, $0.06 per million, is 60 of them), so rounding never shows in a total.
-COST_DECIMALS = 9
-NANOS_PER_USD: int = 10**COST_DECIMALS
-#: The cost buckets of the summary, in its order; ``duration`` is per-minute billing.
-MODALITIES = ("text", "audio", "image", "duration")
 #: The name a line's cost is filed under when it does not say which model did the work.
 UNRECORDED_MODEL = "(model not recorded)"
-
-
-def cost_parts(
-    model_id: str | None, usage: dict[str, Any] | None, audio_s: float | None = None
-) -> tuple[int, int, int, int] | None:
-    """What one job cost, in nano-dollars per modality (text, audio, image, duration).
-
-    Args:
-        model_id: the model that did the work.
-        usage: the job's ``usage`` as the service reported it.
-        audio_s: seconds of audio sent, for a duration-billed model whose usage
-            does not say.
-
-    Returns:
-        The four amounts, or None when the catalogue has no prices for the model
-        or the usage cannot be priced.
-    """
-    row = lookup(model_id) if model_id else None
-    breakdown = cost(row, usage, audio_s=audio_s) if row is not None else None
-    return None if breakdown is None else _nanos(breakdown)
-
-
-def _nanos(breakdown: CostBreakdown) -> tuple[int, int, int, int]:
-    parts = (breakdown.text, breakdown.audio, breakdown.image, breakdown.by_duration)
-    t, a, i, d = (round(p * NANOS_PER_USD) for p in parts)
-    return t, a, i, d
-
-
-def outcome_cost(
-    model_id: str | None, usage: dict[str, Any] | None, audio_s: float | None = None
-) -> float | None:
-    """A result line's ``cost_usd``: the job's usage at the catalogue's prices.
-
-    Args:
-        model_id: the model that did the work (the run's realtime model for text
-            and respond jobs, the transcription model for transcribe jobs).
-        usage: the job's ``usage`` as the service reported it.
-        audio_s: seconds of audio sent, for a duration-billed model whose usage
-            does not say.
-
-    Returns:
-        USD rounded to :data:`COST_DECIMALS` places, or None when the model has no
-        prices in the catalogue or there is no usage to price.
-    """
-    parts = cost_parts(model_id, usage, audio_s)
-    return None if parts is None else sum(parts) / NANOS_PER_USD
-
-
-def format_usd(usd: float) -> str:
-    """An amount for people: cents for large sums, more places for small ones."""
-    if usd == 0:
-        return "$0"
-    if usd >= 100:
-        return f"${usd:,.2f}"
-    if usd >= 0.01:
-        return f"${usd:.4f}"
-    return f"${usd:.6f}"
 
 
 @dataclass(slots=True)
@@ -307,113 +227,3 @@ class Summary:
         if self.stopped:
             lines.append(f"stopped: {self.stopped}")
         return "\n".join(lines)
-
-
-class Budget:
-    """A spend limit (``--max-cost``): may one more job start without passing it?
-
-    The spend counted against the limit is what finished jobs cost plus the
-    estimates of the jobs in flight. A job is admitted when that, plus its own
-    estimate, stays within the limit. The first refusal is final: from then on
-    no job is admitted, so a run stops starting jobs at one point and a rerun
-    (with a larger limit) continues from there. Amounts are kept in nano-dollars,
-    so the comparisons are exact.
-    """
-
-    __slots__ = ("_in_flight", "_limit", "_spent", "_stopped")
-
-    def __init__(self, limit_usd: float) -> None:
-        """Start with nothing spent.
-
-        Args:
-            limit_usd: the most the run may spend, in USD.
-
-        Raises:
-            ValueError: the limit is negative or not a finite number.
-        """
-        self._limit = _to_nanos(limit_usd, "max_cost")
-        self._spent = 0
-        self._in_flight = 0
-        self._stopped = False
-
-    @property
-    def spent_usd(self) -> float:
-        """What finished jobs cost."""
-        return self._spent / NANOS_PER_USD
-
-    @property
-    def in_flight_usd(self) -> float:
-        """The estimates of the jobs started and not yet finished."""
-        return self._in_flight / NANOS_PER_USD
-
-    @property
-    def stopped(self) -> bool:
-        """Whether a job has been refused (and every later one will be)."""
-        return self._stopped
-
-    def admit(self, estimate_usd: float) -> bool:
-        """Whether a job estimated at ``estimate_usd`` may start.
-
-        Raises:
-            ValueError: the estimate is negative or not finite.
-        """
-        estimate = _to_nanos(estimate_usd, "estimate_usd")
-        if not self._stopped and self._spent + self._in_flight + estimate > self._limit:
-            self._stopped = True
-        return not self._stopped
-
-    def start(self, estimate_usd: float) -> None:
-        """A job estimated at ``estimate_usd`` has started."""
-        self._in_flight += _to_nanos(estimate_usd, "estimate_usd")
-
-    def finish(self, estimate_usd: float, actual_usd: float | None) -> None:
-        """A started job has ended.
-
-        Args:
-            estimate_usd: the estimate it was started with.
-            actual_usd: what it cost; None when unknown, and then the estimate
-                counts as spent.
-
-        Raises:
-            ValueError: more is finished than was started, or an amount is
-                negative or not finite.
-        """
-        estimate = _to_nanos(estimate_usd, "estimate_usd")
-        if estimate > self._in_flight:
-            raise ValueError("finish: no job with that estimate is in flight")
-        self._in_flight -= estimate
-        self._spent += estimate if actual_usd is None else _to_nanos(actual_usd, "actual_usd")
-
-
-def _to_nanos(usd: float, name: str) -> int:
-    if not math.isfinite(usd) or usd < 0:
-        raise ValueError(f"{name}: must be a non-negative amount in USD, got {usd!r}")
-    return round(usd * NANOS_PER_USD)
-
-
-@dataclass(slots=True)
-class RunReport:
-    """How the run ended."""
-
-    summary: Summary
-    fatal: errors.RtbatchError | None = None
-    try_later: errors.RtbatchError | None = None
-    resets_in_s: float | None = None
-    interrupted: bool = False
-    deadline_reached: bool = False
-    budget_reached: bool = False
-
-    @property
-    def exit_code(self) -> int:
-        """The process exit code a scheduler acts on."""
-        if isinstance(self.fatal, errors.InternalError):
-            return EXIT_INTERNAL
-        if self.fatal is not None:
-            return EXIT_FATAL
-        if self.interrupted or self.deadline_reached:
-            return EXIT_INTERRUPTED
-        if self.try_later is not None:
-            return EXIT_TRY_LATER
-        if self.budget_reached:
-            return EXIT_BUDGET
-        return EXIT_FAILED if self.summary.counts.get("failed") else EXIT_OK

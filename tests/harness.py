@@ -18,9 +18,10 @@ import trio
 from rtbatch.config import ApiKey, RetryPolicy, RunConfig, Timeouts
 from rtbatch.emulator import Emulator, EmulatorConfig, serve
 from rtbatch.jobs import read_jobs
+from rtbatch.output.results import ResultFile
+from rtbatch.output.resume import prepare_resume
 from rtbatch.pool import Run
-from rtbatch.results import ResultFile, prepare_resume
-from rtbatch.summary import RunReport
+from rtbatch.report import RunReport
 
 TEST_KEY = "sk-test-harness-0123456789"
 

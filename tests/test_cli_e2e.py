@@ -2,17 +2,19 @@
 
 Rules: loopback only, port 0, the emulator started in pytest-trio's nursery; the
 CLI runs as ``python -m rtbatch`` so signals and exit codes are the real ones.
-The kill test waits random real times before SIGKILL on purpose: the moment of
-the kill is the thing under test, and no assertion depends on it.
+The kill test places each SIGKILL at a moment it observes in the result file
+(polled in a bounded loop, never a sleep standing in for an event) and asserts
+where each kill landed.
 """
 
 from __future__ import annotations
 
 import os
-import random
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import orjson
@@ -32,22 +34,82 @@ def _env(key: str = "sk-test-cli") -> dict[str, str]:
     return {**os.environ, "OPENAI_API_KEY": key, "PYTHONUNBUFFERED": "1"}
 
 
-async def test_sigkill_at_random_moments_then_rerun(nursery: trio.Nursery, tmp_path: Path) -> None:
-    """Ten kills at random instants, then a rerun: every job exactly once, file valid."""
-    h = await start_emulator(nursery, tmp_path, latency_ms=15, record=False)
-    jobs = write_jobs(tmp_path / "jobs.jsonl", prompt_jobs(400))
+#: Polls of the result file before a wait is given up (at POLL_S apart: 60 s).
+POLLS = 12_000
+POLL_S = 0.005
+
+
+def _lines(path: Path) -> int:
+    """Whole lines in the file now (a torn last line does not count)."""
+    try:
+        return path.read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
+def _has_lines(path: Path, count: int) -> bool:
+    return _lines(path) >= count
+
+
+async def _poll(ready: Callable[[], bool], what: str) -> None:
+    for _ in range(POLLS):
+        if ready():
+            return
+        await trio.sleep(POLL_S)
+    raise AssertionError(f"gave up waiting: {what}")
+
+
+async def _kill(proc: trio.Process) -> None:
+    proc.send_signal(signal.SIGKILL)
+    assert await proc.wait() == -signal.SIGKILL  # killed, not finished on its own
+
+
+async def test_sigkill_before_and_during_the_run_then_rerun(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    """Kills before the first line and mid-run, then a rerun: every job exactly once."""
+    # Before the first line: an emulator that answers only after 30 s, so a run
+    # that holds the lock (it has read the jobs and is starting its workers)
+    # cannot have written a line yet when it is killed.
+    slow = await start_emulator(nursery, tmp_path, latency_ms=30_000, record=False)
+    fast = await start_emulator(nursery, tmp_path, latency_ms=20, record=False)
+    total = 400
+    jobs = write_jobs(tmp_path / "jobs.jsonl", prompt_jobs(total))
     out = tmp_path / "results.jsonl"
-    args = _cmd(str(jobs), "-o", str(out), "--url", h.emulator.url, "-c", "16", "-q")
-    rng = random.Random(2024)
-    for _ in range(10):
-        proc = await trio.lowlevel.open_process(args, env=_env(), stderr=subprocess.DEVNULL)
-        await trio.sleep(rng.uniform(0.3, 1.2))
-        proc.send_signal(signal.SIGKILL)
-        await proc.wait()
-    done = await trio.run_process(args, env=_env(), capture_stderr=True, check=False)
+    lock = out.with_name(out.name + ".lock")
+
+    def run(url: str) -> list[str]:
+        return _cmd(str(jobs), "-o", str(out), "--url", url, "-c", "8", "-q")
+
+    for _ in range(2):
+        lock.unlink(missing_ok=True)  # no run holds it: the last one was killed
+        proc = await trio.lowlevel.open_process(
+            run(slow.emulator.url), env=_env(), stderr=subprocess.DEVNULL
+        )
+        await _poll(lock.exists, "the run to take its lock")
+        await _kill(proc)
+        assert _lines(out) == 0, "a kill meant to land before the first line landed after it"
+
+    # Mid-run: each run is killed once it has added lines of its own, while the
+    # file still lacks some jobs; each kill must leave it short of the whole.
+    seen = []
+    for step in range(1, 6):
+        before = _lines(out)
+        target = min(before + 25, total - 1)
+        proc = await trio.lowlevel.open_process(
+            run(fast.emulator.url), env=_env(), stderr=subprocess.DEVNULL
+        )
+        await _poll(partial(_has_lines, out, target), f"kill {step}: {target} lines")
+        await _kill(proc)
+        seen.append(_lines(out))
+        assert before < seen[-1] < total, f"kill {step} did not land mid-run: {seen}"
+
+    done = await trio.run_process(
+        run(fast.emulator.url), env=_env(), capture_stderr=True, check=False
+    )
     assert done.returncode == EXIT_OK, done.stderr.decode()
     results = read_results(out)
-    assert len(by_id(results)) == 400
+    assert len(by_id(results)) == total
     assert {r["status"] for r in results} == {"completed"}
     assert out.read_bytes().endswith(b"\n")
 
@@ -161,7 +223,7 @@ async def test_second_run_on_the_same_file_is_refused(
     nursery: trio.Nursery, tmp_path: Path
 ) -> None:
     """While a run holds the result file, another refuses with exit 2 naming the lock."""
-    from rtbatch.results import RunLock
+    from rtbatch.output.lock import RunLock
 
     jobs = write_jobs(tmp_path / "jobs.jsonl", prompt_jobs(2))
     out = tmp_path / "r.jsonl"

@@ -29,7 +29,6 @@ import trio
 
 from rtbatch import audio
 from rtbatch.audio.silence import SILENCE_MIN_MS
-from rtbatch.checkpoint import checkpoint_path
 from rtbatch.config import RetryPolicy
 from rtbatch.defaults import MAX_SEGMENT_MS
 from rtbatch.emulator import FaultSchedule
@@ -37,6 +36,7 @@ from rtbatch.emulator.replies import transcript_words, words_within
 from rtbatch.emulator.runtime import ConnectionRecord
 from rtbatch.exitcodes import EXIT_FAILED, EXIT_OK
 from rtbatch.models import lookup
+from rtbatch.output.checkpoint import checkpoint_path
 from tests.audio.samples import Speech, speech, write_speech_wav
 from tests.harness import Harness, by_id, read_results, start_emulator, write_jobs
 
@@ -197,7 +197,7 @@ async def test_forty_minutes_as_one_item_fail_at_the_model_s_item_limit(
     assert result["attempts"] == 1  # the service's refusal is final
     assert result["error"]["code"] == "invalid_value"
     message = result["error"]["message"]
-    assert message.startswith("segment 0 (0:00:00-0:41:")
+    assert message.startswith("segment 0 (00:00:00-00:41:")
     assert f"audio duration {voice.samples / RATE} seconds" in message
     assert "longer than 1400 seconds" in message
     assert h.emulator.stats.transcriptions == 1
@@ -322,9 +322,9 @@ async def test_a_segment_failing_for_good_leaves_the_job_incomplete_naming_it(
 
 
 def clock(ms: int) -> str:
-    """H:MM:SS, as an error names a segment's span."""
+    """HH:MM:SS, as an error names a segment's span."""
     s = ms // 1000
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+    return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
 
 
 # --- kill -9 and a rerun ------------------------------------------------------------------

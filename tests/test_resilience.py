@@ -19,8 +19,8 @@ from rtbatch.config import RetryPolicy, Timeouts
 from rtbatch.emulator import FaultSchedule
 from rtbatch.exitcodes import EXIT_FATAL, EXIT_INTERRUPTED, EXIT_OK
 from rtbatch.jobs import read_jobs
+from rtbatch.output.results import ResultFile
 from rtbatch.pool import Run
-from rtbatch.results import ResultFile
 from tests.harness import by_id, prompt_jobs, read_results, received, start_emulator, write_jobs
 
 FAULTS = [

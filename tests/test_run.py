@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 import trio
 
-from rtbatch.exitcodes import EXIT_FAILED, EXIT_OK
-import msgspec
-
 from rtbatch.events import Response
+from rtbatch.exitcodes import EXIT_FAILED, EXIT_OK
 from rtbatch.protocol import read_response
 from tests.harness import by_id, prompt_jobs, received, sent_responses, start_emulator, write_jobs
 

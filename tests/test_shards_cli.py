@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from rtbatch import cli, runner, shards
-from rtbatch.results import job_key
+from rtbatch import cli, runner
+from rtbatch.output.resume import job_key
 from rtbatch.runner import RunRequest
-from rtbatch.shards import Shard
+from rtbatch.shards import partition as shards
+from rtbatch.shards.partition import Shard
 from tests import test_cli
 
 SCHEDULER_VARIABLES = (

@@ -17,9 +17,9 @@ from pathlib import Path
 import orjson
 import trio
 
-from rtbatch import shards
 from rtbatch.exitcodes import EXIT_OK
-from rtbatch.shards import Shard
+from rtbatch.shards import partition as shards
+from rtbatch.shards.partition import Shard
 from tests.harness import (
     by_id,
     prompt_jobs,

@@ -15,12 +15,12 @@ from pathlib import Path
 import trio
 import trio.testing
 
-from rtbatch import shards
 from rtbatch.exitcodes import EXIT_OK
 from rtbatch.jobs import read_jobs
+from rtbatch.output.results import ResultFile
 from rtbatch.pool import Run
-from rtbatch.results import ResultFile
-from rtbatch.sharding import own_first, owned
+from rtbatch.shards import partition as shards
+from rtbatch.shards.apply import own_first, owned
 from tests.harness import Harness, by_id, prompt_jobs, read_results, start_emulator, write_jobs
 
 SHARDS = 4

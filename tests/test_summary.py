@@ -1,4 +1,4 @@
-"""summary.py: per-job cost, usage and cost totals, the summary, snapshots, the budget."""
+"""rtbatch.summary: usage and cost totals, the summary and its progress snapshots."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from typing import Any
 import orjson
 import pytest
 
+from rtbatch.cost import outcome_cost
 from rtbatch.models import PRICES_AS_OF
-from rtbatch.results import Outcome, ResultFile
-from rtbatch.summary import Budget, Summary, UsageTotals, outcome_cost
+from rtbatch.output.outcome import Outcome
+from rtbatch.output.results import ResultFile
+from rtbatch.summary import Summary, UsageTotals
 
 # gpt-realtime-1.5: text 4.00 / 0.40 / 16.00, audio 32.00 / 0.40 / 64.00 USD per million.
 RESPONSE_USAGE = {
@@ -49,40 +51,6 @@ def _outcome(model: str | None, usage: dict[str, Any] | None, **kw: Any) -> Outc
         cost_usd=cost,
         **kw,
     )
-
-
-def test_token_billed_cost_is_usage_times_prices() -> None:
-    """Uncached, cached and output tokens of each modality at their own price."""
-    text = (1000 - 512) * 4.00 + 512 * 0.40 + 100 * 16.00
-    audio = 200 * 32.00 + 300 * 64.00
-    assert outcome_cost("gpt-realtime-1.5", RESPONSE_USAGE) == pytest.approx(
-        (text + audio) / 1e6, abs=1e-12
-    )
-    assert outcome_cost("gpt-realtime-1.5", RESPONSE_USAGE) == 0.0293568
-
-
-def test_transcription_billed_by_tokens() -> None:
-    """A token-billed transcription: audio in at the audio price, transcript at text out."""
-    assert outcome_cost("gpt-4o-mini-transcribe", TRANSCRIPTION_USAGE) == 0.000114
-
-
-def test_transcription_billed_by_duration() -> None:
-    """A duration-billed model: the usage's seconds, else the audio sent, per minute."""
-    assert outcome_cost("whisper-1", {"type": "duration", "seconds": 90}) == 0.009
-    assert outcome_cost("whisper-1", None, audio_s=30.0) == 0.003
-
-
-def test_cost_is_rounded_to_a_nano_dollar() -> None:
-    """A third of a second of whisper-1 (0.0000333… USD) is written with nine places."""
-    assert outcome_cost("whisper-1", {"type": "duration", "seconds": 1 / 3}) == 0.000033333
-
-
-def test_cost_is_unknown_without_prices_or_usage() -> None:
-    """No prices (an unknown model, a row without prices) or nothing to price: None."""
-    assert outcome_cost("gpt-audio-1.5", RESPONSE_USAGE) is None
-    assert outcome_cost("my-azure-deployment", RESPONSE_USAGE) is None
-    assert outcome_cost(None, RESPONSE_USAGE) is None
-    assert outcome_cost("gpt-realtime-1.5", None) is None
 
 
 def test_summary_total_equals_the_sum_of_the_lines(tmp_path: Path) -> None:
@@ -190,48 +158,3 @@ def test_snapshot_reads_the_running_figures() -> None:
     assert (snap.done, snap.failed, snap.in_flight, snap.todo, snap.tokens) == (5, 1, 2, 20, 28)
     assert (snap.cost_usd, snap.rate, snap.eta_s) == (0.000304, 2.0, 7.5)
     assert summary.snapshot(in_flight=0, total=None, elapsed_s=0.0).eta_s is None
-
-
-def test_budget_admits_while_spend_and_flight_stay_within_the_limit() -> None:
-    """Spent plus in-flight estimates plus the new estimate may reach the limit, not pass it."""
-    budget = Budget(1.00)
-    assert budget.admit(0.40)
-    budget.start(0.40)
-    assert budget.admit(0.60)  # 0.40 in flight + 0.60 = the limit exactly
-    budget.start(0.35)
-    budget.finish(0.40, 0.45)  # cost more than estimated
-    assert (budget.spent_usd, budget.in_flight_usd) == (0.45, 0.35)
-    assert budget.admit(0.20)  # 0.45 + 0.35 + 0.20 = 1.00
-    assert not budget.admit(0.21)
-    assert budget.stopped
-
-
-def test_budget_refusal_is_final() -> None:
-    """Once a job is refused no later job starts, however small."""
-    budget = Budget(0.10)
-    assert not budget.admit(0.11)
-    assert not budget.admit(0.000001)
-    assert budget.stopped
-
-
-def test_budget_sums_are_exact() -> None:
-    """0.1 + 0.2 fits a 0.3 limit: amounts are whole nano-dollars, not drifting floats."""
-    budget = Budget(0.3)
-    budget.start(0.1)
-    assert budget.admit(0.2)
-    budget.finish(0.1, None)  # unknown actual cost: the estimate counts as spent
-    assert budget.spent_usd == 0.1
-
-
-def test_budget_refuses_bad_amounts() -> None:
-    """A negative or non-finite limit, or finishing what never started, is an error."""
-    with pytest.raises(ValueError, match="max_cost"):
-        Budget(-1.0)
-    with pytest.raises(ValueError, match="max_cost"):
-        Budget(math.nan)
-    budget = Budget(1.0)
-    budget.start(0.2)
-    with pytest.raises(ValueError, match="in flight"):
-        budget.finish(0.3, 0.3)
-    with pytest.raises(ValueError, match="estimate_usd"):
-        budget.admit(-0.1)

@@ -17,9 +17,9 @@ import trio
 
 from rtbatch.exitcodes import EXIT_FATAL, EXIT_OK
 from rtbatch.jobs import read_jobs
+from rtbatch.output.results import ResultFile
 from rtbatch.pool import Run
-from rtbatch.results import ResultFile
-from rtbatch.summary import RunReport
+from rtbatch.report import RunReport
 from tests.harness import Harness, by_id, prompt_jobs, read_results, start_emulator, write_jobs
 
 

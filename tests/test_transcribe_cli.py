@@ -25,7 +25,7 @@ from rtbatch.commands import TRANSCRIBE_RESULTS
 from rtbatch.exitcodes import EXIT_FAILED
 from tests.audio.samples import encode_pcm, speech, write_speech_wav
 from tests.harness import by_id, read_results, received, start_emulator
-from tests.test_formats import ms, vtt_ms
+from tests.output.test_formats import ms, vtt_ms
 
 pytest.importorskip("av")
 

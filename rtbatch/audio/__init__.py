@@ -11,7 +11,8 @@ One concept per module:
 - :mod:`~rtbatch.audio.silence`: FFmpeg's ``silencedetect`` over PCM16 blocks;
 - :mod:`~rtbatch.audio.segments`: a long file cut at silences into segments;
 - :mod:`~rtbatch.audio.bridge`: decoding in a worker thread, received in trio;
-- :mod:`~rtbatch.audio.wav`: output audio streamed to a WAV file, atomically.
+- :mod:`~rtbatch.audio.wav`: output audio streamed to a WAV file;
+- :mod:`~rtbatch.audio.discover`: the audio files ``rtbatch transcribe PATH...`` names.
 
 Every failure to read a file is :class:`~rtbatch.errors.BadAudio`, naming the file.
 """
@@ -34,7 +35,7 @@ from rtbatch.audio.segments import (
     open_segment_stream,
 )
 from rtbatch.audio.silence import SILENCE_MIN_MS, SILENCE_NOISE_DB, Silence, SilenceDetector
-from rtbatch.audio.wav import WavWriter, atomic_wav
+from rtbatch.audio.wav import WavWriter
 from rtbatch.audio.wire import (
     APPEND_LIMIT_BYTES,
     CHUNK_MS,
@@ -63,7 +64,6 @@ __all__ = [
     "SilenceDetector",
     "ThreadStream",
     "WavWriter",
-    "atomic_wav",
     "bytes_per_second",
     "duration_s",
     "g711_encoder",

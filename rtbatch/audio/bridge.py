@@ -69,6 +69,10 @@ class ThreadStream(Generic[T]):
         except trio.EndOfChannel:
             raise StopAsyncIteration from None
 
+    def statistics(self) -> trio.MemoryChannelStatistics:
+        """The hand-off's state: items buffered, and whether the producer waits for room."""
+        return self._receive.statistics()
+
     async def receive(self) -> T:
         """The next item.
 

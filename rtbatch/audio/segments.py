@@ -104,11 +104,6 @@ class Cut:
         segment's ``start_ms`` equals it)."""
         return self.end_sample * 1000 // self.rate
 
-    @property
-    def in_silence(self) -> bool:
-        """Whether the cut lies inside a silence the detector reported."""
-        return self.kind == "silence"
-
 
 def iter_segmented(
     path: Path,

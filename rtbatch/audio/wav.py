@@ -2,25 +2,19 @@
 
 :class:`WavWriter` writes the header first, with sizes of zero, appends samples as
 they arrive, and patches the sizes when it closes: an answer of any length costs
-the memory of one delta. :func:`atomic_wav` puts that behind a temporary name, so
-a reader never sees a torn file: ``NAME.part`` while writing, renamed to ``NAME``
-only when the block succeeds, deleted when it fails.
+the memory of one delta. It writes to a path or to an open binary file; a job's
+answer goes through :class:`rtbatch.output.audio_sink.AudioSink`, which gives it
+the temporary file of the one atomic writer, so no reader sees a torn WAV.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import wave
-from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Final, final
+from typing import BinaryIO, final
 
 from rtbatch.audio.wire import SAMPLE_RATE
-
-PARTIAL_SUFFIX: Final = ".part"
-"""Appended to a file's name while :func:`atomic_wav` writes it."""
 
 
 @final
@@ -37,9 +31,10 @@ class WavWriter:
         OSError: The file cannot be created (from the constructor).
     """
 
-    def __init__(self, path: Path, *, sample_rate: int = SAMPLE_RATE) -> None:
-        self.path = Path(path)
-        self._wave = wave.Wave_write(str(self.path))
+    def __init__(self, target: Path | BinaryIO, *, sample_rate: int = SAMPLE_RATE) -> None:
+        # A file object given stays open when the writer closes (``wave`` only
+        # closes files it opened itself); its owner closes it.
+        self._wave = wave.Wave_write(str(target) if isinstance(target, Path) else target)
         self._wave.setnchannels(1)
         self._wave.setsampwidth(2)
         self._wave.setframerate(sample_rate)
@@ -82,42 +77,3 @@ class WavWriter:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-@contextlib.contextmanager
-def atomic_wav(path: Path, *, sample_rate: int = SAMPLE_RATE) -> Iterator[WavWriter]:
-    """Stream a WAV to ``path`` so that it appears whole or not at all.
-
-    Use::
-
-        with atomic_wav(out / "answer.wav") as wav:
-            for delta in deltas:
-                wav.write(delta)
-
-    The writer writes ``path`` + :data:`PARTIAL_SUFFIX` in the same directory (so
-    the rename is atomic); leaving the block normally closes it and renames it to
-    ``path``, replacing any file there. Leaving by an exception, cancellation
-    included, closes and deletes the partial file and lets the exception go on.
-
-    Args:
-        path: The finished file's name. Its directory must exist.
-        sample_rate: Of the PCM16 written, in Hz.
-
-    Yields:
-        A :class:`WavWriter` on the partial file.
-
-    Raises:
-        OSError: The partial file cannot be created, written or renamed.
-    """
-    path = Path(path)
-    partial = path.with_name(path.name + PARTIAL_SUFFIX)
-    writer = WavWriter(partial, sample_rate=sample_rate)
-    try:
-        yield writer
-        writer.close()
-        os.replace(partial, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            writer.close()
-        partial.unlink(missing_ok=True)
-        raise

@@ -17,9 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from rtbatch.emulator.replies import audio_tokens_in, count_tokens, reply_key
+from rtbatch.models import MESSAGE_OVERHEAD_TOKENS
 
-#: Special tokens per message (the service shows e.g. 12 tokens for 10 of content).
-MESSAGE_OVERHEAD_TOKENS = 2
 CACHE_MIN_TOKENS = 1024
 CACHE_BLOCK_TOKENS = 64
 #: Earlier inputs remembered per session for prefix caching (bounded memory).

@@ -10,7 +10,6 @@ fixed for the whole read, and audio durations are probed one file at a time).
 
 from __future__ import annotations
 
-import importlib
 import os
 import stat
 import sys
@@ -113,9 +112,10 @@ class _Checks:
 
 def _audio_duration_s(path: Path) -> float:
     """The default probe, :func:`rtbatch.audio.duration_s`."""
-    # Imported on first use: PyAV costs more start-up time than a text file's whole check.
-    audio = importlib.import_module("rtbatch.audio")
-    duration_s: Probe = audio.duration_s
+    # Imported on first use: the audio stack costs more start-up time than a text
+    # file's whole check.
+    from rtbatch.audio.decode import duration_s
+
     return duration_s(path)
 
 

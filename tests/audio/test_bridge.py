@@ -4,8 +4,8 @@ The general bridge is driven by a watched generator over a real file's chunks
 (it counts what was produced and sees its own closing), so nothing of ours is
 replaced; open_chunk_stream is then tested end to end on generated files.
 Decoding runs in real threads, which trio's virtual clock cannot see: these
-tests use real time, and wait on events, not sleeps, except to give a thread
-room to run ahead where the assertion is that it does not.
+tests use real time and wait on events, or poll a state in a bounded loop;
+no sleep stands in for either.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ class Watch:
     produced: int = 0
     closed: threading.Event = field(default_factory=threading.Event)
     fourth: threading.Event = field(default_factory=threading.Event)
+    fifth: threading.Event = field(default_factory=threading.Event)
 
 
 def watched(path: Path, watch: Watch, **kwargs: int) -> Iterator[bytes]:
@@ -43,6 +44,8 @@ def watched(path: Path, watch: Watch, **kwargs: int) -> Iterator[bytes]:
             watch.produced += 1
             if watch.produced == 4:
                 watch.fourth.set()
+            if watch.produced == 5:
+                watch.fifth.set()
             yield chunk
     finally:
         inner.close()
@@ -106,9 +109,18 @@ async def test_thread_stream_applies_backpressure(tmp_path: Path) -> None:
     watch = Watch()
     async with audio.open_thread_stream(watched(path, watch), name="t", buffer_chunks=3) as items:
         assert await trio.to_thread.run_sync(watch.fourth.wait, 5)
-        await trio.sleep(0.1)  # room to run ahead, if it could
-        assert watch.produced == 3 + 1  # buffered, plus one blocked in send
-        assert len(await items.receive()) == 24_000
+        # The producer hands over its 4th chunk and must wait: the 3 before it
+        # fill the buffer. Once it waits in send it cannot make a 5th, however
+        # long we leave it: that state is the back-pressure, seen, not timed.
+        for _ in range(5_000):
+            if items.statistics().tasks_waiting_send == 1:
+                break
+            await trio.sleep(0.001)  # the thread's hand-off is not a trio event
+        stats = items.statistics()
+        assert (stats.current_buffer_used, stats.tasks_waiting_send) == (3, 1)
+        assert watch.produced == 4 and not watch.fifth.is_set()
+        assert len(await items.receive()) == 24_000  # room for one more ...
+        assert await trio.to_thread.run_sync(watch.fifth.wait, 5)  # ... and only then the 5th
 
 
 async def test_thread_stream_cleans_up_on_cancellation(tmp_path: Path) -> None:

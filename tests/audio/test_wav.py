@@ -47,27 +47,3 @@ def test_wav_writer_with_no_writes_is_an_empty_valid_wav(tmp_path: Path) -> None
     audio.WavWriter(path).close()
     with wave.open(str(path), "rb") as w:
         assert w.getnframes() == 0
-
-
-def test_atomic_wav_appears_whole_on_success(tmp_path: Path) -> None:
-    """The file is written as NAME.part and renamed to NAME when the block succeeds."""
-    path = tmp_path / "a.wav"
-    pcm = tone(8_000, 8_000)
-    with audio.atomic_wav(path, sample_rate=8_000) as wav:
-        wav.write(pcm)
-        assert not path.exists()
-        assert (tmp_path / "a.wav.part").exists()
-    assert [p.name for p in tmp_path.iterdir()] == ["a.wav"]
-    with wave.open(str(path), "rb") as w:
-        assert (w.getframerate(), w.readframes(8_000)) == (8_000, pcm)
-
-
-def test_atomic_wav_leaves_nothing_on_failure(tmp_path: Path) -> None:
-    """An exception in the block deletes the partial file and keeps an older file intact."""
-    path = tmp_path / "a.wav"
-    path.write_bytes(b"older")
-    with pytest.raises(RuntimeError, match="midway"), audio.atomic_wav(path) as wav:
-        wav.write(bytes(4_800))
-        raise RuntimeError("midway")
-    assert [p.name for p in tmp_path.iterdir()] == ["a.wav"]
-    assert path.read_bytes() == b"older"

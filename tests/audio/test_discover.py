@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from rtbatch.inputs import (
+from rtbatch.audio.discover import (
     AudioInput,
     InputError,
     find_audio,

@@ -1,6 +1,6 @@
 """What a job's try produced, and what it cost: result lines, transcript files, estimates.
 
-Pure builders of :class:`~rtbatch.results.Outcome` from a reply or a final
+Pure builders of :class:`~rtbatch.output.outcome.Outcome` from a reply or a final
 failure (a long file's finished segments make it ``incomplete``), the transcript
 files of a transcribe job, and a job's expected cost for ``--max-cost``.
 """
@@ -14,13 +14,13 @@ import trio
 
 from rtbatch import errors
 from rtbatch.config import RunConfig
+from rtbatch.cost import outcome_cost
 from rtbatch.estimate import Estimator
 from rtbatch.jobs import Job
+from rtbatch.output.outcome import Outcome
+from rtbatch.output.transcript import sum_usage, transcript_output
 from rtbatch.queues import Attempt
-from rtbatch.results import Outcome
 from rtbatch.session import JobReply
-from rtbatch.summary import outcome_cost
-from rtbatch.transcript import join_transcript, segment_json, sum_usage
 
 
 def model_of(config: RunConfig, job: Job) -> str:
@@ -63,12 +63,9 @@ def failed_outcome(config: RunConfig, attempt: Attempt, failure: errors.RtbatchE
     output: dict[str, Any] | None = None
     usage = None
     if done:
-        rate = sample_rate_of(config.audio_format)
-        output = {
-            "transcript": join_transcript(done),
-            "segments": [segment_json(s, rate) for s in done],
-            "reason": "segment_failed",
-        }
+        output = transcript_output(
+            done, sample_rate_of(config.audio_format), reason="segment_failed"
+        )
         usage = sum_usage(s.usage for s in done)
     model = model_of(config, job)
     return Outcome(
@@ -97,7 +94,7 @@ async def write_transcripts(
     directory = config.transcripts
     if directory is None or job.kind != "transcribe" or not config.formats:
         return
-    from rtbatch.formats import write_transcripts as write
+    from rtbatch.output.formats import write_transcripts as write
 
     try:
         await trio.to_thread.run_sync(

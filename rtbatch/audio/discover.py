@@ -54,20 +54,10 @@ from typing import Any, Final
 
 import orjson
 
-from rtbatch.atomic import write_whole
+from rtbatch.audio_extensions import AUDIO_EXTENSIONS
 from rtbatch.jobs import TranscriptionOptions
+from rtbatch.output.atomic import write_whole
 
-_LOSSLESS = ("aif", "aifc", "aiff", "au", "caf", "flac", "wav", "wave", "wv")
-_LOSSY = ("aac", "ac3", "amr", "mp2", "mp3", "mpga", "opus", "spx", "wma")
-_AUDIO_CONTAINERS = ("m4a", "m4b", "mka", "oga", "ogg")
-_VIDEO_CONTAINERS = ("3gp", "avi", "m4v", "mkv", "mov", "mp4", "mpeg", "mpg", "webm")
-#: Extensions searched for in directories and globs (lower case, without the
-#: dot): what FFmpeg (PyAV) decodes and people keep recordings in, video
-#: containers included for their sound track. ``.ts`` is left out on purpose:
-#: it names TypeScript sources far more often than MPEG transport streams.
-AUDIO_EXTENSIONS: Final[frozenset[str]] = frozenset(
-    (*_LOSSLESS, *_LOSSY, *_AUDIO_CONTAINERS, *_VIDEO_CONTAINERS)
-)
 #: A PATH holding one of these, and naming no existing file, is a glob.
 GLOB_CHARACTERS: Final = "*?["
 #: A glob component that matches any number of directories.
@@ -177,7 +167,7 @@ def write_job_file(
 ) -> int:
     """Write the items as a job file that :func:`rtbatch.jobs.read_jobs` reads.
 
-    The file is streamed and written whole (see :mod:`rtbatch.atomic`): a failure
+    The file is streamed and written whole (see :mod:`rtbatch.output.atomic`): a failure
     leaves no partial job file behind.
 
     Returns:

@@ -18,10 +18,8 @@ needs no repair is only read.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +29,7 @@ import orjson
 
 from rtbatch.idindex import IdIndex
 from rtbatch.jobs import Job, JobProblem
+from rtbatch.output.atomic import AtomicFile
 
 #: Statuses that end a job for good: a rerun skips them (``failed`` too, unless
 #: failed jobs are retried).
@@ -131,16 +130,16 @@ class _Repair:
     """The repaired copy of a result file, written only from the first dropped line.
 
     Until a line is dropped, kept lines only advance the length of the unchanged
-    head. The first drop creates the temporary file and copies that head into it;
-    from then on kept lines are written to it. On a clean exit the copy replaces
-    the file (flushed and synced first); on any exception it is removed.
+    head. The first drop starts an :class:`~rtbatch.output.atomic.AtomicFile`
+    (with the file's own mode) and copies that head into it; from then on kept
+    lines are written to it. On a clean exit the copy replaces the file; on any
+    exception it is removed.
     """
 
     def __init__(self, path: Path) -> None:
         self._path = path
         self._head_bytes = 0
-        self._out: IO[bytes] | None = None
-        self._tmp: Path | None = None
+        self._out: AtomicFile | None = None
 
     def __enter__(self) -> _Repair:
         return self
@@ -150,19 +149,13 @@ class _Repair:
         if self._out is None:
             self._head_bytes += len(raw)
         else:
-            self._out.write(raw)
+            self._out.stream.write(raw)
 
     def drop(self) -> None:
         """A line goes: from here on, the file is rewritten."""
         if self._out is not None:
             return
-        fd, name = tempfile.mkstemp(
-            dir=self._path.parent, prefix=f".{self._path.name}.", suffix=".resume"
-        )
-        self._tmp = Path(name)
-        self._out = os.fdopen(fd, "wb")
-        # mkstemp makes the copy private (0600); the repaired file keeps the mode it had.
-        os.fchmod(fd, stat.S_IMODE(os.stat(self._path).st_mode))
+        self._out = out = AtomicFile(self._path, mode=stat.S_IMODE(os.stat(self._path).st_mode))
         left = self._head_bytes
         block = memoryview(bytearray(min(COPY_BLOCK_BYTES, left)))  # one buffer, reused
         with self._path.open("rb", buffering=0) as head:
@@ -170,39 +163,15 @@ class _Repair:
                 n = head.readinto(block[: min(len(block), left)])
                 if not n:
                     raise OSError(f"{self._path}: file shrank while being resumed")
-                self._out.write(block[:n])
+                out.stream.write(block[:n])
                 left -= n
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        out, tmp = self._out, self._tmp
-        if tmp is None:
+        if self._out is None:
             return
-        try:
-            if out is not None:
-                if exc_type is None:
-                    out.flush()
-                    os.fsync(out.fileno())
-                out.close()
+        with self._out as out:
             if exc_type is None:
-                os.replace(tmp, self._path)
-                self._tmp = None
-                _sync_dir(self._path.parent)
-        finally:
-            if self._tmp is not None:  # failed, or failed to finish: leave nothing behind
-                if out is not None:
-                    out.close()
-                tmp.unlink(missing_ok=True)
-
-
-def _sync_dir(directory: Path) -> None:
-    # The rename is durable only once the directory entry is on disk; some
-    # filesystems cannot open a directory for syncing, and then it stays best-effort.
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+                out.commit()
 
 
 def _lines(stream: IO[bytes]) -> Iterator[bytes | None]:

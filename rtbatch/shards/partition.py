@@ -9,7 +9,7 @@ command with its own shard index K and takes the jobs whose key hashes to K:
   Kubernetes' ``JOB_COMPLETION_INDEX`` counts from 0 too; a Slurm array may start
   anywhere, and its task ids are mapped onto 0..N-1 from ``SLURM_ARRAY_TASK_MIN``.
 - **The partition is a pure function of the job key** (the id, or ``line:N`` for
-  an invalid line: :func:`rtbatch.results.job_key`): the first 8 bytes of the
+  an invalid line: :func:`rtbatch.output.resume.job_key`): the first 8 bytes of the
   BLAKE2b digest (``digest_size=8``) of the key's UTF-8 bytes, read big-endian,
   modulo N. It is the same on every machine, Python version and rerun; Python's
   own ``hash()`` is salted per process and would move jobs between shards.
@@ -103,7 +103,7 @@ def shard_of(key: str, count: int) -> int:
     """The index of the shard that owns ``key`` among ``count`` shards.
 
     Args:
-        key: The job key (:func:`rtbatch.results.job_key`): the id, or ``line:N``.
+        key: The job key (:func:`rtbatch.output.resume.job_key`): the id, or ``line:N``.
         count: The number of shards, at least 1.
 
     Returns:

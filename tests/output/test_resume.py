@@ -10,10 +10,10 @@ from typing import Any
 import orjson
 import pytest
 
-from rtbatch import resume
 from rtbatch.jobs import Job, JobProblem
-from rtbatch.results import Outcome, invalid_outcome
-from rtbatch.resume import job_key, prepare_resume
+from rtbatch.output import resume
+from rtbatch.output.outcome import Outcome, invalid_outcome
+from rtbatch.output.resume import job_key, prepare_resume
 
 TORN = b'{"id": "torn", "stat'
 

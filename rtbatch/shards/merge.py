@@ -3,7 +3,7 @@
 ``rtbatch merge JOBS.jsonl RESULTS... -o OUT`` checks that every job of the job
 file has exactly one result line among the RESULTS, and writes those lines to OUT
 in the order of the job file. Jobs are keyed as a run keys them
-(:func:`rtbatch.resume.job_key`): the id, or ``line:N`` for an invalid line, whose
+(:func:`rtbatch.output.resume.job_key`): the id, or ``line:N`` for an invalid line, whose
 result exists only if the run had ``--skip-invalid``.
 
 What is written, and what is reported (each with file and line):
@@ -30,10 +30,7 @@ that is about 50 MB, whatever the outputs weigh.
 
 from __future__ import annotations
 
-import fcntl
-import os
 import sys
-import tempfile
 from array import array
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -47,9 +44,10 @@ import orjson
 from rtbatch.exitcodes import EXIT_FAILED, EXIT_OK
 from rtbatch.idindex import IdIndex
 from rtbatch.jobs import Job, JobFileError, read_jobs
-from rtbatch.results import RunLock
-from rtbatch.resume import job_key, record_key
-from rtbatch.shards import Shard, shard_from_results_path, shard_of
+from rtbatch.output.atomic import AtomicFile
+from rtbatch.output.lock import LockBusy, RunLock
+from rtbatch.output.resume import job_key, record_key
+from rtbatch.shards.partition import Shard, shard_from_results_path, shard_of
 
 #: Findings kept per kind for the report; the counts are always exact.
 MAX_REPORTED = 100
@@ -225,23 +223,13 @@ def _check_paths(result_paths: Sequence[Path], out_path: Path) -> None:
 
 
 def _hold_lock(path: Path, stack: ExitStack) -> None:
-    # Only an existing lock file is tried: a merge must work on a read-only
-    # copy of the results, and must not leave lock files behind.
-    lock = RunLock(path).path
+    lock = RunLock(path, shared=True)
     try:
-        fd = os.open(lock, os.O_RDONLY)
-    except FileNotFoundError:
-        return
+        stack.enter_context(lock)
+    except LockBusy as exc:
+        raise MergeError(f"{exc}: merge when it ends") from None
     except OSError as exc:
-        raise MergeError(f"{lock}: cannot open: {exc.strerror}") from exc
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise MergeError(
-            f"{path}: a run is still writing it ({lock} is held): merge when it ends"
-        ) from None
-    stack.callback(os.close, fd)
+        raise MergeError(f"{lock.path}: cannot open: {exc.strerror}") from exc
 
 
 def _open(path: Path, stack: ExitStack) -> IO[bytes]:
@@ -328,24 +316,11 @@ class _Merger:
     def write(self, out_path: Path) -> None:
         """Copy each job's line to a temporary file in job-file order, then rename it to OUT."""
         try:
-            out_path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(
-                dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp"
-            )
+            with AtomicFile(out_path) as out:
+                self._copy(out.stream)
+                out.commit()
         except OSError as exc:
             raise MergeError(f"cannot write {out_path}: {exc.strerror}") from exc
-        try:
-            with os.fdopen(fd, "wb", buffering=_WRITE_BUFFER_BYTES) as out:
-                self._copy(out)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, out_path)
-        except OSError as exc:
-            os.unlink(tmp)
-            raise MergeError(f"cannot write {out_path}: {exc.strerror}") from exc
-        except BaseException:
-            os.unlink(tmp)
-            raise
 
     def _copy(self, out: IO[bytes]) -> None:
         report, places = self.report, self.places

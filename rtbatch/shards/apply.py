@@ -1,6 +1,6 @@
 """A run's shard: which jobs it owns, where it writes, its share of the user's limits.
 
-The scheduler's side (partition, environment sources) is :mod:`rtbatch.shards`; this
+The scheduler's side (partition, environment sources) is :mod:`rtbatch.shards.partition`; this
 module applies a shard to a run's options (docs/scale-out.md).
 """
 
@@ -12,21 +12,22 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TypeVar
 
-from rtbatch import shards
 from rtbatch.jobs import Job, JobProblem
+from rtbatch.output.resume import job_key
+from rtbatch.shards import partition
 
 log = logging.getLogger("rtbatch")
 
 _Limit = TypeVar("_Limit", int, float)
 
 
-def resolve(option: str | None, count: int | None) -> shards.Shard | None:
+def resolve(option: str | None, count: int | None) -> partition.Shard | None:
     """This process's shard from ``--shard``/``--shards`` and the scheduler's variables.
 
     Raises:
         ShardError: a malformed or inconsistent source (a ``ValueError``: exit 2).
     """
-    shard, source = shards.resolve_shard(option, count, os.environ)
+    shard, source = partition.resolve_shard(option, count, os.environ)
     if shard is None:
         log.debug("%s", source)
     else:
@@ -34,7 +35,7 @@ def resolve(option: str | None, count: int | None) -> shards.Shard | None:
     return shard
 
 
-def shard_output(output: Path | None, shard: shards.Shard | None) -> Path | None:
+def shard_output(output: Path | None, shard: partition.Shard | None) -> Path | None:
     """The shard's own result file, named after ``output``; stdout stays stdout.
 
     ``output`` is the base name (``out/r.jsonl`` → ``out/r.shard-K-of-N.jsonl``),
@@ -46,17 +47,17 @@ def shard_output(output: Path | None, shard: shards.Shard | None) -> Path | None
     """
     if shard is None or output is None:
         return output
-    named = shards.shard_from_results_path(output)
+    named = partition.shard_from_results_path(output)
     if named is not None and named != shard:
-        raise shards.ShardError(
+        raise partition.ShardError(
             "--output", f"{output} is the result file of shard {named}, but this is shard {shard}"
         )
-    path = output if named == shard else shards.shard_results_path(output, shard)
+    path = output if named == shard else partition.shard_results_path(output, shard)
     log.info("shard %s writes %s", shard, path)
     return path
 
 
-def per_shard(value: _Limit | None, shard: shards.Shard | None, name: str) -> _Limit | None:
+def per_shard(value: _Limit | None, shard: partition.Shard | None, name: str) -> _Limit | None:
     """This shard's share of a limit given for the whole run (``--rpm``, ``--max-cost``).
 
     Args:
@@ -65,7 +66,7 @@ def per_shard(value: _Limit | None, shard: shards.Shard | None, name: str) -> _L
         name: The option, for the log and for errors.
 
     Returns:
-        The share (:func:`rtbatch.shards.divide_limit`): whole numbers split
+        The share (:func:`rtbatch.partition.divide_limit`): whole numbers split
         exactly, so the N shares sum to ``value``; floats split evenly.
 
     Raises:
@@ -73,19 +74,19 @@ def per_shard(value: _Limit | None, shard: shards.Shard | None, name: str) -> _L
     """
     if shard is None or value is None:
         return value
-    share = shards.divide_limit(value, shard, name=name)
+    share = partition.divide_limit(value, shard, name=name)
     log.info("%s %s for all %d shards: %s for shard %s", name, value, shard.count, share, shard)
     return share
 
 
-def own_first(counts: list[int], shard: shards.Shard) -> tuple[int, ...]:
+def own_first(counts: list[int], shard: partition.Shard) -> tuple[int, ...]:
     """Every shard's count, this shard's first (as :meth:`rtbatch.share.Share.of_work` takes it)."""
     k = shard.index
     return (counts[k], *counts[:k], *counts[k + 1 :])
 
 
 def owned(
-    items: Iterator[Job | JobProblem], shard: shards.Shard, counts: list[int] | None = None
+    items: Iterator[Job | JobProblem], shard: partition.Shard, counts: list[int] | None = None
 ) -> Iterator[Job | JobProblem]:
     """The items whose key (id, or ``line:N``) hashes to ``shard``; closes ``items``.
 
@@ -94,11 +95,9 @@ def owned(
             is read to find this shard's, so every shard's work is known for the price
             of reading it: :class:`rtbatch.share.Share` divides the account by it).
     """
-    from rtbatch.results import job_key
-
     try:
         for item in items:
-            index = shards.shard_of(job_key(item), shard.count)
+            index = partition.shard_of(job_key(item), shard.count)
             if counts is not None:
                 counts[index] += 1
             if index == shard.index:

@@ -18,7 +18,7 @@ import pytest
 import srt
 import webvtt
 
-from rtbatch.formats import (
+from rtbatch.output.formats import (
     CUE_MAX_LINES,
     FORMATS,
     LINE_WIDTH_CHARS,

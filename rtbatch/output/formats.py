@@ -32,7 +32,7 @@ the job id with its directory structure kept (``calls/2026/a.mp3`` gives
 - in each component, :data:`UNSAFE_NAME_CHARACTERS` (control characters and
   ``\\ : * ? " < > |``) become :data:`REPLACEMENT_CHARACTER`, and leading dots
   do too, so ``.``, ``..`` and hidden names cannot occur: nothing escapes DIR;
-- the last component loses an audio extension (:data:`rtbatch.inputs.AUDIO_EXTENSIONS`,
+- the last component loses an audio extension (:data:`rtbatch.audio_extensions.AUDIO_EXTENSIONS`,
   any case); another extension stays (``v1.2`` gives ``v1.2.srt``);
 - each component is cut to :data:`MAX_NAME_BYTES` bytes of UTF-8;
 - an id with nothing left is named :data:`EMPTY_NAME`.
@@ -41,7 +41,7 @@ Different ids can therefore share a name: ``a.mp3`` and ``a.wav`` both give
 ``a.srt`` (as with whisper), and so do ids differing only in unsafe
 characters; the later write replaces the earlier.
 
-Files are written whole (:func:`rtbatch.atomic.write_whole`): never torn, and
+Files are written whole (:func:`rtbatch.output.atomic.write_whole`): never torn, and
 an existing file is replaced only by a complete new one.
 """
 
@@ -55,8 +55,9 @@ from typing import Any, Final, Literal, TypedDict, get_args
 
 import orjson
 
-from rtbatch.atomic import clip_utf8, write_whole
-from rtbatch.inputs import AUDIO_EXTENSIONS
+from rtbatch.audio_extensions import AUDIO_EXTENSIONS
+from rtbatch.output.atomic import clip_utf8, write_whole
+from rtbatch.output.transcript import clock
 
 Format = Literal["txt", "srt", "vtt", "json"]
 #: Every format, in the order files are written and listed.
@@ -82,9 +83,6 @@ EMPTY_NAME: Final = "_"
 
 _LEADING_DOTS = re.compile(r"^\.+")
 _WHITESPACE = re.compile(r"\s+")
-_MS_PER_HOUR = 3_600_000
-_MS_PER_MINUTE = 60_000
-_MS_PER_SECOND = 1000
 
 
 class Segment(TypedDict):
@@ -255,19 +253,12 @@ def cues(segments: Sequence[Segment]) -> Iterable[tuple[int, int, list[str]]]:
 
 def srt_time(ms: int) -> str:
     """``HH:MM:SS,mmm``, as SubRip writes times."""
-    return _clock(ms, ",")
+    return clock(ms, ",")
 
 
 def vtt_time(ms: int) -> str:
     """``HH:MM:SS.mmm``, as WebVTT writes times."""
-    return _clock(ms, ".")
-
-
-def _clock(ms: int, separator: str) -> str:
-    hours, rest = divmod(ms, _MS_PER_HOUR)
-    minutes, rest = divmod(rest, _MS_PER_MINUTE)
-    seconds, millis = divmod(rest, _MS_PER_SECOND)
-    return f"{hours:02d}:{minutes:02d}:{seconds:02d}{separator}{millis:03d}"
+    return clock(ms, ".")
 
 
 def _vtt_escape(line: str) -> str:

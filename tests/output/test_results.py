@@ -10,7 +10,9 @@ import orjson
 import pytest
 
 from rtbatch.jobs import JobProblem
-from rtbatch.results import LockBusy, Outcome, ResultFile, RunLock, invalid_outcome
+from rtbatch.output.lock import LockBusy, RunLock
+from rtbatch.output.outcome import Outcome, invalid_outcome
+from rtbatch.output.results import ResultFile
 
 
 def test_outcome_line_has_the_documented_fields_in_order() -> None:
@@ -88,7 +90,7 @@ def test_lock_is_released_when_the_holder_dies(tmp_path: Path) -> None:
     """flock dies with its process: a killed run leaves no stale lock."""
     results = tmp_path / "r.jsonl"
     code = (
-        "import os, sys; from pathlib import Path; from rtbatch.results import RunLock;"
+        "import os, sys; from pathlib import Path; from rtbatch.output.lock import RunLock;"
         f"RunLock(Path({str(results)!r})).__enter__(); os._exit(0)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

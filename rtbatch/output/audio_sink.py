@@ -2,9 +2,10 @@
 
 The pool hands a session an :class:`AudioSink` for each respond job that asked for
 audio; the session only calls :meth:`AudioSink.add_b64`. Audio is written as it
-arrives to ``NAME.wav.part`` and renamed into place once the job succeeded, so a
-killed run never leaves a torn WAV under a job's name and an answer is never held
-whole in memory. A write that fails is :class:`~rtbatch.errors.OutputFailed`
+arrives through :class:`~rtbatch.output.atomic.AtomicFile` (a hidden temporary
+name beside the WAV) and renamed into place once the job succeeded, so a killed
+run never leaves a torn WAV under a job's name and an answer is never held whole
+in memory. A write that fails is :class:`~rtbatch.errors.OutputFailed`
 (run-fatal): a full disk is not a lost connection, and retrying would pay for the
 same answer again.
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import os
 import re
 import tempfile
@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING
 
 from rtbatch.errors import OutputFailed, ProtocolError
 from rtbatch.jobs import Job
+from rtbatch.output.atomic import AtomicFile
 
 if TYPE_CHECKING:
-    from rtbatch.audio import WavWriter
+    from rtbatch.audio.wav import WavWriter
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 #: Longest file name stem derived from a job id, in characters.
@@ -56,7 +57,7 @@ def wants_audio(job: Job) -> bool:
 
 
 class AudioSink:
-    """Streams one response's output audio to ``path`` (via a ``.part`` file).
+    """Streams one response's output audio to ``path`` (via an :class:`AtomicFile`).
 
     Use as a context manager: leaving it without :meth:`commit` removes the
     partial file, whatever the exit (error, cancellation).
@@ -64,7 +65,7 @@ class AudioSink:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._partial = path.with_name(path.name + ".part")
+        self._file: AtomicFile | None = None
         self._wav: WavWriter | None = None
 
     def __enter__(self) -> AudioSink:
@@ -73,12 +74,10 @@ class AudioSink:
     def __exit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._wav is not None:
-            with contextlib.suppress(OSError):
-                self._wav.close()
-            self._wav = None
-        with contextlib.suppress(OSError):  # absent, or its directory never existed
-            os.unlink(self._partial)
+        self._wav = None
+        if self._file is not None:
+            self._file.discard()  # a no-op once committed
+            self._file = None
 
     def add_b64(self, delta: str) -> None:
         """Write one ``output_audio.delta`` payload.
@@ -96,7 +95,7 @@ class AudioSink:
         try:
             self._writer().write(pcm)
         except OSError as exc:
-            raise OutputFailed(f"cannot write {self._partial}: {exc.strerror or exc}") from exc
+            raise OutputFailed(f"cannot write {self.path}: {exc.strerror or exc}") from exc
 
     def commit(self) -> str:
         """Close the WAV and rename it into place; its path.
@@ -107,16 +106,16 @@ class AudioSink:
         try:
             wav = self._writer()  # an answer with no audio still gets a (silent) WAV
             wav.close()
-            self._wav = None
-            os.replace(self._partial, self.path)
+            assert self._file is not None
+            self._file.commit()
         except OSError as exc:
             raise OutputFailed(f"cannot write {self.path}: {exc.strerror or exc}") from exc
         return str(self.path)
 
     def _writer(self) -> WavWriter:
         if self._wav is None:
-            from rtbatch.audio import WavWriter
+            from rtbatch.audio.wav import WavWriter
 
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._wav = WavWriter(self._partial)
+            self._file = AtomicFile(self.path)
+            self._wav = WavWriter(self._file.stream)
         return self._wav

@@ -12,12 +12,13 @@ import pytest
 from click.testing import CliRunner
 
 from rtbatch import cli
-from rtbatch import merge as merge_module
 from rtbatch.exitcodes import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from rtbatch.jobs import JobProblem
-from rtbatch.merge import MergeError, merge
-from rtbatch.results import Outcome, RunLock, invalid_outcome
-from rtbatch.shards import Shard, shard_of, shard_results_path
+from rtbatch.output.lock import RunLock
+from rtbatch.output.outcome import Outcome, invalid_outcome
+from rtbatch.shards import merge as merge_module
+from rtbatch.shards.merge import MergeError, merge
+from rtbatch.shards.partition import Shard, shard_of, shard_results_path
 
 
 def _jobs(tmp_path: Path, ids: list[str], extra: tuple[str, ...] = ()) -> Path:

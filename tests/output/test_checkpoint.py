@@ -1,4 +1,4 @@
-"""checkpoint.py: finished segments recorded beside the result file, across crashes."""
+"""rtbatch.output.checkpoint: finished segments recorded beside the result file, across crashes."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from rtbatch.checkpoint import (
+from rtbatch.output.checkpoint import (
     COMPACT_MIN_DEAD_BYTES,
     Checkpoint,
-    SegmentRecord,
     checkpoint_path,
+    contiguous,
 )
+from rtbatch.output.transcript import SegmentRecord
 
 SECOND = 24_000  # samples
 
@@ -105,7 +106,8 @@ def test_records_survive_kill_9(results: Path) -> None:
     script = f"""
 import os, signal
 from pathlib import Path
-from rtbatch.checkpoint import Checkpoint, SegmentRecord
+from rtbatch.output.checkpoint import Checkpoint
+from rtbatch.output.transcript import SegmentRecord
 checkpoint = Checkpoint.open(Path({str(results)!r}))
 for index in range(3):
     checkpoint.record("a", SegmentRecord(index, index * 10, index * 10 + 10, f"t{{index}}"))
@@ -268,3 +270,12 @@ def test_a_closed_checkpoint_refuses_records(results: Path) -> None:
     checkpoint.close()
     with pytest.raises(ValueError, match="closed"):
         checkpoint.record("a", seg(0))
+
+
+def test_contiguous_is_the_run_from_sample_zero() -> None:
+    """A gap in the indices or a segment that does not follow on ends the run."""
+    assert contiguous({}) == []
+    assert contiguous({1: seg(1)}) == []
+    assert contiguous({0: seg(0), 1: seg(1), 3: seg(3)}) == [seg(0), seg(1)]
+    moved = SegmentRecord(1, seg(1).start_sample + 1, seg(1).end_sample, "x")
+    assert contiguous({0: seg(0), 1: moved, 2: seg(2)}) == [seg(0)]

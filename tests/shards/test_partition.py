@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rtbatch.shards import (
+from rtbatch.shards.partition import (
     UNSHARDED,
     Shard,
     ShardError,
@@ -53,7 +53,7 @@ def test_partition_is_pinned() -> None:
 def test_partition_ignores_the_process_hash_seed(tmp_path: Path) -> None:
     """Another interpreter with another PYTHONHASHSEED puts every id on the same shard."""
     code = (
-        "from rtbatch.shards import shard_of\n"
+        "from rtbatch.shards.partition import shard_of\n"
         "print(' '.join(str(shard_of(f'id-{i}', 7)) for i in range(200)))\n"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}

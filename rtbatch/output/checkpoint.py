@@ -28,13 +28,13 @@ are integers that follow on.
 2. A segment line counts until a ``forgotten`` line for its job follows it; a
    job id may come back after its ``forgotten`` line (a retried job) and then
    starts afresh. A later line for the same segment index replaces an earlier one.
-3. :meth:`Checkpoint.finished` returns only the contiguous run of segments
+3. :meth:`Checkpoint.finished` (:func:`contiguous`) returns only the contiguous run of segments
    from index 0 and sample 0, each starting where the one before it ended.
 4. The file exists only while some job has segments in it: forgetting the last
    one deletes it, and opening a file with nothing left deletes it too.
 5. When forgotten jobs hold at least :data:`COMPACT_MIN_DEAD_BYTES` and at
    least :data:`COMPACT_MIN_DEAD_FRACTION` of the file, it is rewritten
-   without them, whole (:func:`rtbatch.atomic.write_whole`).
+   without them, whole (:func:`rtbatch.output.atomic.write_whole`).
 
 **Memory.** The file is read once, at open, line by line; only the segments of
 jobs not yet forgotten are kept, so memory is the transcripts of the jobs in
@@ -52,15 +52,17 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import Final
 
 import orjson
 
-from rtbatch.atomic import sync_directory, write_whole
+from rtbatch.output.atomic import sync_directory, write_whole
+from rtbatch.output.transcript import SegmentRecord
 
 #: The checkpoint of ``RESULTS`` is ``RESULTS`` + this.
 CHECKPOINT_SUFFIX: Final = ".segments"
@@ -70,21 +72,28 @@ COMPACT_MIN_DEAD_BYTES: Final = 1024 * 1024
 COMPACT_MIN_DEAD_FRACTION: Final = 0.5
 
 
-@dataclass(frozen=True, slots=True)
-class SegmentRecord:
-    """One finished segment of a job: where it lies in the file, and its transcript."""
-
-    index: int
-    start_sample: int
-    end_sample: int
-    text: str
-    usage: dict[str, Any] | None = None
-
-
 @dataclass(slots=True)
 class _Job:
     segments: dict[int, SegmentRecord] = field(default_factory=dict)
     bytes: int = 0  # every line written for this job since its last forgotten line
+
+
+def contiguous(segments: Mapping[int, SegmentRecord]) -> list[SegmentRecord]:
+    """The segments a job may keep: the run from index 0 and sample 0, in order.
+
+    Each must start where the one before it ended; the first gap, or a segment
+    that does not follow on, ends the run (invariant 3). The one rule for a
+    rerun's checkpoint and for a retried job's segments alike.
+
+    Args:
+        segments: finished segments by index.
+    """
+    done: list[SegmentRecord] = []
+    sample = 0
+    while (segment := segments.get(len(done))) is not None and segment.start_sample == sample:
+        done.append(segment)
+        sample = segment.end_sample
+    return done
 
 
 def checkpoint_path(results_path: Path) -> Path:
@@ -145,18 +154,9 @@ class Checkpoint:
         job.bytes += written
 
     def finished(self, job_id: str) -> list[SegmentRecord]:
-        """The job's segments that need not be sent again: contiguous from sample 0, in order."""
+        """The job's segments that need not be sent again: :func:`contiguous` of its record."""
         job = self._jobs.get(job_id)
-        if job is None:
-            return []
-        done: list[SegmentRecord] = []
-        sample = 0
-        while (segment := job.segments.get(len(done))) is not None:
-            if segment.start_sample != sample:
-                break
-            done.append(segment)
-            sample = segment.end_sample
-        return done
+        return [] if job is None else contiguous(job.segments)
 
     def forget(self, job_id: str) -> None:
         """Drop a job's segments, once its result line is written.

@@ -1,0 +1,92 @@
+"""What a job cost: its usage at the catalogue's prices, in exact nano-dollars.
+
+Cost is computed once per job, when its line is written (:func:`outcome_cost`),
+from the usage the service reported and the catalogue's prices
+(:func:`rtbatch.models.cost`); the summary adds up the lines' figures, so its
+total is the sum of the file's ``cost_usd``. Amounts are kept as whole
+nano-dollars (:data:`COST_DECIMALS` places): a line's ``cost_usd`` is exact at
+that precision, and sums of a million of them stay exact too, where adding
+floats would drift.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rtbatch.models import CostBreakdown, cost, lookup
+
+#: Decimal places of USD amounts: a billionth of a dollar, far below one token's price
+#: (the cheapest, $0.06 per million, is 60 of them), so rounding never shows in a total.
+COST_DECIMALS = 9
+NANOS_PER_USD: int = 10**COST_DECIMALS
+#: The cost buckets of the summary, in its order; ``duration`` is per-minute billing.
+MODALITIES = ("text", "audio", "image", "duration")
+
+
+def cost_parts(
+    model_id: str | None, usage: dict[str, Any] | None, audio_s: float | None = None
+) -> tuple[int, int, int, int] | None:
+    """What one job cost, in nano-dollars per modality (text, audio, image, duration).
+
+    Args:
+        model_id: the model that did the work.
+        usage: the job's ``usage`` as the service reported it.
+        audio_s: seconds of audio sent, for a duration-billed model whose usage
+            does not say.
+
+    Returns:
+        The four amounts, or None when the catalogue has no prices for the model
+        or the usage cannot be priced.
+    """
+    row = lookup(model_id) if model_id else None
+    breakdown = cost(row, usage, audio_s=audio_s) if row is not None else None
+    return None if breakdown is None else _nanos(breakdown)
+
+
+def _nanos(breakdown: CostBreakdown) -> tuple[int, int, int, int]:
+    parts = (breakdown.text, breakdown.audio, breakdown.image, breakdown.by_duration)
+    t, a, i, d = (round(p * NANOS_PER_USD) for p in parts)
+    return t, a, i, d
+
+
+def outcome_cost(
+    model_id: str | None, usage: dict[str, Any] | None, audio_s: float | None = None
+) -> float | None:
+    """A result line's ``cost_usd``: the job's usage at the catalogue's prices.
+
+    Args:
+        model_id: the model that did the work (the run's realtime model for text
+            and respond jobs, the transcription model for transcribe jobs).
+        usage: the job's ``usage`` as the service reported it.
+        audio_s: seconds of audio sent, for a duration-billed model whose usage
+            does not say.
+
+    Returns:
+        USD rounded to :data:`COST_DECIMALS` places, or None when the model has no
+        prices in the catalogue or there is no usage to price.
+    """
+    parts = cost_parts(model_id, usage, audio_s)
+    return None if parts is None else sum(parts) / NANOS_PER_USD
+
+
+def format_usd(usd: float) -> str:
+    """An amount for people: cents for large sums, more places for small ones."""
+    if usd == 0:
+        return "$0"
+    if usd >= 100:
+        return f"${usd:,.2f}"
+    if usd >= 0.01:
+        return f"${usd:.4f}"
+    return f"${usd:.6f}"
+
+
+def to_nanos(usd: float, name: str) -> int:
+    """An amount in USD as whole nano-dollars.
+
+    Raises:
+        ValueError: naming ``name``, when the amount is negative or not finite.
+    """
+    if not math.isfinite(usd) or usd < 0:
+        raise ValueError(f"{name}: must be a non-negative amount in USD, got {usd!r}")
+    return round(usd * NANOS_PER_USD)

@@ -1,0 +1,77 @@
+"""How one job ended: the :class:`Outcome` that becomes exactly one result line.
+
+A line reads::
+
+    {"id", "status", "kind", "model", "output", "usage", "cost_usd",
+     "response_id", "attempts", "latency_ms", "error", "metadata"}
+
+plus ``"line"`` for an invalid job line. ``model`` is the model that did the work
+(the realtime model of a text or respond job, the transcription model of a
+transcribe job) and ``cost_usd`` what its usage cost at the catalogue's prices
+(:func:`rtbatch.cost.outcome_cost`); both are ``null`` where unknown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from rtbatch.errors import InvalidJob
+from rtbatch.jobs import JobProblem
+from rtbatch.output.resume import INVALID_KIND
+
+
+@dataclass(slots=True)
+class Outcome:
+    """How one job ended; becomes exactly one result line.
+
+    ``model`` is the model that did the work and ``cost_usd`` what it cost, both
+    None where unknown (a job that never reached a model, a model without prices).
+    """
+
+    job_id: str | None
+    status: str
+    kind: str
+    line: int
+    attempts: int = 0
+    output: dict[str, Any] | None = None
+    usage: dict[str, Any] | None = None
+    response_id: str | None = None
+    latency_ms: int | None = None
+    error: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    model: str | None = None
+    cost_usd: float | None = None
+
+    def to_json(self) -> bytes:
+        """The result line, newline included."""
+        record: dict[str, Any] = {
+            "id": self.job_id,
+            "status": self.status,
+            "kind": self.kind,
+            "model": self.model,
+            "output": self.output,
+            "usage": self.usage,
+            "cost_usd": self.cost_usd,
+            "response_id": self.response_id,
+            "attempts": self.attempts,
+            "latency_ms": self.latency_ms,
+            "error": self.error,
+            "metadata": self.metadata,
+        }
+        if self.kind == INVALID_KIND or (self.error or {}).get("type") == InvalidJob.kind:
+            record["line"] = self.line
+        return orjson.dumps(record) + b"\n"
+
+
+def invalid_outcome(problem: JobProblem) -> Outcome:
+    """The failed result recorded for an invalid line under ``--skip-invalid``."""
+    return Outcome(
+        job_id=problem.job_id,
+        status="failed",
+        kind=INVALID_KIND,
+        line=problem.line,
+        error={"type": InvalidJob.kind, "code": InvalidJob.kind, "message": str(problem)},
+    )
