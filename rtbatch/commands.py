@@ -11,11 +11,12 @@ from pathlib import Path
 
 import orjson
 
-from rtbatch.config import ApiKey, RunConfig
+from rtbatch.config import RunConfig, Target
 from rtbatch.exitcodes import EXIT_OK, EXIT_USAGE
 from rtbatch.jobs import Job, JobFileError, read_jobs
 from rtbatch.runner import (
-    RunOptions,
+    ModelUnusable,
+    checked,
     estimate_assumptions,
     job_rules,
     log,
@@ -25,28 +26,13 @@ from rtbatch.runner import (
 )
 
 
-def validate_command(
-    jobs_file: str,
-    *,
-    url: str,
-    model: str,
-    transcription_model: str,
-    beta: bool,
-    emulate: bool,
-) -> int:
+def validate_command(jobs_file: str, target: Target) -> int:
     """``rtbatch validate``: check a file by the rules the same run would apply.
 
     Audio files are opened and probed (a respond job's audio must fit the model's
     context). Prints every problem; returns the exit code.
     """
-    config = RunConfig(
-        api_key=ApiKey("unused"),
-        url=url,
-        model=model,
-        transcription_model=transcription_model,
-        dialect="beta" if beta else "ga",
-    )
-    rules = job_rules(config, emulate=emulate)
+    rules = job_rules(target)
     if (problem := model_check(rules)) is not None:
         print(f"rtbatch: {problem}", file=sys.stderr)
         return EXIT_USAGE
@@ -54,19 +40,20 @@ def validate_command(
     with spooled(jobs_file) as (path, spool):
         name = "-" if spool else path
         try:
-            for item in read_jobs(
+            items = read_jobs(
                 path,
                 rules=rules,
                 check_files=True,
                 base_dir=Path.cwd() if spool else None,
                 display_name=name,
-            ):
+            )
+            for item in checked(items, rules):
                 if isinstance(item, Job):
                     jobs += 1
                 else:
                     problems += 1
                     print(item, file=sys.stderr)
-        except JobFileError as exc:
+        except (JobFileError, ModelUnusable) as exc:
             print(f"rtbatch: {exc}", file=sys.stderr)
             return EXIT_USAGE
     print(f"{name}: {jobs} valid job(s), {problems} problem(s)", file=sys.stderr)
@@ -77,9 +64,7 @@ TRANSCRIBE_JOBS = "transcribe.jobs.jsonl"
 TRANSCRIBE_RESULTS = "results.jsonl"
 
 
-def transcribe_command(
-    paths: tuple[str, ...], out_dir: str, options: RunOptions, *, api_key: str
-) -> int:
+def transcribe_command(paths: tuple[str, ...], out_dir: str, config: RunConfig) -> int:
     """``rtbatch transcribe``: audio files, folders and globs to transcript files in OUT_DIR.
 
     The inputs become a job file in OUT_DIR (ids: paths relative to their common
@@ -97,39 +82,33 @@ def transcribe_command(
     jobs_file = directory / TRANSCRIBE_JOBS
     count = write_job_file(find_audio(paths), jobs_file)
     log.info("transcribe: %d audio file(s); jobs in %s", count, jobs_file)
-    options = replace(
-        options, output=str(directory / TRANSCRIBE_RESULTS), transcripts=str(directory)
-    )
-    return run_command(str(jobs_file), options, api_key=api_key)
+    config = replace(config, output=str(directory / TRANSCRIBE_RESULTS), transcripts=directory)
+    return run_command(str(jobs_file), config)
 
 
-def estimate_command(
-    jobs_file: str, *, model: str, transcription_model: str, emulate: bool, as_json: bool
-) -> int:
+def estimate_command(jobs_file: str, target: Target, *, as_json: bool) -> int:
     """``rtbatch estimate``: the expected cost of a job file, before anything is spent."""
     from rtbatch.estimate import estimate
 
-    config = RunConfig(
-        api_key=ApiKey("unused"), model=model, transcription_model=transcription_model
-    )
-    rules = job_rules(config, emulate=emulate)
+    rules = job_rules(target)
     if (problem := model_check(rules)) is not None:
         print(f"rtbatch: {problem}", file=sys.stderr)
         return EXIT_USAGE
     with spooled(jobs_file) as (path, spool):
         try:
-            found = estimate(
-                read_jobs(
-                    path,
-                    rules=rules,
-                    base_dir=Path.cwd() if spool else None,
-                    display_name="-" if spool else None,
-                ),
-                model=model,
-                transcription_model=transcription_model,
-                assumptions=estimate_assumptions(emulate=emulate),
+            items = read_jobs(
+                path,
+                rules=rules,
+                base_dir=Path.cwd() if spool else None,
+                display_name="-" if spool else None,
             )
-        except JobFileError as exc:
+            found = estimate(
+                checked(items, rules),
+                model=target.model,
+                transcription_model=target.transcription_model,
+                assumptions=estimate_assumptions(emulate=target.emulate),
+            )
+        except (JobFileError, ModelUnusable) as exc:
             print(f"rtbatch: {exc}", file=sys.stderr)
             return EXIT_USAGE
     if as_json:

@@ -1,15 +1,22 @@
-"""A run's settings as immutable objects.
+"""A run's settings as immutable objects, built once by the command line.
 
-Defaults are the constants of :mod:`rtbatch.defaults` (units in their names), so the CLI's
-``show_default`` and the library agree by construction. Validation happens in
-``__post_init__`` and names the offending field.
+Two objects, split where the key belongs: a :class:`Target` (the endpoint, its
+dialect and the run's models) is all that ``validate`` and ``estimate`` need, since
+they send nothing; a :class:`RunConfig` is a target plus everything a run needs,
+the API key first. The runner and the pool receive the :class:`RunConfig` itself.
+
+Defaults are the constants of :mod:`rtbatch.defaults` (units in their names), so the
+CLI's ``show_default`` and the library agree by construction. Validation happens in
+``__post_init__`` and names the offending field. A range is stated once, as a
+:class:`Bounds`: ``__post_init__`` checks it, and the command line's types check
+the same object, so that a bad option is refused by click naming the option.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Final
 
 from rtbatch.defaults import (
     AUDIO_FORMATS,
@@ -19,6 +26,8 @@ from rtbatch.defaults import (
     CLOSE_TIMEOUT_S,
     CONNECT_TIMEOUT_S,
     DEFAULT_AUDIO_FORMAT,
+    DEFAULT_BETA_MODEL,
+    DEFAULT_BETA_TRANSCRIPTION_MODEL,
     DEFAULT_CONCURRENCY,
     DEFAULT_MODEL,
     DEFAULT_TRANSCRIPTION_MODEL,
@@ -31,6 +40,7 @@ from rtbatch.defaults import (
     MAX_SEGMENT_MS,
     MAX_WAIT_S,
     MIN_SEGMENT_MS,
+    MOST_ATTEMPTS,
     PING_INTERVAL_S,
     PING_TIMEOUT_S,
     RETRY_TOTAL_S,
@@ -38,8 +48,58 @@ from rtbatch.defaults import (
     SIGNAL_GRACE_S,
     AudioFormat,
 )
+from rtbatch.models import DialectName
 
-Dialect = Literal["ga", "beta"]
+#: The interface a run speaks; the catalogue's own type, re-exported for the client.
+Dialect = DialectName
+
+#: The run's default models per dialect: (realtime, transcription).
+DEFAULT_MODELS: Final[dict[Dialect, tuple[str, str]]] = {
+    "ga": (DEFAULT_MODEL, DEFAULT_TRANSCRIPTION_MODEL),
+    "beta": (DEFAULT_BETA_MODEL, DEFAULT_BETA_TRANSCRIPTION_MODEL),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """A closed range of allowed values (``low`` open when ``low_open``; no ``high``: none)."""
+
+    low: float
+    high: float | None = None
+    low_open: bool = False
+
+    def problem(self, value: float) -> str | None:
+        """Why ``value`` is out of range, or None when it is in."""
+        below = value <= self.low if self.low_open else value < self.low
+        if below or (self.high is not None and value > self.high):
+            return f"expected {self}, got {value:g}"
+        return None
+
+    def check(self, name: str, value: float | None) -> None:
+        """Raise ``ValueError("name: …")`` for a value out of range; None passes.
+
+        Raises:
+            ValueError: the value is out of range; the message starts with ``name``.
+        """
+        if value is not None and (problem := self.problem(value)) is not None:
+            raise ValueError(f"{name}: {problem}")
+
+    def __str__(self) -> str:
+        low = f"{self.low:g}"
+        if self.high is not None:
+            return f"{low}..{self.high:g}"
+        return f"> {low}" if self.low_open else f">= {low}"
+
+
+CONCURRENCY: Final = Bounds(1, MAX_CONCURRENCY)
+ATTEMPTS: Final = Bounds(1, MOST_ATTEMPTS)
+#: --rpm, --tpm and --shards.
+AT_LEAST_ONE: Final = Bounds(1)
+#: Deadlines and the spend cap.
+POSITIVE: Final = Bounds(0, low_open=True)
+NOT_NEGATIVE: Final = Bounds(0)
+SEGMENT_MS: Final = Bounds(MIN_SEGMENT_MS)
+ACCOUNT_SHARE: Final = Bounds(0, 1, low_open=True)
 
 
 class ApiKey:
@@ -83,8 +143,7 @@ class Timeouts:
 
     def __post_init__(self) -> None:
         for name in ("connect_s", "session_s", "job_s", "idle_s", "close_s", "ping_interval_s"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"timeouts.{name}: must be positive")
+            POSITIVE.check(f"timeouts.{name}", getattr(self, name))
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,28 +172,72 @@ class RetryPolicy:
     max_wait_s: float = MAX_WAIT_S
 
     def __post_init__(self) -> None:
-        if self.max_refusals < 1:
-            raise ValueError("retry.max_refusals: must be at least 1")
-        if self.max_wait_s < 0:
-            raise ValueError("retry.max_wait_s: must not be negative")
-        if self.max_attempts < 1:
-            raise ValueError("retry.max_attempts: must be at least 1")
+        AT_LEAST_ONE.check("retry.max_refusals", self.max_refusals)
+        NOT_NEGATIVE.check("retry.max_wait_s", self.max_wait_s)
+        ATTEMPTS.check("retry.max_attempts", self.max_attempts)
         if self.initial_s < 0 or self.max_s < self.initial_s:
             raise ValueError("retry.initial_s/max_s: need 0 <= initial_s <= max_s")
         if self.base < 1:
             raise ValueError("retry.base: must be at least 1")
-        if self.total_s <= 0:
-            raise ValueError("retry.total_s: must be positive")
+        POSITIVE.check("retry.total_s", self.total_s)
 
 
-@dataclass(frozen=True, slots=True)
-class RunConfig:
-    """Everything one ``rtbatch run`` needs, fixed before the first connection."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Target:
+    """What a job file is checked against: the endpoint, its dialect, the run's models.
+
+    ``validate`` and ``estimate`` need nothing more (they send nothing, so no key).
+    An empty model is the dialect's default (:data:`DEFAULT_MODELS`): the GA models,
+    or with ``dialect="beta"`` models a beta server serves; it is filled in here.
+
+    Attributes:
+        url: The Realtime WebSocket endpoint (``--emulate`` replaces it with the emulator's).
+        dialect: ``"ga"``, or ``"beta"`` (``OpenAI-Beta: realtime=v1``).
+        model: The realtime model.
+        transcription_model: The model of transcribe jobs that name none.
+        emulate: Run against the built-in emulator, started for the run.
+    """
+
+    url: str = DEFAULT_URL
+    dialect: Dialect = "ga"
+    model: str = ""
+    transcription_model: str = ""
+    emulate: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(("ws://", "wss://")):
+            raise ValueError(f"url: expected a ws:// or wss:// URL, got {self.url!r}")
+        if self.dialect not in DEFAULT_MODELS:
+            raise ValueError(f"dialect: expected 'ga' or 'beta', got {self.dialect!r}")
+        model, transcription_model = DEFAULT_MODELS[self.dialect]
+        # A frozen dataclass fills its derived defaults through object.__setattr__.
+        if not self.model.strip():
+            object.__setattr__(self, "model", model)
+        if not self.transcription_model.strip():
+            object.__setattr__(self, "transcription_model", transcription_model)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunConfig(Target):
+    """Everything one ``rtbatch run`` (or ``transcribe``) needs, fixed before it starts.
+
+    Built once by the command line from its options; the runner derives a shard's
+    share from it (``rpm``, ``tpm``, ``max_cost_usd`` divided, ``account_share``
+    set) with :func:`dataclasses.replace`, and the pool reads that copy.
+
+    Attributes:
+        api_key: The key sent in the handshake; masked in every repr.
+        output: The result file; ``"-"`` is stdout; None: ``JOBS.results.jsonl``
+            beside the job file (per shard: ``….shard-K-of-N.jsonl``).
+        summary_file: Also write the summary as JSON here (``"-"``: stdout).
+        shard: ``"K/N"``, or None for the scheduler's variables (or no sharding).
+        shards: N, for an index from the scheduler's variables.
+        account_share: This process's share of the account: 1/N for one of N shards.
+    """
 
     api_key: ApiKey
-    url: str = DEFAULT_URL
-    model: str = DEFAULT_MODEL
-    dialect: Dialect = "ga"
+    output: str | None = None
+    summary_file: str | None = None
     concurrency: int = DEFAULT_CONCURRENCY
     instructions: str | None = None
     timeouts: Timeouts = field(default_factory=Timeouts)
@@ -146,39 +249,28 @@ class RunConfig:
     retry_failed: bool = True
     skip_invalid: bool = False
     audio_out: Path | None = None
-    transcription_model: str = DEFAULT_TRANSCRIPTION_MODEL
     language: str | None = None
     audio_format: AudioFormat = DEFAULT_AUDIO_FORMAT
     seed: int | None = None
     max_segment_ms: int = MAX_SEGMENT_MS
     transcripts: Path | None = None
+    #: Transcript formats written under ``transcripts`` (unused without it).
     formats: tuple[str, ...] = ()
     max_cost_usd: float | None = None
-    #: This process's share of the account: 1/N for one of N shards.
+    shard: str | None = None
+    shards: int | None = None
     account_share: float = 1.0
 
     def __post_init__(self) -> None:
-        if not self.url.startswith(("ws://", "wss://")):
-            raise ValueError(f"url: expected a ws:// or wss:// URL, got {self.url!r}")
-        if not self.model:
-            raise ValueError("model: must not be empty")
-        if self.dialect not in ("ga", "beta"):
-            raise ValueError(f"dialect: expected 'ga' or 'beta', got {self.dialect!r}")
-        if not 1 <= self.concurrency <= MAX_CONCURRENCY:
-            raise ValueError(f"concurrency: expected 1..{MAX_CONCURRENCY}, got {self.concurrency}")
-        for name in ("rpm", "tpm"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"{name}: must be at least 1")
-        if self.deadline_s is not None and self.deadline_s <= 0:
-            raise ValueError("deadline_s: must be positive")
+        Target.__post_init__(self)
+        CONCURRENCY.check("concurrency", self.concurrency)
+        AT_LEAST_ONE.check("rpm", self.rpm)
+        AT_LEAST_ONE.check("tpm", self.tpm)
+        AT_LEAST_ONE.check("shards", self.shards)
+        POSITIVE.check("deadline_s", self.deadline_s)
+        NOT_NEGATIVE.check("grace_s", self.grace_s)
+        POSITIVE.check("max_cost_usd", self.max_cost_usd)
+        SEGMENT_MS.check("max_segment_ms", self.max_segment_ms)
+        ACCOUNT_SHARE.check("account_share", self.account_share)
         if self.audio_format not in AUDIO_FORMATS:
             raise ValueError(f"audio_format: expected one of {', '.join(AUDIO_FORMATS)}")
-        if self.max_segment_ms < MIN_SEGMENT_MS:
-            raise ValueError(f"max_segment_ms: must be at least {MIN_SEGMENT_MS} ms")
-        if not 0 < self.account_share <= 1:
-            raise ValueError(f"account_share: expected (0, 1], got {self.account_share}")
-        if self.max_cost_usd is not None and self.max_cost_usd <= 0:
-            raise ValueError("max_cost_usd: must be positive")
-        if self.grace_s < 0:
-            raise ValueError("grace_s: must not be negative")

@@ -18,6 +18,13 @@ DEFAULT_URL = "wss://api.openai.com/v1/realtime"
 # what OpenAI's realtime-transcription guide recommends.
 DEFAULT_MODEL = "gpt-realtime-1.5"
 DEFAULT_TRANSCRIPTION_MODEL = "gpt-live-transcribe"
+# Both are GA only. A server that still speaks the beta dialect (Azure's preview, some
+# gateways; the emulator with --accept-beta) serves the beta-era models: gpt-realtime,
+# the one realtime model of both dialects not shut down on OpenAI's service, and
+# whisper-1, the transcription model every beta session example names (the emulator's
+# beta dialect transcribes with it when a session names none). --beta uses these.
+DEFAULT_BETA_MODEL = "gpt-realtime"
+DEFAULT_BETA_TRANSCRIPTION_MODEL = "whisper-1"
 DEFAULT_AUDIO_FORMAT: Final[AudioFormat] = "pcm16"
 DEFAULT_CONCURRENCY = 8
 MAX_CONCURRENCY = 10_000
@@ -39,6 +46,8 @@ PING_INTERVAL_S = 20.0
 PING_TIMEOUT_S = 10.0
 
 MAX_ATTEMPTS = 5
+# More attempts than this cannot fit in RETRY_TOTAL_S at any useful backoff.
+MOST_ATTEMPTS = 100
 BACKOFF_INITIAL_S = 0.5
 BACKOFF_MAX_S = 30.0
 BACKOFF_BASE = 2.0

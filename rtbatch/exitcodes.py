@@ -1,4 +1,6 @@
-"""Process exit codes, defined once; the CLI's --help and the README list them."""
+"""Process exit codes, defined once; ``--help`` and the README list them from here."""
+
+from __future__ import annotations
 
 EXIT_OK = 0
 """Every job completed (or was already complete)."""
@@ -17,10 +19,16 @@ EXIT_TRY_LATER = 75
 EXIT_INTERRUPTED = 130
 """Stopped by SIGINT/SIGTERM or by --deadline; rerun the same command to continue."""
 
-EPILOG = (
-    "Exit codes: 0 all jobs completed; 1 some jobs failed; 2 bad usage or bad input; "
-    "3 stopped by a run-fatal error (bad key, unknown model, quota); "
-    "4 stopped at --max-cost; 70 internal error; "
-    "75 try later (a rate limit resets later than --max-wait; rerun to resume); "
-    "130 interrupted by a signal or --deadline (rerun to resume)."
+#: Every code with what ``--help`` says of it, in order.
+EXIT_CODES: tuple[tuple[int, str], ...] = (
+    (EXIT_OK, "all jobs completed"),
+    (EXIT_FAILED, "some jobs failed"),
+    (EXIT_USAGE, "bad usage or bad input (nothing sent)"),
+    (EXIT_FATAL, "stopped by a run-fatal error (bad key, unknown model, quota)"),
+    (EXIT_BUDGET, "stopped at --max-cost"),
+    (EXIT_INTERNAL, "internal error"),
+    (EXIT_TRY_LATER, "try later (a rate limit resets later than --max-wait; rerun to resume)"),
+    (EXIT_INTERRUPTED, "interrupted by a signal or --deadline (rerun to resume)"),
 )
+
+EPILOG = "Exit codes: " + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES) + "."

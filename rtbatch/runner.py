@@ -1,12 +1,12 @@
 """``rtbatch run`` as one library call: check the file, lock, resume, run, summarise.
 
-The composition lives here: the command line hands over typed options
-(:class:`RunOptions`), this module turns them into a frozen
-:class:`~rtbatch.config.RunConfig`, checks the whole job file before anything is
-sent, takes the result file's lock, repairs and indexes it for resume, starts the
-emulator for ``--emulate`` (the pool only ever sees a URL), runs the pool and
-reports. Nothing ends in a traceback: an unexpected error prints one line and
-exits with :data:`~rtbatch.exitcodes.EXIT_INTERNAL`.
+The composition lives here: the command line hands over one frozen
+:class:`~rtbatch.config.RunConfig`; this module resolves its shard and result file
+(:class:`RunRequest`), checks the whole job file before anything is sent, takes the
+result file's lock, repairs and indexes it for resume, starts the emulator for
+``--emulate`` (the pool only ever sees a URL), runs the pool and reports. Nothing
+ends in a traceback: an unexpected error prints one line and exits with
+:data:`~rtbatch.exitcodes.EXIT_INTERNAL`.
 """
 
 from __future__ import annotations
@@ -16,16 +16,15 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import orjson
 
-from rtbatch.config import ApiKey, RetryPolicy, RunConfig, Timeouts
-from rtbatch.defaults import AudioFormat
+from rtbatch.config import RunConfig, Target
 from rtbatch.exitcodes import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE
 from rtbatch.jobs import (
     Job,
@@ -36,9 +35,8 @@ from rtbatch.jobs import (
     read_jobs,
     shutdown_warning,
 )
-from rtbatch.models import lookup
+from rtbatch.models import ModelKind, lookup
 from rtbatch.output.checkpoint import Checkpoint
-from rtbatch.output.formats import parse_formats
 from rtbatch.shards import apply as sharding
 from rtbatch.shards import partition as shards
 
@@ -52,55 +50,18 @@ OPENAI_HOST = "api.openai.com"
 STDIN_SPOOL_PREFIX = "rtbatch-stdin-"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunOptions:
-    """The ``run`` command's options as the command line parsed them.
-
-    No defaults here: the command line states them once (from
-    :mod:`rtbatch.defaults`) and passes every field.
-    """
-
-    output: str | None
-    url: str
-    model: str
-    concurrency: int
-    instructions: str | None
-    beta: bool
-    emulate: bool
-    summary_file: str | None
-    max_attempts: int
-    job_timeout: float
-    idle_timeout: float
-    deadline: float | None
-    grace: float
-    max_wait: float
-    rpm: int | None
-    tpm: int | None
-    retry_failed: bool
-    skip_invalid: bool
-    audio_out: str | None
-    transcription_model: str
-    language: str | None
-    audio_format: AudioFormat
-    seed: int | None
-    transcripts: str | None
-    formats: str
-    max_segment: float
-    max_cost: float | None
-    # Sharding (docs/scale-out.md): resolved with the scheduler's variables in build_request.
-    shard: str | None
-    shards: int | None
-
-
 @dataclass(frozen=True, slots=True)
 class RunRequest:
-    """What ``rtbatch run`` was asked to do."""
+    """What the runner resolved from a :class:`~rtbatch.config.RunConfig`.
+
+    Nothing here is a setting: the file actually read (a spooled stdin), the shard and
+    its result file, the rules the file is checked by, and the config the pool gets
+    (this shard's share of the limits).
+    """
 
     jobs_path: Path
     output: Path | None  # None: stdout
     config: RunConfig
-    emulate: bool = False
-    summary_path: str | None = None
     stdin_spool: bool = False
     rules: JobRules | None = None
     shard: shards.Shard | None = None  # None: every job of the file
@@ -123,7 +84,7 @@ class RunRequest:
         return items if self.shard is None else sharding.owned(items, self.shard, counts)
 
 
-def job_rules(config: RunConfig, *, emulate: bool) -> JobRules:
+def job_rules(config: Target) -> JobRules:
     """The rules a job file is checked by for this run.
 
     The catalogue's rules hold whole on OpenAI's endpoint and on the emulator's
@@ -132,6 +93,7 @@ def job_rules(config: RunConfig, *, emulate: bool) -> JobRules:
     models the catalogue does not know.
     """
     openai = urlsplit(config.url).hostname == OPENAI_HOST
+    emulate = config.emulate
     known = (emulate and config.dialect == "ga") or (openai and not emulate)
     return JobRules(
         dialect=config.dialect,
@@ -141,25 +103,49 @@ def job_rules(config: RunConfig, *, emulate: bool) -> JobRules:
     )
 
 
-def model_check(rules: JobRules) -> str | None:
-    """Why the run's own models cannot be used (exit 2), warning of announced shutdowns."""
-    for name, model, kind in (
-        ("--model", rules.model, "realtime"),
-        ("--transcription-model", rules.transcription_model, "transcription"),
-    ):
-        problem = model_problem(model, rules, kind=kind)  # type: ignore[arg-type]
-        if problem is not None:
-            return f"{name}: {problem}"
-        warning = shutdown_warning(model, rules.today) if rules.known_endpoint else None
-        if warning is not None:
-            log.warning("%s: %s", name, warning)
-        if not rules.known_endpoint and lookup(model) is None:
-            log.info(
-                "%s: %s is not in rtbatch's model catalogue; its limits are not checked",
-                name,
-                model,
-            )
+def model_check(rules: JobRules, kind: ModelKind = "realtime") -> str | None:
+    """Why the run's own model of ``kind`` cannot be used (exit 2), warning of shutdowns.
+
+    The realtime model is checked before the file is read; the transcription model
+    only once a job needs it (:func:`checked`), so a file without transcribe jobs
+    never fails on it.
+    """
+    name, model = (
+        ("--model", rules.model)
+        if kind == "realtime"
+        else ("--transcription-model", rules.transcription_model)
+    )
+    problem = model_problem(model, rules, kind=kind)
+    if problem is not None:
+        return f"{name}: {problem}"
+    warning = shutdown_warning(model, rules.today) if rules.known_endpoint else None
+    if warning is not None:
+        log.warning("%s: %s", name, warning)
+    if not rules.known_endpoint and lookup(model) is None:
+        log.info(
+            "%s: %s is not in rtbatch's model catalogue; its limits are not checked", name, model
+        )
     return None
+
+
+class ModelUnusable(Exception):
+    """Raised when a job needs a run model that cannot be used; the message says why."""
+
+
+def checked(items: Iterable[Job | JobProblem], rules: JobRules) -> Iterator[Job | JobProblem]:
+    """The items, checking the run's transcription model at the first job that needs it.
+
+    Raises:
+        ModelUnusable: a transcribe job names no model and the run's is unusable.
+    """
+    needed = False
+    for item in items:
+        transcription = item.transcription if isinstance(item, Job) else None
+        if not needed and transcription is not None and not transcription.model:
+            needed = True
+            if (problem := model_check(rules, "transcription")) is not None:
+                raise ModelUnusable(f"line {item.line} is a transcribe job: {problem}")
+        yield item
 
 
 def default_output(jobs_path: Path) -> Path:
@@ -167,56 +153,34 @@ def default_output(jobs_path: Path) -> Path:
     return jobs_path.with_name(jobs_path.stem + ".results.jsonl")
 
 
-def build_request(
-    jobs_file: str, options: RunOptions, *, api_key: str, stdin_spool: bool = False
-) -> RunRequest:
-    """Turn the command's options into a request.
+def build_request(jobs_file: str, config: RunConfig, *, stdin_spool: bool = False) -> RunRequest:
+    """Resolve the run's shard, result file and rules; divide the limits among shards.
 
     Raises:
-        ValueError: an option value the config refuses, or a shard that cannot be
-            worked out (:class:`~rtbatch.shards.ShardError`); the message names it.
+        ValueError: a shard that cannot be worked out (:class:`~rtbatch.shards.ShardError`),
+            or limits it cannot divide; the message names the option.
     """
-    shard = sharding.resolve(options.shard, options.shards)
+    shard = sharding.resolve(config.shard, config.shards)
     jobs_path = Path(jobs_file)
-    if options.output == "-" or (options.output is None and stdin_spool):
+    if config.output == "-" or (config.output is None and stdin_spool):
         output = None
     else:
-        output = Path(options.output) if options.output else default_output(jobs_path)
+        output = Path(config.output) if config.output else default_output(jobs_path)
     output = sharding.shard_output(output, shard)
-    config = RunConfig(
-        api_key=ApiKey(api_key),
-        url=options.url,
-        model=options.model,
-        dialect="beta" if options.beta else "ga",
-        concurrency=options.concurrency,
-        instructions=options.instructions,
-        timeouts=Timeouts(job_s=options.job_timeout, idle_s=options.idle_timeout),
-        retry=RetryPolicy(max_attempts=options.max_attempts, max_wait_s=options.max_wait),
-        rpm=sharding.per_shard(options.rpm, shard, "--rpm"),
-        tpm=sharding.per_shard(options.tpm, shard, "--tpm"),
-        deadline_s=options.deadline,
-        grace_s=options.grace,
-        retry_failed=options.retry_failed,
-        skip_invalid=options.skip_invalid,
-        audio_out=Path(options.audio_out) if options.audio_out else None,
-        transcription_model=options.transcription_model,
-        language=options.language,
-        audio_format=options.audio_format,
-        seed=options.seed,
-        transcripts=Path(options.transcripts) if options.transcripts else None,
-        formats=parse_formats(options.formats) if options.transcripts else (),
-        max_segment_ms=round(options.max_segment * 1000),
-        max_cost_usd=sharding.per_shard(options.max_cost, shard, "--max-cost"),
-        account_share=1 / shard.count if shard is not None else 1.0,
-    )
+    if shard is not None:
+        config = replace(
+            config,
+            rpm=sharding.per_shard(config.rpm, shard, "--rpm"),
+            tpm=sharding.per_shard(config.tpm, shard, "--tpm"),
+            max_cost_usd=sharding.per_shard(config.max_cost_usd, shard, "--max-cost"),
+            account_share=1 / shard.count,
+        )
     return RunRequest(
         jobs_path=jobs_path,
         output=output,
         config=config,
-        emulate=options.emulate,
-        summary_path=options.summary_file,
         stdin_spool=stdin_spool,
-        rules=job_rules(config, emulate=options.emulate),
+        rules=job_rules(config),
         shard=shard,
     )
 
@@ -242,15 +206,15 @@ def spooled(jobs_file: str) -> Iterator[tuple[str, bool]]:
             os.unlink(path)
 
 
-def run_command(jobs_file: str, options: RunOptions, *, api_key: str) -> int:
+def run_command(jobs_file: str, config: RunConfig) -> int:
     """The whole ``rtbatch run``: the exit code.
 
     Raises:
-        ValueError: bad usage (an option the configuration refuses); nothing was sent.
+        ValueError: bad usage (a shard, or limits, that cannot be worked out); nothing
+            was sent.
     """
     with spooled(jobs_file) as (path, spool):
-        request = build_request(path, options, api_key=api_key, stdin_spool=spool)
-        return execute(request)
+        return execute(build_request(path, config, stdin_spool=spool))
 
 
 def check_file(request: RunRequest) -> tuple[int, list[JobProblem], tuple[int, ...]]:
@@ -258,12 +222,17 @@ def check_file(request: RunRequest) -> tuple[int, list[JobProblem], tuple[int, .
 
     A transcription model a job names whose shutdown is announced is warned of once.
     The work is every shard's lines in the file, this shard's first (empty unsharded).
+
+    Raises:
+        JobFileError: the file cannot be read.
+        ModelUnusable: a job needs the run's transcription model, which is unusable.
     """
     jobs = 0
     problems: list[JobProblem] = []
     warned: set[str] = set()
     counts = [0] * request.shard.count if request.shard is not None else []
-    for item in request.read(counts):
+    items = request.read(counts)
+    for item in items if request.rules is None else checked(items, request.rules):
         if isinstance(item, Job):
             jobs += 1
             model = item.transcription.model if item.transcription else None
@@ -293,14 +262,14 @@ def _execute(request: RunRequest) -> int:
     if request.rules is not None and (problem := model_check(request.rules)):
         print(f"rtbatch: {problem}", file=sys.stderr)
         return EXIT_USAGE
-    if request.emulate and request.config.dialect == "beta":
+    if request.config.emulate and request.config.dialect == "beta":
         log.warning(
             "--beta: OpenAI's service refuses the beta interface since 2026-05-12; the "
             "emulator answers as a compatible server that still speaks it"
         )
     try:
         total, problems, work = check_file(request)
-    except JobFileError as exc:
+    except (JobFileError, ModelUnusable) as exc:
         print(f"rtbatch: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if problems and not request.config.skip_invalid:
@@ -354,7 +323,7 @@ def _run(request: RunRequest, total: int, work: tuple[int, ...]) -> int:
         if checkpoint is not None:
             checkpoint.close()
     print(report.summary.render(), file=sys.stderr)
-    _write_summary(request.summary_path, report.summary.to_dict())
+    _write_summary(request.config.summary_file, report.summary.to_dict())
     if report.fatal is not None:
         print(f"rtbatch: stopped by a run-fatal error: {report.fatal.message}", file=sys.stderr)
     elif report.try_later is not None:
@@ -398,7 +367,7 @@ async def _main(
 
     async with trio.open_nursery() as nursery:
         config = request.config
-        if request.emulate:
+        if config.emulate:
             config = await _start_emulator(nursery, config)
         run = Run(
             config=config,
@@ -410,14 +379,14 @@ async def _main(
             handle_signals=True,
             progress=reporter(),
             checkpoint=checkpoint,
-            **_budget(config, emulate=request.emulate),
+            **_budget(config),
         )
         report = await run.run()
         nursery.cancel_scope.cancel()
     return report
 
 
-def _budget(config: RunConfig, *, emulate: bool) -> dict[str, Any]:
+def _budget(config: RunConfig) -> dict[str, Any]:
     """The ``--max-cost`` budget and the estimator that prices each job before it starts."""
     if config.max_cost_usd is None:
         return {}
@@ -430,7 +399,7 @@ def _budget(config: RunConfig, *, emulate: bool) -> dict[str, Any]:
             model=config.model,
             transcription_model=config.transcription_model,
             instructions=config.instructions,
-            assumptions=estimate_assumptions(emulate=emulate),
+            assumptions=estimate_assumptions(emulate=config.emulate),
         ),
     }
 
@@ -451,8 +420,6 @@ def estimate_assumptions(*, emulate: bool) -> Any:
 
 
 async def _start_emulator(nursery: Any, config: RunConfig) -> RunConfig:
-    from dataclasses import replace
-
     from rtbatch.emulator import EmulatorConfig, serve
 
     emulator = await nursery.start(serve, EmulatorConfig(accept_beta=config.dialect == "beta"))

@@ -54,9 +54,6 @@ class Harness:
     def config(self, **overrides: Any) -> RunConfig:
         retry = overrides.pop("retry", RetryPolicy(initial_s=0.05, max_s=2.0))
         timeouts = overrides.pop("timeouts", Timeouts(job_s=30.0))
-        if overrides.get("dialect") == "beta":
-            # The default model is GA-only; gpt-realtime is served in both dialects.
-            overrides.setdefault("model", "gpt-realtime")
         return RunConfig(
             api_key=ApiKey(overrides.pop("key", TEST_KEY)),
             url=overrides.pop("url", self.emulator.url),

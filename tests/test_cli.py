@@ -91,7 +91,7 @@ def test_options_reach_the_config(jobs: Path, captured: list[RunRequest]) -> Non
     assert c.api_key.reveal() == "sk-abc"
     assert request.output == Path("out.jsonl")
     assert (c.tpm, c.instructions, c.skip_invalid, c.grace_s) == (9000, "Be brief.", True, 10.0)
-    assert (c.transcription_model, request.summary_path) == ("whisper-1", "s.json")
+    assert (c.transcription_model, c.summary_file) == ("whisper-1", "s.json")
     assert c.seed == 4
     assert (c.audio_format, c.language, c.audio_out) == ("g711_alaw", "fr", Path("wavs"))
 
@@ -110,7 +110,7 @@ def test_environment_fallbacks(jobs: Path, captured: list[RunRequest]) -> None:
     assert result.exit_code == 0, result.output
     assert captured[0].config.concurrency == 3
     assert captured[0].config.model == "m2"
-    assert captured[0].emulate
+    assert captured[0].config.emulate
 
 
 def test_default_output_is_next_to_the_jobs(jobs: Path, captured: list[RunRequest]) -> None:
