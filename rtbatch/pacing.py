@@ -24,16 +24,20 @@ are in :mod:`rtbatch.pacing_signals`):
   leave the account idle while its bucket refills, so the pacer waits only until the
   next request fits.
 * **A refusal** holds new starts for what it says: "try again in 35ms" holds them for
-  35 ms (the newest refusal's word replaces an older one's), and the starts after it
-  are not spaced out, so one refusal never slows the jobs that follow. Everything a
-  hold's end lets go starts at that instant. A refusal without a hint (a capacity
-  refusal, ``inference_rate_limit_exceeded``) holds starts for 0.1 s; that hold
-  doubles, up to 2 s, only while refusals keep arriving within a second of the
-  previous one's end.
+  35 ms (the newest refusal's word replaces an older one's; hints never add up), and
+  no longer than the refusal's own figures allow ("Limit 40000, Used 39000, Requested
+  2000" frees the request in 1.5 s, whatever the hint says). The starts after it are
+  not spaced out, so one refusal never slows the jobs that follow. Everything a hold's
+  end lets go starts at that instant. A rate refusal without a hint holds starts for
+  0.1 s; that hold doubles, up to 2 s, only while refusals keep arriving within a
+  second of the previous one's end.
+* **A capacity refusal** (``inference_rate_limit_exceeded``: no hint, no figures) is
+  the service being busy, not the account being spent: it holds no start and cuts no
+  concurrency; the refused job alone waits a short jittered backoff
+  (:data:`rtbatch.retry.CAPACITY_RETRY_S`) and is tried again on a live connection.
 * **Sustained refusals** lower the concurrency to what is still running (each by at
-  least one): :data:`SUSTAINED_REFUSALS` capacity refusals within a second (the
-  service says too much is in flight, which is what concurrency controls), or as many
-  rate refusals that are also at least :data:`RATE_SHARE` of the starts since the last
+  least one): :data:`SUSTAINED_REFUSALS` rate refusals that are also at least
+  :data:`RATE_SHARE` of the starts since the last
   hold ended (so many wait that each hold's end sends a burst the bucket cannot take;
   a steady minority of refusals says nothing about what is in flight). Once nothing sustained
   happened for a second, clean completions raise the concurrency by 1, 2, 4, … every
@@ -64,7 +68,7 @@ from typing import Any
 
 import trio
 
-from rtbatch.pacing_signals import LIMIT_WINDOW_S, Allowance, Bucket, Hold, LearnedRate, Window
+from rtbatch.pacing_signals import LIMIT_WINDOW_S, Allowance, Bucket, Hold, LearnedRate
 from rtbatch.share import Share
 
 #: Refusals within :data:`~rtbatch.pacing_signals.SUSTAIN_WINDOW_S` that make them sustained.
@@ -146,7 +150,6 @@ class Pacer:
         self._hold = Hold()
         self._released = -math.inf
         self._learned = LearnedRate()
-        self._recent_capacity = Window()
         self._batch_starts = 0  # since the last hold ended
         self._batch_refused = 0
         self._last_rate_sustained = -math.inf
@@ -346,16 +349,19 @@ class Pacer:
         now = trio.current_time()
         self.refusals += 1
         self._admitted -= 1
-        if retry_after_s is not None:
-            self._hold.hinted(now, retry_after_s)
-        else:
-            self._hold.unhinted(now)
         figures = list(limits)
+        if retry_after_s is not None:
+            # A hint its own figures contradict is honoured only as far as they allow.
+            self._hold.hinted(now, min(retry_after_s, _figures_wait_s(figures, retry_after_s)))
+        elif not capacity:
+            self._hold.unhinted(now)
+        # A capacity refusal without a hint holds no one: the refused job alone waits
+        # (rtbatch.retry.CAPACITY_RETRY_S), and the concurrency is left as it is.
         self._sync(figures, now)
         if not capacity:  # a capacity refusal says nothing of the other shards
             self._shared_refusal(now, ticket)
         if capacity:
-            sustained = self._recent_capacity.add(now) >= SUSTAINED_REFUSALS
+            sustained = False
         else:
             self._learned.refused()
             self._batch_refused += 1
@@ -428,6 +434,24 @@ class Pacer:
         if self._limit.completed(now):
             self._dispatch()
             self._poke()
+
+
+def _figures_wait_s(figures: Iterable[Mapping[str, Any]], hint_s: float) -> float:
+    """How long a refusal's own figures say the request waits (``hint_s`` when they say nothing).
+
+    "Limit 40000, Used 39000, Requested 2000" frees the missing 1,000 tokens at
+    40,000 / 60 per second: 1.5 s, whatever the hint says.
+    """
+    waits = []
+    for entry in figures:
+        try:
+            limit, remaining = float(entry["limit"]), float(entry["remaining"])
+            requested = float(entry.get("requested", 1))
+        except (KeyError, TypeError, ValueError):
+            continue
+        if limit > 0:
+            waits.append(max(0.0, requested - remaining) * LIMIT_WINDOW_S / limit)
+    return max(waits) if waits else hint_s
 
 
 def _average(current: float, new: float) -> float:

@@ -93,27 +93,6 @@ class Bucket:
         return self._transit
 
 
-class Window:
-    """The instants of one kind of event within the last :data:`SUSTAIN_WINDOW_S`."""
-
-    __slots__ = ("_times",)
-
-    def __init__(self) -> None:
-        self._times: deque[float] = deque()
-
-    def add(self, now: float) -> int:
-        """Record an event at ``now``; return the count in the window."""
-        self._times.append(now)
-        return self.count(now)
-
-    def count(self, now: float) -> int:
-        """Events in the window ending at ``now``."""
-        horizon = now - SUSTAIN_WINDOW_S
-        while self._times and self._times[0] < horizon:
-            self._times.popleft()
-        return len(self._times)
-
-
 class Hold:
     """The instant before which no request starts because of refusals."""
 

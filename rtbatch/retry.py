@@ -214,6 +214,13 @@ def backoff_s(
     return rng.uniform(0, cap)
 
 
+#: A capacity refusal (no hint, no figures) says the service is busy now, not that the
+#: account is spent: the job alone waits, a full-jitter draw from [0, 0.25 s] doubling
+#: with its own refusals up to 4 s, and every other start goes on. A busy service sheds
+#: the load of jobs refused again and again; a random refusal costs a quarter-second.
+CAPACITY_RETRY_S = 0.25
+CAPACITY_RETRY_MAX_S = 4.0
+
 Action = Literal["retry", "fail", "stop", "try_later"]
 
 
@@ -275,19 +282,13 @@ def decide(
     if hint is not None and hint > policy.max_wait_s:
         return Decision("try_later", hint)
     if is_refusal(exc):
-        return Decision("fail") if refusals >= policy.max_refusals else Decision("retry", 0.0)
+        if refusals >= policy.max_refusals:
+            return Decision("fail")
+        if isinstance(exc, errors.Overloaded) and hint is None:
+            cap = min(CAPACITY_RETRY_MAX_S, CAPACITY_RETRY_S * 2.0 ** max(0, refusals - 1))
+            return Decision("retry", rng.uniform(0, cap))
+        return Decision("retry", 0.0)
     wait = backoff_s(policy, attempts, rng, hint)
     if attempts >= policy.max_attempts or elapsed_s + wait > policy.total_s:
         return Decision("fail")
     return Decision("retry", wait)
-
-
-def should_retry(
-    policy: RetryPolicy, exc: BaseException, attempts: int, elapsed_s: float, wait_s: float
-) -> bool:
-    """Whether a failed job goes back into the queue (superseded by :func:`decide`)."""
-    return (
-        error_class(exc) == "retryable"
-        and attempts < policy.max_attempts
-        and elapsed_s + wait_s <= policy.total_s
-    )

@@ -13,6 +13,7 @@ import trio.lowlevel
 import trio.testing
 
 from rtbatch.pacing import Pacer
+from rtbatch.pacing_signals import Allowance
 
 MockClock = trio.testing.MockClock
 
@@ -135,15 +136,15 @@ async def test_a_hint_releases_a_waiter_already_asleep(autojump_clock: MockClock
 async def test_no_hint_hold_grows_only_while_refusals_keep_coming(
     autojump_clock: MockClock,
 ) -> None:
-    """Capacity refusals hold 0.1 s, then 0.2 and 0.4 s while they follow; 0.1 s after a lull."""
+    """Unhinted rate refusals hold 0.1 s, then 0.2 and 0.4 s while they follow; 0.1 s later."""
     pacer = Pacer(4)
     times = []
     for _ in range(3):
-        pacer.on_refusal(None, capacity=True)
+        pacer.on_refusal(None, capacity=False)
         times += await start_times(pacer, 1)
     assert times == [0.1, 0.3, 0.7]
     await trio.sleep(5)
-    pacer.on_refusal(None, capacity=True)
+    pacer.on_refusal(None, capacity=False)
     assert await start_times(pacer, 1) == [5.8]
 
 
@@ -151,40 +152,37 @@ async def test_refusals_during_a_hold_do_not_lengthen_it(autojump_clock: MockClo
     """The answers to requests that started together are one signal: one 0.1 s hold."""
     pacer = Pacer(4)
     for _ in range(10):
-        pacer.on_refusal(None, capacity=True)
+        pacer.on_refusal(None, capacity=False)
     assert await start_times(pacer, 1) == [0.1]
 
 
-async def test_sustained_capacity_refusals_lower_the_allowance_to_what_runs(
+async def test_capacity_refusals_hold_no_start_and_cut_no_concurrency(
     autojump_clock: MockClock,
 ) -> None:
-    """Two capacity refusals change nothing; the third cuts -c 64 to the 30 running."""
+    """Capacity refusals leave the pace alone: the refused job waits, nobody else."""
     pacer = Pacer(64)
     release = trio.Event()
     async with trio.open_nursery() as nursery:
         for _ in range(30):
             nursery.start_soon(hold_slot, pacer, release)
         await trio.sleep(0.01)
-        pacer.on_refusal(None, capacity=True)
-        pacer.on_refusal(None, capacity=True)
+        for _ in range(20):
+            pacer.on_refusal(None, capacity=True)
         assert (pacer.concurrency, pacer.cuts) == (64, 0)
-        pacer.on_refusal(None, capacity=True)
-        assert (pacer.concurrency, pacer.cuts) == (30, 1)
+        assert await start_times(pacer, 1) == [0.01]
         release.set()
-    assert pacer.refusals == 3
+    assert pacer.refusals == 20
 
 
-async def test_concurrency_recovers_to_the_maximum_within_3_5_s(autojump_clock: MockClock) -> None:
+def test_concurrency_recovers_to_the_maximum_within_3_5_s() -> None:
     """Cut to 1, it grows 2, 4 … 64 from 1 s after the refusals, every 0.5 s: 3.5 s in all."""
-    pacer = Pacer(64)
-    for _ in range(3):
-        pacer.on_refusal(None, capacity=True)
-    assert pacer.concurrency == 1
+    allowance = Allowance(64)
+    allowance.sustained(0.0, running=0)
+    assert allowance.allowed == 1
     seen: dict[int, float] = {}
     for tenth in range(1, 50):
-        await trio.sleep_until(tenth / 10)
-        pacer.on_done(50)
-        seen.setdefault(pacer.concurrency, at(trio.current_time()))
+        allowance.completed(tenth / 10)
+        seen.setdefault(allowance.allowed, at(tenth / 10))
     assert seen == {1: 0.1, 2: 1.0, 4: 1.5, 8: 2.0, 16: 2.5, 32: 3.0, 64: 3.5}
 
 

@@ -17,7 +17,6 @@ from rtbatch.retry import (
     decide,
     refusal_limits,
     retry_hint,
-    should_retry,
 )
 
 RATE_MSG = (
@@ -241,17 +240,6 @@ def test_server_hint_replaces_the_draw() -> None:
     assert 30.0 <= wait <= 30.5
 
 
-def test_should_retry_respects_both_caps_and_branch() -> None:
-    """Attempt cap, total time cap, and only retryable errors."""
-    policy = RetryPolicy(max_attempts=3, total_s=10.0)
-    lost = errors.ConnectionLost("x")
-    assert should_retry(policy, lost, attempts=2, elapsed_s=1.0, wait_s=1.0)
-    assert not should_retry(policy, lost, attempts=3, elapsed_s=1.0, wait_s=1.0)
-    assert not should_retry(policy, lost, attempts=1, elapsed_s=9.5, wait_s=1.0)
-    assert not should_retry(policy, errors.RequestRejected("x"), 1, 0.0, 0.0)
-    assert not should_retry(policy, errors.AuthenticationFailed("x"), 1, 0.0, 0.0)
-
-
 _POLICY = RetryPolicy(max_attempts=3, initial_s=1.0, max_s=10.0, max_wait_s=300.0)
 
 
@@ -296,14 +284,6 @@ def limited(hint: float | None) -> errors.RateLimited:
     ("exc", "attempts", "refusals", "elapsed_s", "action", "wait_s"),
     [
         (limited(0.035), 0, 1, 0.0, "retry", 0.0),
-        (
-            errors.Overloaded(CAPACITY_MSG, code="inference_rate_limit_exceeded"),
-            0,
-            1,
-            0.0,
-            "retry",
-            0.0,
-        ),
         (errors.HandshakeRetryable("429", status=429, retry_after_s=1.0), 0, 1, 0.0, "retry", 0.0),
         (limited(0.035), 0, 5, 0.0, "fail", 0.0),
         (limited(400.0), 0, 1, 0.0, "try_later", 400.0),
@@ -358,3 +338,19 @@ def test_decide_backs_off_other_retryable_failures() -> None:
     assert {d.action for d in waits} == {"retry"}
     assert all(0.0 <= d.wait_s <= 2.0 for d in waits)
     assert max(d.wait_s for d in waits) > 1.5
+
+
+def test_a_capacity_refusal_waits_a_short_jitter_that_grows_with_its_refusals() -> None:
+    """A capacity refusal: the job alone waits [0, 0.25 s], doubling per refusal up to 4 s."""
+    rng = random.Random(3)
+    busy = errors.Overloaded(CAPACITY_MSG, code="inference_rate_limit_exceeded")
+    for refusals, cap in ((1, 0.25), (2, 0.5), (3, 1.0), (9, 4.0)):
+        waits = [
+            decide(
+                busy, attempts=0, refusals=refusals, elapsed_s=0.0, policy=RetryPolicy(), rng=rng
+            )
+            for _ in range(200)
+        ]
+        assert {d.action for d in waits} == {"retry"}
+        assert min(d.wait_s for d in waits) >= 0.0 and max(d.wait_s for d in waits) <= cap
+        assert max(d.wait_s for d in waits) > cap * 0.9
