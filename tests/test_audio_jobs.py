@@ -222,3 +222,26 @@ async def test_g711_input_is_counted_at_24khz(nursery: trio.Nursery, tmp_path: P
     report, results = await h.run(jobs, audio_format="g711_ulaw")
     assert report.exit_code == EXIT_OK
     assert _transcript_samples(results[0]["output"]["transcript"]) == 24000
+
+
+@pytest.mark.parametrize("dialect", ["ga", "beta"])
+async def test_spoken_answers_of_text_jobs_are_saved(
+    nursery: trio.Nursery, tmp_path: Path, dialect: str
+) -> None:
+    """A text job that asks for audio gets its WAV under --audio-out, as a respond job does."""
+    h = await start_emulator(nursery, tmp_path)
+    jobs = write_jobs(
+        tmp_path / "jobs.jsonl",
+        [{"id": f"v{i}", "prompt": "speak", "output_modalities": ["audio"]} for i in range(3)],
+    )
+    out = tmp_path / "answers"
+    report, results = await h.run(jobs, audio_out=out, dialect=dialect)
+    assert report.exit_code == EXIT_OK
+    for record in by_id(results).values():
+        assert record["status"] == "completed"
+        path = Path(record["output"]["audio_path"])
+        assert path.parent == out
+        with wave.open(str(path)) as wav:
+            assert wav.getframerate() == 24000
+            assert wav.getnframes() > 0
+        assert record["usage"]["output_token_details"]["audio_tokens"] > 0

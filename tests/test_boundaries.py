@@ -172,3 +172,114 @@ def test_stdin_spool_never_outlives_the_command(
     assert result.exit_code == EXIT_USAGE
     assert "ws:// or wss://" in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def _mangled_server(done_response: dict[str, Any], committed: dict[str, Any]) -> Any:
+    """A service that answers every job with the given (malformed) response or commit ack."""
+
+    async def handler(request: tw.WebSocketRequest) -> None:
+        ws = await request.accept()
+        created = {"type": "session.created", "event_id": "e0", "session": {"expires_at": 0}}
+        await ws.send_message(orjson.dumps(created).decode())
+        seq = 0
+        while True:
+            try:
+                event = orjson.loads(await ws.get_message())
+            except tw.ConnectionClosed:
+                return
+            seq += 1
+            if event.get("type") == "input_audio_buffer.commit":
+                ack = {"type": "input_audio_buffer.committed", "event_id": f"c{seq}", **committed}
+                await ws.send_message(orjson.dumps(ack).decode())
+            if event.get("type") == "response.create":
+                response = {"id": "r", "metadata": event["response"]["metadata"], **done_response}
+                done = {"type": "response.done", "event_id": f"d{seq}", "response": response}
+                await ws.send_message(orjson.dumps(done).decode())
+
+    return handler
+
+
+_TEXT = [{"type": "message", "content": [{"type": "output_text", "text": "hi"}]}]
+
+
+@pytest.mark.parametrize(
+    ("response", "committed", "field"),
+    [
+        (
+            {"status": "completed", "output": _TEXT, "usage": {"total_tokens": v}},
+            {},
+            "usage",
+        )
+        for v in ("x", [], {}, 7.5)
+    ]
+    + [
+        ({"status": 7, "output": _TEXT}, {}, "status"),
+        ({"output": _TEXT}, {}, "status"),
+        ({"status": "completed", "output": _TEXT, "metadata": "x"}, {}, "metadata"),
+    ],
+)
+async def test_a_wrong_typed_or_missing_server_value_fails_the_job_never_the_run(
+    nursery: trio.Nursery,
+    tmp_path: Path,
+    autojump_clock: trio.testing.MockClock,
+    response: dict[str, Any],
+    committed: dict[str, Any],
+    field: str,
+) -> None:
+    """A "x" for a number, a missing key, an object for a string: a protocol error of the job."""
+    server = await nursery.start(
+        partial(
+            tw.serve_websocket,
+            _mangled_server(response, committed),
+            "127.0.0.1",
+            0,
+            ssl_context=None,
+        )
+    )
+    h = await start_emulator(nursery, tmp_path)  # only for its config helper
+    jobs = write_jobs(tmp_path / "jobs.jsonl", [{"id": "j", "prompt": "hi"}])
+    report, results = await h.run(
+        jobs,
+        url=f"ws://127.0.0.1:{server.port}/v1/realtime",
+        retry=RetryPolicy(max_attempts=2, initial_s=0.1, max_s=1.0),
+    )
+    assert report.exit_code == EXIT_FAILED
+    assert report.fatal is None  # never an internal error
+    (record,) = results
+    assert record["status"] == "failed"
+    assert record["attempts"] == 2
+    assert record["error"]["type"] == "protocol_error"
+    assert field in record["error"]["message"]
+
+
+# Real time, not the virtual clock: the audio is decoded in a thread, and an
+# autojumping clock would pass the job's deadline while the thread runs.
+@pytest.mark.parametrize("committed", [{}, {"item_id": 7}, {"item_id": ""}])
+async def test_a_commit_ack_without_item_id_fails_the_job_never_the_run(
+    nursery: trio.Nursery, tmp_path: Path, committed: dict[str, Any]
+) -> None:
+    """input_audio_buffer.committed without a usable item_id: a protocol error, no exit 70."""
+    response = {"status": "completed", "output": _TEXT}
+    server = await nursery.start(
+        partial(
+            tw.serve_websocket,
+            _mangled_server(response, committed),
+            "127.0.0.1",
+            0,
+            ssl_context=None,
+        )
+    )
+    h = await start_emulator(nursery, tmp_path)  # only for its config helper
+    job = {"id": "j", "audio": str(AUDIO / "question.ogg"), "task": "respond"}
+    report, results = await h.run(
+        write_jobs(tmp_path / "jobs.jsonl", [job]),
+        url=f"ws://127.0.0.1:{server.port}/v1/realtime",
+        retry=RetryPolicy(max_attempts=2, initial_s=0.01, max_s=0.01),
+    )
+    assert report.exit_code == EXIT_FAILED
+    assert report.fatal is None
+    (record,) = results
+    assert (record["status"], record["attempts"]) == ("failed", 2)
+    assert record["error"]["type"] == "protocol_error"
+    assert "input_audio_buffer.committed" in record["error"]["message"]
+    assert "item_id" in record["error"]["message"]
