@@ -238,3 +238,12 @@ def test_ranges_come_from_the_config(
     result = _run(["run", str(jobs), *args], env={"OPENAI_API_KEY": "k"})
     assert result.exit_code == 2 and message in result.output
     assert not captured
+
+
+def test_target_values_are_usage_errors(tmp_path: Path) -> None:
+    """validate and estimate refuse a bad --url with exit 2 naming the field, no traceback."""
+    path = tmp_path / "ok.jsonl"
+    path.write_text('{"id": "a", "prompt": "x"}\n')
+    for command in ("validate", "estimate"):
+        result = _run([command, str(path), "--url", "http://x"])
+        assert result.exit_code == 2 and "url: expected a ws://" in result.output
