@@ -23,9 +23,12 @@ from rtbatch.config import (
     NOT_NEGATIVE,
     POSITIVE,
     SEGMENT_MS,
+    ApiKey,
     Bounds,
+    RetryPolicy,
     RunConfig,
     Target,
+    Timeouts,
 )
 from rtbatch.defaults import (
     AUDIO_FORMATS,
@@ -171,7 +174,9 @@ _URL = click.option(
 )
 _BETA = click.option(
     "--beta",
+    "dialect",
     is_flag=True,
+    callback=lambda ctx, param, beta: "beta" if beta else "ga",
     help="Speak the beta dialect (OpenAI-Beta: realtime=v1); its models are the defaults.",
     **_env("BETA"),
 )
@@ -346,13 +351,20 @@ _engine_options = _options(
 )
 
 
-def _target(beta: bool, **params: Any) -> Target:
-    return Target(dialect="beta" if beta else "ga", **params)
+def _target(**params: Any) -> Target:
+    """The :class:`Target` of a command that sends nothing (no key), from its parameters.
+
+    Raises:
+        click.UsageError: a value the config refuses (exit 2).
+    """
+    try:
+        return Target(**params)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def _run_config(
     *,
-    beta: bool,
     verbose: int,
     quiet: bool,
     api_key_file: str | None,
@@ -367,13 +379,10 @@ def _run_config(
     Raises:
         click.UsageError: no API key, or a value the config refuses (exit 2).
     """
-    from rtbatch.config import ApiKey, RetryPolicy, Timeouts
-
     _setup_logging(verbose, quiet)
     try:
         return RunConfig(
             api_key=ApiKey(_api_key(api_key_file, emulate=params["emulate"])),
-            dialect="beta" if beta else "ga",
             timeouts=Timeouts(job_s=job_timeout, idle_s=idle_timeout),
             retry=RetryPolicy(max_attempts=max_attempts, max_wait_s=max_wait),
             **params,

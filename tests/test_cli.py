@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from rtbatch import cli, runner
+from rtbatch.config import CONCURRENCY, ApiKey, RunConfig
+from rtbatch.output.formats import FORMATS
 from rtbatch.runner import RunRequest
 
 
@@ -181,3 +184,66 @@ def test_validate_missing_file_exits_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli.main, ["validate", str(tmp_path / "nope.jsonl")])
     assert result.exit_code == 2
     assert "Traceback" not in result.output
+
+
+def test_defaults_are_the_librarys(jobs: Path, captured: list[RunRequest]) -> None:
+    """With no options the forwarded config is the library's own default RunConfig."""
+    assert _run(["run", str(jobs)], env={"OPENAI_API_KEY": "k"}).exit_code == 0
+    expected = RunConfig(api_key=ApiKey("k"), formats=FORMATS)
+    assert captured[0].config == expected
+    assert _run(["run", str(jobs), "--beta"], env={"OPENAI_API_KEY": "k"}).exit_code == 0
+    assert captured[1].config == replace(expected, dialect="beta", model="", transcription_model="")
+
+
+def test_transcribe_shares_runs_options(tmp_path: Path, captured: list[RunRequest]) -> None:
+    """transcribe takes run's engine options and RTBATCH_* variables; --model is its model."""
+    (tmp_path / "a.wav").write_bytes(b"RIFF")  # found by extension; not decoded here
+    out = str(tmp_path / "out")
+    result = _run(
+        ["transcribe", str(tmp_path / "a.wav"), "-o", out, "--model", "m", "--max-attempts", "2"],
+        env={"RTBATCH_JOB_TIMEOUT": "1m", "RTBATCH_RPM": "60", "RTBATCH_EMULATE": "1"},
+    )
+    assert result.exit_code == 0, result.output
+    c = captured[0].config
+    assert (c.transcription_model, c.retry.max_attempts, c.timeouts.job_s, c.rpm) == (
+        "m",
+        2,
+        60.0,
+        60,
+    )
+    assert c.transcripts == tmp_path / "out" and c.emulate
+
+
+def test_validate_and_estimate_need_no_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Commands that send nothing run without OPENAI_API_KEY."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    path = tmp_path / "ok.jsonl"
+    path.write_text('{"id": "a", "prompt": "x"}\n')
+    assert _run(["validate", str(path), "--beta"]).exit_code == 0
+    assert _run(["estimate", str(path), "--beta", "--json"]).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-c", "0"], f"expected {CONCURRENCY}, got 0"),
+        (["--max-segment", "0.5s"], "too short"),
+        (["--url", "http://x"], "url: expected a ws:// or wss:// URL"),
+    ],
+)
+def test_ranges_come_from_the_config(
+    jobs: Path, captured: list[RunRequest], args: list[str], message: str
+) -> None:
+    """click refuses out-of-range values with the config's own bounds; exit 2."""
+    result = _run(["run", str(jobs), *args], env={"OPENAI_API_KEY": "k"})
+    assert result.exit_code == 2 and message in result.output
+    assert not captured
+
+
+def test_target_values_are_usage_errors(tmp_path: Path) -> None:
+    """validate and estimate refuse a bad --url with exit 2 naming the field, no traceback."""
+    path = tmp_path / "ok.jsonl"
+    path.write_text('{"id": "a", "prompt": "x"}\n')
+    for command in ("validate", "estimate"):
+        result = _run([command, str(path), "--url", "http://x"])
+        assert result.exit_code == 2 and "url: expected a ws://" in result.output
