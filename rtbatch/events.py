@@ -1,7 +1,10 @@
 """The server events rtbatch reads, as typed structures decoded and checked in one place.
 
-A frame is decoded twice at most: once for its envelope (``type`` and ``event_id``),
-and once more, into its own structure, only when it is of a type rtbatch reads.
+A frame is decoded once. Its type is read from the frame's opening
+(``{"type":"NAME"``, how the service writes every event) and the frame decoded
+straight into that type's structure; a frame that opens otherwise, or whose type
+rtbatch does not read, is decoded as its envelope (``type`` and ``event_id``) and,
+when the envelope names a type rtbatch reads, once more into its structure.
 Every field is checked against its declared type as it is decoded (``msgspec``
 does this in C, faster than ``orjson.loads`` builds the dicts it replaces), so no
 code after :func:`decode` meets a value of an unknown type: a ``"x"`` where a
@@ -17,7 +20,7 @@ them, so a service that adds one breaks nothing.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta, Struct
@@ -40,7 +43,16 @@ class Event(Struct, kw_only=True):
     event_id: str | None = None
 
 
-class ErrorDetail(Struct, kw_only=True, omit_defaults=True):
+class Fields(Struct, kw_only=True, omit_defaults=True):
+    """An object of optional fields, handed on as a plain dict of those that were sent."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields that were sent, as plain values (their types already checked)."""
+        out: dict[str, Any] = msgspec.to_builtins(self)
+        return out
+
+
+class ErrorDetail(Fields, kw_only=True, omit_defaults=True):
     """The ``error`` object of an ``error`` event, a failed response or transcription."""
 
     type: str | None = None
@@ -49,11 +61,6 @@ class ErrorDetail(Struct, kw_only=True, omit_defaults=True):
     param: str | None = None
     event_id: str | None = None
 
-    def as_dict(self) -> dict[str, str]:
-        """The fields that are set, for :func:`rtbatch.retry.classify_server_error`."""
-        out: dict[str, str] = msgspec.to_builtins(self)
-        return out
-
 
 class ErrorEvent(Event, kw_only=True):
     """``error``."""
@@ -61,7 +68,7 @@ class ErrorEvent(Event, kw_only=True):
     error: ErrorDetail
 
 
-class RateLimit(Struct, kw_only=True, omit_defaults=True):
+class RateLimit(Fields, kw_only=True, omit_defaults=True):
     """One entry of ``rate_limits.updated``."""
 
     name: str | None = None
@@ -94,7 +101,7 @@ class Committed(Event, kw_only=True):
     item_id: Id
 
 
-class TokenDetails(Struct, kw_only=True, omit_defaults=True):
+class TokenDetails(Fields, kw_only=True, omit_defaults=True):
     """Token counts by kind (``input_token_details``, ``output_token_details``)."""
 
     cached_tokens: int | None = None
@@ -104,7 +111,7 @@ class TokenDetails(Struct, kw_only=True, omit_defaults=True):
     cached_tokens_details: TokenDetails | None = None
 
 
-class Usage(Struct, kw_only=True, omit_defaults=True):
+class Usage(Fields, kw_only=True, omit_defaults=True):
     """A response's or a transcription's usage (tokens, or ``duration`` seconds)."""
 
     type: str | None = None
@@ -114,11 +121,6 @@ class Usage(Struct, kw_only=True, omit_defaults=True):
     seconds: float | None = None
     input_token_details: TokenDetails | None = None
     output_token_details: TokenDetails | None = None
-
-    def as_dict(self) -> dict[str, object]:
-        """The usage as a result line carries it (only the fields that were sent)."""
-        out: dict[str, object] = msgspec.to_builtins(self)
-        return out
 
 
 class TranscriptionCompleted(Event, kw_only=True):
@@ -205,6 +207,9 @@ _DECODERS = {name: msgspec.json.Decoder(cls) for name, cls in _TYPES.items()}
 _QUOTED_VALUE = re.compile(r"value '.*' - at", re.DOTALL)
 
 
+_OPENING = '{"type":"'
+
+
 def decode(frame: str | bytes, canonical: dict[str, str] | None = None) -> Event:
     """One server frame as its typed event (type in GA spelling).
 
@@ -220,21 +225,36 @@ def decode(frame: str | bytes, canonical: dict[str, str] | None = None) -> Event
         MalformedEvent: the frame is not a JSON object with a string ``type``, or a
             field of an event rtbatch reads has the wrong type or is missing.
     """
+    name = _opening_type(frame)
+    if name is not None:
+        name = canonical.get(name, name) if canonical else name
+    if name not in _DECODERS:
+        try:
+            envelope = _ENVELOPE.decode(frame)
+        except msgspec.DecodeError as exc:
+            raise MalformedEvent(f"a frame that is not a server event ({_clean(exc)})") from None
+        name = canonical.get(envelope.type, envelope.type) if canonical else envelope.type
+        if name not in _DECODERS:
+            envelope.type = name
+            return envelope
     try:
-        envelope = _ENVELOPE.decode(frame)
-    except msgspec.DecodeError as exc:
-        raise MalformedEvent(f"a frame that is not a server event ({_clean(exc)})") from None
-    name = canonical.get(envelope.type, envelope.type) if canonical else envelope.type
-    decoder = _DECODERS.get(name)
-    if decoder is None:
-        envelope.type = name
-        return envelope
-    try:
-        event = decoder.decode(frame)
+        event = _DECODERS[name].decode(frame)
     except msgspec.DecodeError as exc:
         raise MalformedEvent(f"{name}: {_clean(exc)}") from None
     event.type = name
     return event
+
+
+def _opening_type(frame: str | bytes) -> str | None:
+    """The type a frame names in its opening, or None when it opens otherwise.
+
+    Only a shortcut: the type is decoded again with the rest of the frame, so a
+    frame whose opening misleads fails that decode as any malformed frame does.
+    """
+    if not isinstance(frame, str) or not frame.startswith(_OPENING):
+        return None
+    end = frame.find('"', len(_OPENING))
+    return frame[len(_OPENING) : end] if end > 0 else None
 
 
 def _clean(exc: Exception) -> str:

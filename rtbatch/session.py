@@ -28,7 +28,6 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import msgspec
 import trio
 
 from rtbatch import errors, protocol, transport
@@ -49,13 +48,7 @@ from rtbatch.events import (
     decode,
 )
 from rtbatch.jobs import Job
-from rtbatch.output.transcript import (
-    SegmentRecord,
-    clock,
-    join_transcript,
-    segment_json,
-    sum_usage,
-)
+from rtbatch.output.transcript import SegmentRecord, clock, sum_usage, transcript_output
 from rtbatch.protocol import SessionKind
 from rtbatch.retry import classify_server_error
 from rtbatch.transport import WS_ERRORS, ConnectFn, connect_websocket, translate
@@ -250,7 +243,7 @@ class Session:
             self._items.add(event.item_id)
 
     def _error(self, error: ErrorDetail) -> errors.RtbatchError:
-        exc = classify_server_error(error.as_dict())
+        exc = _classified(error)
         if error.event_id == self._config_event and exc.error_class == "job":
             return errors.ConfigurationRejected(
                 f"the service refused rtbatch's session configuration: {exc.message}",
@@ -378,7 +371,7 @@ class Session:
         # to the segment before its own.
         failed: list[errors.RtbatchError] = []
 
-        def pending_audio_s() -> float:
+        def allowance_s() -> float:
             seconds = sum(c.end_sample - c.start_sample for c in waiting.values()) / rate
             return seconds * TRANSCRIPT_IDLE_PER_AUDIO_S
 
@@ -391,7 +384,7 @@ class Session:
             if cut is None:
                 return False
             if isinstance(event, TranscriptionFailed):
-                exc = classify_server_error(event.error.as_dict() if event.error else None)
+                exc = _classified(event.error)
                 where = f"segment {cut.index} ({clock(cut.start_ms)}-{clock(cut.end_ms)})"
                 failed.append(type(exc)(f"{where}: {exc.message}", code=exc.code))
                 return False
@@ -416,7 +409,7 @@ class Session:
                 async for item in items:
                     if isinstance(item, Cut):
                         await self.send(protocol.commit_event(self._event_id()))
-                        committed = await self.next_event(on_event, extra_idle=pending_audio_s)
+                        committed = await self.next_event(on_event, extra_idle=allowance_s)
                         if failed:
                             raise failed[0]
                         assert isinstance(committed, Committed)
@@ -432,15 +425,13 @@ class Session:
             ) from None
         while waiting and not failed:
             await self.next_event(
-                lambda e: on_event(e) or not waiting or bool(failed), extra_idle=pending_audio_s
+                lambda e: on_event(e) or not waiting or bool(failed),
+                extra_idle=allowance_s,
             )
         if failed:
             raise failed[0]
         segments = [finished[i] for i in sorted(finished)]
-        output: dict[str, Any] = {
-            "transcript": join_transcript(segments),
-            "segments": [segment_json(s, rate) for s in segments],
-        }
+        output = transcript_output(segments, rate)
         return JobReply("completed", output, sum_usage(s.usage for s in segments), None)
 
     def _response_create(self, job: Job, audio_item_id: str | None = None) -> ClientEvent:
@@ -533,12 +524,17 @@ def _for_job(done: ResponseDone, job_id: str) -> bool:
 
 def _limit_entries(event: RateLimitsUpdated) -> list[dict[str, Any]]:
     """The entries as the pacer reads them: named, with only the figures that were sent."""
-    return [msgspec.to_builtins(entry) for entry in event.rate_limits if entry.name is not None]
+    return [entry.as_dict() for entry in event.rate_limits if entry.name is not None]
+
+
+def _classified(error: ErrorDetail | None) -> errors.RtbatchError:
+    """A server error object as its rtbatch error (no object: a server error)."""
+    return classify_server_error(error.as_dict() if error is not None else None)
 
 
 def _reply(result: protocol.ResponseResult) -> JobReply:
     if result.status == "failed":
-        raise classify_server_error(result.error.as_dict() if result.error else None)
+        raise _classified(result.error)
     if result.status not in ("completed", "incomplete"):
         raise errors.ServerError(f"the response ended {result.status}", code=result.status)
     output: dict[str, Any] = {"text": result.text}
