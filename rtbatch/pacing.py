@@ -350,34 +350,39 @@ class Pacer:
         self.refusals += 1
         self._admitted -= 1
         figures = list(limits)
+        fits_at = self._sync(figures, now)
         if retry_after_s is not None:
-            # A hint its own figures contradict is honoured only as far as they allow.
-            self._hold.hinted(now, min(retry_after_s, _figures_wait_s(figures, retry_after_s)))
+            # A hint its own figures contradict is held only until, by the model those
+            # figures have just set, the refused request fits.
+            if fits_at is not None:
+                retry_after_s = min(retry_after_s, max(0.0, fits_at - now))
+            self._hold.hinted(now, retry_after_s)
         elif not capacity:
             self._hold.unhinted(now)
-        # A capacity refusal without a hint holds no one: the refused job alone waits
-        # (rtbatch.retry.CAPACITY_RETRY_S), and the concurrency is left as it is.
-        self._sync(figures, now)
-        if not capacity:  # a capacity refusal says nothing of the other shards
-            self._shared_refusal(now, ticket)
-        if capacity:
-            sustained = False
-        else:
-            self._learned.refused()
-            self._batch_refused += 1
-            refused, starts = self._batch_refused, self._batch_starts
-            # More refusals than starts are not answers to these starts (a refused
-            # upgrade, say): they say nothing about how many wait.
-            sustained = SUSTAINED_REFUSALS <= refused <= starts and refused >= RATE_SHARE * starts
-            # A rate is learned only from refusals that state no figures: those that do
-            # already set the model of the service's bucket, and a learned rate on top
-            # of it would throttle a run that random refusals merely interrupt.
-            if sustained and not figures:
-                self._last_rate_sustained = now
-        if sustained and self._limit.sustained(now, self._in_flight):
-            self.cuts += 1
+        # A capacity refusal says nothing of the account or of the other shards: it
+        # holds no one and cuts nothing; the refused job alone waits
+        # (rtbatch.retry.CAPACITY_RETRY_S).
+        if not capacity:
+            self._rate_refusal(now, ticket, bool(figures))
         self._dispatch()  # a hold shortened by a newer hint, or figures that allow a start
         self._poke()
+
+    def _rate_refusal(self, now: float, ticket: Ticket | None, with_figures: bool) -> None:
+        """What a rate refusal says of the share, the learned rate and what is in flight."""
+        self._shared_refusal(now, ticket)
+        self._learned.refused()
+        self._batch_refused += 1
+        refused, starts = self._batch_refused, self._batch_starts
+        # More refusals than starts are not answers to these starts (a refused
+        # upgrade, say): they say nothing about how many wait.
+        sustained = SUSTAINED_REFUSALS <= refused <= starts and refused >= RATE_SHARE * starts
+        # A rate is learned only from refusals that state no figures: those that do
+        # already set the model of the service's bucket, and a learned rate on top
+        # of it would throttle a run that random refusals merely interrupt.
+        if sustained and not with_figures:
+            self._last_rate_sustained = now
+        if sustained and self._limit.sustained(now, self._in_flight):
+            self.cuts += 1
 
     def on_done(self, total_tokens: int, ticket: Ticket | None = None) -> None:
         """A request ran (whatever its outcome, unless it was refused).
@@ -403,7 +408,14 @@ class Pacer:
         else:
             self._share.refused(now, capacity)
 
-    def _sync(self, limits: Iterable[Mapping[str, Any]], now: float) -> None:
+    def _sync(self, limits: Iterable[Mapping[str, Any]], now: float) -> float | None:
+        """Set the model of the service's buckets from its figures.
+
+        Returns:
+            When, by the model, a request of the figures' ``requested`` size (else a
+            typical one) fits every bucket they named; None when they named none.
+        """
+        fits_at: float | None = None
         for entry in limits:
             name = entry.get("name")
             try:
@@ -417,9 +429,14 @@ class Pacer:
             if bucket is None:
                 bucket = self._server[name] = Bucket(limit)
             bucket.sync(limit, remaining, now, self._share.floor)
-            requested = entry.get("requested")
-            if name == "tokens" and isinstance(requested, int | float) and requested > 0:
-                self._requested_tokens = _average(self._requested_tokens, float(requested))
+            given = entry.get("requested")
+            requested = float(given) if isinstance(given, int | float) and given > 0 else None
+            if name == "tokens" and requested is not None:
+                self._requested_tokens = _average(self._requested_tokens, requested)
+            typical = 1.0 if name == "requests" else self._tokens_per_request()
+            ready = bucket.ready_at(requested if requested is not None else typical)
+            fits_at = ready if fits_at is None else max(fits_at, ready)
+        return fits_at
 
     def _charge_usage(self, total_tokens: int) -> None:
         if total_tokens <= 0:
@@ -434,24 +451,6 @@ class Pacer:
         if self._limit.completed(now):
             self._dispatch()
             self._poke()
-
-
-def _figures_wait_s(figures: Iterable[Mapping[str, Any]], hint_s: float) -> float:
-    """How long a refusal's own figures say the request waits (``hint_s`` when they say nothing).
-
-    "Limit 40000, Used 39000, Requested 2000" frees the missing 1,000 tokens at
-    40,000 / 60 per second: 1.5 s, whatever the hint says.
-    """
-    waits = []
-    for entry in figures:
-        try:
-            limit, remaining = float(entry["limit"]), float(entry["remaining"])
-            requested = float(entry.get("requested", 1))
-        except (KeyError, TypeError, ValueError):
-            continue
-        if limit > 0:
-            waits.append(max(0.0, requested - remaining) * LIMIT_WINDOW_S / limit)
-    return max(waits) if waits else hint_s
 
 
 def _average(current: float, new: float) -> float:

@@ -386,3 +386,21 @@ async def test_a_shard_paces_on_its_share_of_the_account(
     empty = {"name": "requests", "limit": 600, "remaining": 0, "reset_seconds": 60.0}
     pacer.on_rate_limits([empty])
     assert await start_times(pacer, 3) == [at(gap), at(2 * gap), at(3 * gap)]
+
+
+@pytest.mark.parametrize(("hint_s", "starts_at"), [(2.0, 1.5), (0.5, 1.5), (30.0, 1.5)])
+async def test_a_hint_is_held_only_as_long_as_its_own_figures_allow(
+    autojump_clock: MockClock, hint_s: float, starts_at: float
+) -> None:
+    """Limit 40000, Used 39000, Requested 2000 frees the request in 1.5 s, whatever the hint."""
+    pacer = Pacer(4)
+    figures = [{"name": "tokens", "limit": 40000, "remaining": 1000, "requested": 2000}]
+    pacer.on_refusal(hint_s, capacity=False, limits=figures)
+    assert await start_times(pacer, 1) == [starts_at]
+
+
+async def test_a_hint_without_figures_is_held_whole(autojump_clock: MockClock) -> None:
+    """Nothing contradicts a bare "try again in 2s": no start before 2 s."""
+    pacer = Pacer(4)
+    pacer.on_refusal(2.0, capacity=False)
+    assert await start_times(pacer, 1) == [2.0]
