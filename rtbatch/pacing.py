@@ -175,11 +175,6 @@ class Pacer:
         return self._in_flight
 
     @property
-    def hold_until(self) -> float:
-        """The trio instant before which no request starts because of refusals."""
-        return self._hold.until
-
-    @property
     def learned_rate(self) -> float | None:
         """Requests per second learned from sustained refusals, if any."""
         bucket = self._learned.bucket

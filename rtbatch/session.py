@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import ssl
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -146,8 +145,7 @@ class Session:
         self._transcription: dict[str, Any] | None = None
         self.recycle_at = float("inf")
         self._last_rx = trio.current_time()
-        self._seen: set[str] = set()
-        self._seen_order: deque[str] = deque()
+        self._seen: dict[str, None] = {}  # an ordered set: the oldest goes first
         self._items: set[str] = set()
 
     # -- wire ---------------------------------------------------------------
@@ -233,10 +231,9 @@ class Session:
         if event.event_id:
             if event.event_id in self._seen:
                 raise MalformedEvent(f"{event.type}: a duplicated event")
-            self._seen.add(event.event_id)
-            self._seen_order.append(event.event_id)
-            if len(self._seen_order) > SEEN_EVENT_IDS:
-                self._seen.discard(self._seen_order.popleft())
+            self._seen[event.event_id] = None
+            if len(self._seen) > SEEN_EVENT_IDS:
+                del self._seen[next(iter(self._seen))]
         if isinstance(event, Committed):
             if event.item_id in self._items:
                 raise MalformedEvent(f"{event.type}: an item committed twice")
