@@ -7,6 +7,8 @@ both sockets stay open — what a dead NAT entry or a hung peer looks like.
 
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,10 @@ import trio
 import trio.testing
 
 from rtbatch.config import RetryPolicy, Timeouts
+from rtbatch.defaults import TRANSCRIPT_IDLE_PER_AUDIO_S
+from rtbatch.emulator import FaultSchedule
 from rtbatch.exitcodes import EXIT_OK
+from tests.audio.samples import write_long_wav
 from tests.harness import prompt_jobs, start_emulator, write_jobs
 
 
@@ -93,3 +98,33 @@ async def test_dead_peer_is_detected_and_the_job_retried(
     assert proxy.connections == 2
     # Noticed in seconds, never at the 300 s job deadline.
     assert noticed[0] <= report.summary.wall_s < noticed[1]
+
+
+# Real time: the audio is decoded in a thread, which trio's virtual clock cannot see.
+async def test_a_transcript_is_waited_for_the_idle_deadline_plus_its_audio_allowance(
+    nursery: trio.Nursery, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """10 s of audio in one item: a stall is given up after idle + 10 x 0.1 s, not idle alone."""
+    caplog.set_level(logging.INFO, logger="rtbatch.run")
+    path = tmp_path / "ten.wav"
+    write_long_wav(path, 10, 24_000)
+    h = await start_emulator(nursery, tmp_path, schedule=FaultSchedule(responses={0: "stall"}))
+    jobs = write_jobs(
+        tmp_path / "jobs.jsonl", [{"id": "t", "audio": str(path), "task": "transcribe"}]
+    )
+    idle_s = 0.25
+    report, results = await h.run(
+        jobs,
+        timeouts=Timeouts(job_s=60.0, idle_s=idle_s),
+        retry=RetryPolicy(initial_s=0.01, max_s=0.01),
+    )
+    assert report.exit_code == EXIT_OK
+    (record,) = results
+    assert (record["status"], record["attempts"]) == ("completed", 2)
+    stalls = [
+        float(m.group(1))
+        for r in caplog.records
+        if (m := re.search(r"no server event for ([\d.]+) s", r.getMessage()))
+    ]
+    allowance = 10 * TRANSCRIPT_IDLE_PER_AUDIO_S
+    assert len(stalls) == 1 and stalls[0] >= idle_s + allowance  # a deadline never fires early
