@@ -50,7 +50,7 @@ from rtbatch.output.outcome import Outcome, invalid_outcome
 from rtbatch.output.results import ResultFile
 from rtbatch.output.resume import job_key
 from rtbatch.output.transcript import SegmentRecord
-from rtbatch.pacing import Pacer, Ticket
+from rtbatch.pacing import Pacer, Share, Ticket
 from rtbatch.progress import Snapshot
 from rtbatch.protocol import SessionKind
 from rtbatch.queues import Attempt, WorkQueues, session_kind
@@ -64,7 +64,6 @@ from rtbatch.settle import (
     success_outcome,
     write_transcripts,
 )
-from rtbatch.share import Share
 from rtbatch.summary import Summary
 from rtbatch.transport import ConnectFn, check_tls, connect_websocket
 

@@ -51,7 +51,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     ("run", ("rtbatch.pool", "rtbatch.settle", "rtbatch.queues")),
-    ("pacing", ("rtbatch.pacing", "rtbatch.pacing_signals", "rtbatch.share")),
+    ("pacing", ("rtbatch.pacing", "rtbatch.pacing.*")),
     (
         "accounting",
         (

@@ -12,8 +12,8 @@ import trio
 import trio.lowlevel
 import trio.testing
 
-from rtbatch.pacing import Pacer
-from rtbatch.pacing_signals import Allowance
+from rtbatch.pacing.buckets import Allowance
+from rtbatch.pacing.pacer import Pacer
 
 MockClock = trio.testing.MockClock
 

@@ -8,8 +8,8 @@ import pytest
 import trio
 import trio.testing
 
-from rtbatch.pacing import Pacer
-from rtbatch.share import PROBE_MAX_S, PROBE_MIN_S, PROBE_STARTS, PROBES_TO_GROW, Share
+from rtbatch.pacing.pacer import Pacer
+from rtbatch.pacing.share import PROBE_MAX_S, PROBE_MIN_S, PROBE_STARTS, PROBES_TO_GROW, Share
 
 
 def test_the_share_is_the_part_of_the_work_then_of_what_is_left() -> None:

@@ -80,7 +80,7 @@ def per_shard(value: _Limit | None, shard: partition.Shard | None, name: str) ->
 
 
 def own_first(counts: list[int], shard: partition.Shard) -> tuple[int, ...]:
-    """Every shard's count, this shard's first (as :meth:`rtbatch.share.Share.of_work` takes it)."""
+    """Every shard's count, this shard's first (as :meth:`~rtbatch.pacing.Share.of_work` takes)."""
     k = shard.index
     return (counts[k], *counts[:k], *counts[k + 1 :])
 
@@ -93,7 +93,7 @@ def owned(
     Args:
         counts: ``shard.count`` zeros, to count every shard's items in (the whole file
             is read to find this shard's, so every shard's work is known for the price
-            of reading it: :class:`rtbatch.share.Share` divides the account by it).
+            of reading it: :class:`rtbatch.pacing.Share` divides the account by it).
     """
     try:
         for item in items:

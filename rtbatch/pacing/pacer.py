@@ -4,7 +4,7 @@ A *request* is a generation (``response.create``, a commit that transcribes), no
 connection: a worker takes a :meth:`Pacer.slot` around each generation, and the pacer
 lets it start once every limit below allows it. Each signal acts in proportion to
 what it says, and none lingers past its meaning (the constants, with their reasons,
-are in :mod:`rtbatch.pacing_signals`):
+are in :mod:`rtbatch.pacing.buckets`):
 
 * **Concurrency** (``-c``) caps the requests in flight. It is the only figure the
   pacer lowers on its own, and only for *sustained* refusals (below).
@@ -49,7 +49,7 @@ are in :mod:`rtbatch.pacing_signals`):
   rate. Every 20 clean completions it is probed higher by growing steps; a refusal
   sends it back to the last rate that ran clean.
 
-* **A shard's share** (:mod:`rtbatch.share`): the service's figures are the whole
+* **A shard's share** (:mod:`rtbatch.pacing.share`): the service's figures are the whole
   account's, so one of N shards refills its model of the service's buckets at its
   share of the rate, and probes, one start at a time, for what other shards leave
   idle. A probe's outcome comes back with its :class:`Ticket`.
@@ -68,10 +68,10 @@ from typing import Any
 
 import trio
 
-from rtbatch.pacing_signals import LIMIT_WINDOW_S, Allowance, Bucket, Hold, LearnedRate
-from rtbatch.share import Share
+from rtbatch.pacing.buckets import LIMIT_WINDOW_S, Allowance, Bucket, Hold, LearnedRate
+from rtbatch.pacing.share import Share
 
-#: Refusals within :data:`~rtbatch.pacing_signals.SUSTAIN_WINDOW_S` that make them sustained.
+#: Refusals within :data:`~rtbatch.pacing.buckets.SUSTAIN_WINDOW_S` that make them sustained.
 SUSTAINED_REFUSALS = 3
 #: ... and, for rate refusals, the share they must reach of the starts since the last
 #: hold ended.
@@ -116,7 +116,7 @@ class Pacer:
         concurrency: requests allowed in flight (the run's ``-c``; never exceeded).
         rpm: the user's cap on requests started per minute, or ``None``.
         tpm: the user's cap on tokens per minute, or ``None``.
-        share: this process's share of the account (:class:`~rtbatch.share.Share`, or
+        share: this process's share of the account (:class:`~rtbatch.pacing.share.Share`, or
             ``1 / N`` for one of N shards): the service's figures are the whole
             account's, so a shard refills its model of the service's buckets at its
             share of the rate (together the shards refill at the account's), and takes

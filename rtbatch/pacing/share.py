@@ -2,7 +2,7 @@
 
 The service's figures (``rate_limits.updated``, a refusal's ``Limit … Used …``) are
 the whole account's, shared by every shard of a batch; each shard refills its model
-of the service's buckets (:mod:`rtbatch.pacing`) at its :attr:`Share.floor` of the
+of the service's buckets (:mod:`rtbatch.pacing.pacer`) at its :attr:`Share.floor` of the
 account's rate. Shards never talk to each other, so each works its share out from
 what it can know:
 

@@ -1,7 +1,7 @@
-"""The state behind each of the pacer's signals (see :mod:`rtbatch.pacing`).
+"""The state behind each of the pacer's signals (see :mod:`rtbatch.pacing.pacer`).
 
 Small, synchronous and clock-free: every method takes ``now`` (trio's clock) from
-:class:`~rtbatch.pacing.Pacer`, so each piece is exact on a virtual clock.
+:class:`~rtbatch.pacing.pacer.Pacer`, so each piece is exact on a virtual clock.
 """
 
 from __future__ import annotations
