@@ -9,20 +9,42 @@ names onto.
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 
 from rtbatch import events
-from rtbatch.config import Dialect
 from rtbatch.defaults import AudioFormat
 from rtbatch.events import ErrorDetail, MalformedEvent
-from rtbatch.jobs import Job, Message
+from rtbatch.models import DialectName as Dialect
 
 SessionKind = Literal["realtime", "transcription"]
 Event = dict[str, Any]  # a client event, as sent
+#: One turn of a text input, (role, content): plain values, so that this layer
+#: reads no job model.
+Turn = tuple[str, str]
+
+
+class ResponseSettings(Protocol):
+    """The per-response settings read here; a job's options have this shape.
+
+    Declared structurally, so the protocol layer needs no import of the job
+    model: :class:`rtbatch.jobs.ResponseOptions` satisfies it as it stands.
+    """
+
+    @property
+    def max_output_tokens(self) -> int | Literal["inf"] | None: ...
+    @property
+    def temperature(self) -> float | None: ...
+    @property
+    def output_modalities(self) -> Sequence[str] | None: ...
+    @property
+    def voice(self) -> str | None: ...
+    @property
+    def reasoning_effort(self) -> str | None: ...
 
 
 BETA_HEADER = (b"OpenAI-Beta", b"realtime=v1")
@@ -139,30 +161,37 @@ def transcription_settings(
 
 def response_create(
     dialect: Dialect,
-    job: Job,
     *,
+    job_id: str,
     event_id: str,
-    default_instructions: str | None,
+    turns: Sequence[Turn] = (),
     audio_item_id: str | None = None,
+    instructions: str | None,
+    options: ResponseSettings,
 ) -> Event:
     """An out-of-band ``response.create`` holding everything the job needs.
 
-    Out of band (``conversation: "none"``) with the job's own items as ``input``,
-    so no job ever sees another job's turns on a reused connection. The job id
-    travels in ``metadata`` and comes back on ``response.done``.
+    Out of band (``conversation: "none"``) with the job's own items as ``input``
+    (``audio_item_id`` when set, else ``turns``), so no job ever sees another
+    job's turns on a reused connection. The job id travels in ``metadata`` and
+    comes back on ``response.done``.
 
     Options the dialect does not have (GA has no temperature) are refused by job
     validation before anything is sent; they are never sent here.
     """
+    items = (
+        [{"type": "item_reference", "id": audio_item_id}]
+        if audio_item_id is not None
+        else [_message_item(dialect, role, content) for role, content in turns]
+    )
     response: dict[str, Any] = {
         "conversation": "none",
-        "metadata": {"job_id": metadata_job_id(job.id)},
-        "input": _input_items(dialect, job, audio_item_id),
+        "metadata": {"job_id": metadata_job_id(job_id)},
+        "input": items,
     }
-    instructions = job.instructions if job.instructions is not None else default_instructions
     if instructions is not None:
         response["instructions"] = instructions
-    _apply_options(dialect, job, response)
+    _apply_options(dialect, options, response)
     return {"type": "response.create", "event_id": event_id, "response": response}
 
 
@@ -171,28 +200,19 @@ def metadata_job_id(job_id: str) -> str:
     return job_id[:METADATA_VALUE_CHARS]
 
 
-def _input_items(dialect: Dialect, job: Job, audio_item_id: str | None) -> list[Event]:
-    if audio_item_id is not None:
-        return [{"type": "item_reference", "id": audio_item_id}]
-    if job.messages is not None:
-        return [_message_item(dialect, m) for m in job.messages]
-    return [_message_item(dialect, Message(role="user", content=job.prompt or ""))]
-
-
-def _message_item(dialect: Dialect, message: Message) -> Event:
-    if message.role == "assistant":
+def _message_item(dialect: Dialect, role: str, content: str) -> Event:
+    if role == "assistant":
         part_type = "text" if dialect == "beta" else "output_text"
     else:
         part_type = "input_text"
     return {
         "type": "message",
-        "role": message.role,
-        "content": [{"type": part_type, "text": message.content}],
+        "role": role,
+        "content": [{"type": part_type, "text": content}],
     }
 
 
-def _apply_options(dialect: Dialect, job: Job, response: Event) -> None:
-    opts = job.options
+def _apply_options(dialect: Dialect, opts: ResponseSettings, response: Event) -> None:
     wants_audio = opts.output_modalities is not None and "audio" in opts.output_modalities
     if dialect == "beta":
         response["modalities"] = ["audio", "text"] if wants_audio else ["text"]

@@ -410,8 +410,7 @@ def estimate_assumptions(*, emulate: bool) -> Any:
 
     if not emulate:
         return DEFAULT_ASSUMPTIONS
-    from rtbatch.emulator import EmulatorConfig
-    from rtbatch.emulator.dialects.ga import DEFAULT_INSTRUCTIONS
+    from rtbatch.emulator import DEFAULT_INSTRUCTIONS, EmulatorConfig
 
     return Assumptions(
         reply_tokens=EmulatorConfig().reply_words + 1,

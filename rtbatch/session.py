@@ -432,12 +432,20 @@ class Session:
         return JobReply("completed", output, sum_usage(s.usage for s in segments), None)
 
     def _response_create(self, job: Job, audio_item_id: str | None = None) -> ClientEvent:
+        if job.messages is not None:
+            turns = [(m.role, m.content) for m in job.messages]
+        else:
+            turns = [("user", job.prompt or "")]
         return protocol.response_create(
             self._dialect,
-            job,
+            job_id=job.id,
             event_id=self._event_id(),
-            default_instructions=self._config.instructions,
+            turns=turns,
             audio_item_id=audio_item_id,
+            instructions=job.instructions
+            if job.instructions is not None
+            else self._config.instructions,
+            options=job.options,
         )
 
     async def _configure_transcription(self, job: Job) -> None:

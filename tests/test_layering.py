@@ -95,16 +95,7 @@ FORBIDDEN: frozenset[tuple[str, str]] = frozenset(
 EMULATOR_FACE = frozenset({"rtbatch.emulator", "rtbatch.emulator.cli"})
 
 #: Known violations, (importer, imported): each names the change that removes it.
-ALLOWED: dict[tuple[str, str], str] = {
-    # protocol.py builds events from a Job and reads the Dialect from config;
-    # fixed by the session/protocol rewrite (protocol takes plain values).
-    ("rtbatch.protocol", "rtbatch.jobs"): "fixed by the session/protocol rewrite",
-    ("rtbatch.protocol", "rtbatch.config"): "fixed by the session/protocol rewrite",
-    # runner.py:442 takes the emulator's default instructions from its GA dialect
-    # for --emulate estimates; fixed by the settings rewrite (the emulator's
-    # public face exports what runner needs).
-    ("rtbatch.runner", "rtbatch.emulator.dialects.ga"): "fixed by the settings rewrite",
-}
+ALLOWED: dict[tuple[str, str], str] = {}
 
 
 def _module_name(path: Path) -> str:

@@ -12,6 +12,31 @@ from rtbatch.events import MalformedEvent, Response, decode
 from rtbatch.jobs import Job, Message, ResponseOptions
 from tests.contract import assert_conforms, assert_ga_response_with_references, client_adapter
 
+
+def _response_create(
+    dialect: str,
+    job: Job,
+    *,
+    default_instructions: str | None = None,
+    audio_item_id: str | None = None,
+) -> protocol.Event:
+    """A job's response.create, its values taken from the job as the session takes them."""
+    turns = (
+        [(m.role, m.content) for m in job.messages]
+        if job.messages
+        else [("user", job.prompt or "")]
+    )
+    return protocol.response_create(
+        dialect,  # type: ignore[arg-type]
+        job_id=job.id,
+        event_id="e",
+        turns=turns,
+        audio_item_id=audio_item_id,
+        instructions=job.instructions if job.instructions is not None else default_instructions,
+        options=job.options,
+    )
+
+
 DIALECTS = ["ga", "beta"]
 
 PROMPT_JOB = Job(id="j1", line=1, kind="text", prompt="What is 2+2?", metadata={"k": 1})
@@ -35,7 +60,7 @@ AUDIO_JOB = Job(id="a1", line=3, kind="respond", audio=Path("x.wav"))
 @pytest.mark.parametrize("job", [PROMPT_JOB, MESSAGES_JOB], ids=["prompt", "messages"])
 def test_response_create_conforms(dialect: str, job: Job) -> None:
     """A text job's response.create is a valid client event of the dialect, out of band."""
-    event = protocol.response_create(dialect, job, event_id="e1", default_instructions="Default.")  # type: ignore[arg-type]
+    event = _response_create(dialect, job, default_instructions="Default.")
     assert_conforms(client_adapter(dialect), event)
     response = event["response"]
     assert response["conversation"] == "none"
@@ -46,13 +71,7 @@ def test_response_create_conforms(dialect: str, job: Job) -> None:
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_audio_response_references_committed_item(dialect: str) -> None:
     """An audio answer refers to the committed item and nothing else."""
-    event = protocol.response_create(
-        dialect,
-        AUDIO_JOB,
-        event_id="e",
-        default_instructions=None,
-        audio_item_id="item_1",  # type: ignore[arg-type]
-    )
+    event = _response_create(dialect, AUDIO_JOB, audio_item_id="item_1")
     if dialect == "ga":
         assert_ga_response_with_references(event)
     else:
@@ -62,8 +81,8 @@ def test_audio_response_references_committed_item(dialect: str) -> None:
 
 def test_options_use_each_dialects_names() -> None:
     """Token cap, modalities and voice are spelt the way each dialect spells them."""
-    ga = protocol.response_create("ga", MESSAGES_JOB, event_id="e", default_instructions=None)
-    beta = protocol.response_create("beta", MESSAGES_JOB, event_id="e", default_instructions=None)
+    ga = _response_create("ga", MESSAGES_JOB)
+    beta = _response_create("beta", MESSAGES_JOB)
     assert ga["response"]["max_output_tokens"] == 64
     assert ga["response"]["output_modalities"] == ["audio"]
     assert ga["response"]["audio"] == {"output": {"voice": "alloy"}}
@@ -77,9 +96,9 @@ def test_options_use_each_dialects_names() -> None:
 def test_temperature_travels_in_beta_only() -> None:
     """GA has no temperature field (job validation refuses it there); beta sends it."""
     job = Job(id="t", line=9, kind="text", prompt="x", options=ResponseOptions(temperature=0.7))
-    ga = protocol.response_create("ga", job, event_id="e", default_instructions=None)
+    ga = _response_create("ga", job)
     assert "temperature" not in ga["response"]
-    beta = protocol.response_create("beta", job, event_id="e", default_instructions=None)
+    beta = _response_create("beta", job)
     assert beta["response"]["temperature"] == 0.7
     assert_conforms(client_adapter("beta"), beta)
 
