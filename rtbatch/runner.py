@@ -410,11 +410,11 @@ def estimate_assumptions(*, emulate: bool) -> Any:
 
     if not emulate:
         return DEFAULT_ASSUMPTIONS
-    from rtbatch.emulator import DEFAULT_INSTRUCTIONS, EmulatorConfig
+    from rtbatch.emulator import EmulatorConfig, default_instructions
 
     return Assumptions(
         reply_tokens=EmulatorConfig().reply_words + 1,
-        session_instructions_tokens=text_tokens(DEFAULT_INSTRUCTIONS),
+        session_instructions_tokens=text_tokens(default_instructions()),
     )
 
 

@@ -17,17 +17,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rtbatch.emulator.config import EmulatorConfig, FaultSchedule
-    from rtbatch.emulator.dialects.ga import DEFAULT_INSTRUCTIONS
     from rtbatch.emulator.runtime import ConnectionRecord, Emulator, EmulatorStats
     from rtbatch.emulator.server import serve
 
 __all__ = [
-    "DEFAULT_INSTRUCTIONS",
     "ConnectionRecord",
     "Emulator",
     "EmulatorConfig",
     "EmulatorStats",
     "FaultSchedule",
+    "default_instructions",
     "serve",
 ]
 
@@ -43,17 +42,22 @@ def _load(name: str) -> Any:
         from rtbatch.emulator import config
 
         return getattr(config, name)
-    if name == "DEFAULT_INSTRUCTIONS":
-        # The instructions a session starts with (both dialects say the same),
-        # for estimates that assume the emulator's replies.
-        from rtbatch.emulator.dialects import ga
-
-        return ga.DEFAULT_INSTRUCTIONS
     if name == "serve":
         from rtbatch.emulator import server
 
         return server.serve
     raise AttributeError(f"module 'rtbatch.emulator' has no attribute {name!r}")
+
+
+def default_instructions() -> str:
+    """The instructions an emulated session starts with (both dialects say the same).
+
+    For estimates that assume the emulator's replies; a function, so that reading
+    it loads only the dialect module.
+    """
+    from rtbatch.emulator.dialects import ga
+
+    return ga.DEFAULT_INSTRUCTIONS
 
 
 def __getattr__(name: str) -> Any:
