@@ -24,14 +24,14 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any
 
 import trio
 
 from rtbatch import errors, protocol, transport
+from rtbatch.audio.segments import SegmentMismatch
 from rtbatch.config import RunConfig
-from rtbatch.defaults import AUDIO_CHUNK_MS, TRANSCRIPT_IDLE_PER_AUDIO_S
 from rtbatch.events import (
     AudioDelta,
     Committed,
@@ -42,20 +42,32 @@ from rtbatch.events import (
     RateLimitsUpdated,
     ResponseDone,
     SessionEvent,
-    TranscriptionCompleted,
-    TranscriptionFailed,
     decode,
 )
 from rtbatch.jobs import Job
-from rtbatch.output.transcript import SegmentRecord, clock, sum_usage, transcript_output
+from rtbatch.output.transcript import SegmentRecord
 from rtbatch.protocol import SessionKind
-from rtbatch.retry import classify_server_error
+
+# The reply shapes live in rtbatch.reply; they are named here too, since callers
+# (the pool, the settling of a try) take them from the session they ran on.
+from rtbatch.reply import AudioOut, JobReply, answers_job, classified, reply_of
+from rtbatch.session_audio import SegmentHook, send_audio, transcribe
 from rtbatch.transport import WS_ERRORS, ConnectFn, connect_websocket, translate
+
+__all__ = [
+    "RECYCLE_MARGIN_S",
+    "SEEN_EVENT_IDS",
+    "AudioOut",
+    "JobReply",
+    "RateLimitHook",
+    "SegmentHook",
+    "Session",
+    "open_session",
+]
 
 log = logging.getLogger("rtbatch.session")
 
 RateLimitHook = Callable[[list[dict[str, Any]]], None]
-SegmentHook = Callable[[SegmentRecord], None]
 ClientEvent = protocol.Event
 
 # Streamed text deltas repeat what response.done carries whole, so their frames
@@ -82,38 +94,25 @@ RECYCLE_MARGIN_S = 60.0
 SEEN_EVENT_IDS = 512
 
 
-class AudioOut(Protocol):
-    """Where a response's output audio goes; the caller provides it."""
-
-    def add_b64(self, delta: str) -> None:
-        """Take one ``output_audio.delta`` payload (base64 PCM16)."""
-
-
-@dataclass(frozen=True, slots=True)
-class JobReply:
-    """A job's answer: its final status (completed or incomplete) and what it produced."""
-
-    status: str
-    output: dict[str, Any]
-    usage: dict[str, Any] | None
-    response_id: str | None
-
-    @property
-    def total_tokens(self) -> int:
-        """The usage's ``total_tokens`` (0 when the service gave none)."""
-        total = (self.usage or {}).get("total_tokens")
-        return total if isinstance(total, int) else 0
-
-
 class _Silent(Exception):
     """The server sent nothing for the idle deadline while a job waited on it."""
 
 
 @contextmanager
-def _boundary(deadline_code: str, deadline_message: str) -> Iterator[None]:
-    """The one place a session's own failures become rtbatch errors (see the module doc)."""
+def _boundary(
+    deadline_code: str, deadline_message: str, *, audio: Path | None = None
+) -> Iterator[None]:
+    """The one place a session's own failures become rtbatch errors (see the module doc).
+
+    ``audio`` names the file a segment mismatch is about.
+    """
     try:
         yield
+    except SegmentMismatch as exc:
+        name = audio.name if audio is not None else "the audio"
+        raise errors.CheckpointMismatch(
+            f"the recorded segments do not fit {name} as it is now: {exc}"
+        ) from None
     except MalformedEvent as exc:
         raise errors.ProtocolError(str(exc), code="malformed_event") from None
     except _Silent as exc:
@@ -142,7 +141,8 @@ class Session:
         self._seq = 0
         self._job_events: set[str] = set()
         self._config_event = "rtb_config"
-        self._transcription: dict[str, Any] | None = None
+        self.config = config
+        self.transcription: dict[str, Any] | None = None
         self.recycle_at = float("inf")
         self._last_rx = trio.current_time()
         self._seen: dict[str, None] = {}  # an ordered set: the oldest goes first
@@ -150,7 +150,8 @@ class Session:
 
     # -- wire ---------------------------------------------------------------
 
-    def _event_id(self) -> str:
+    def new_event_id(self) -> str:
+        """A fresh client event id; an error naming it is this job's."""
         self._seq += 1
         event_id = f"rtb_{self._seq}"
         self._job_events.add(event_id)
@@ -240,7 +241,7 @@ class Session:
             self._items.add(event.item_id)
 
     def _error(self, error: ErrorDetail) -> errors.RtbatchError:
-        exc = _classified(error)
+        exc = classified(error)
         if error.event_id == self._config_event and exc.error_class == "job":
             return errors.ConfigurationRejected(
                 f"the service refused rtbatch's session configuration: {exc.message}",
@@ -296,8 +297,9 @@ class Session:
             margin = min(RECYCLE_MARGIN_S, lifetime / 10)
             self.recycle_at = trio.current_time() + lifetime - margin
 
-    async def _update(self, event: ClientEvent) -> None:
-        event["event_id"] = self._event_id()
+    async def update(self, event: ClientEvent) -> None:
+        """Send a ``session.update`` and wait until the service applied it."""
+        event["event_id"] = self.new_event_id()
         await self.send(event)
         await self.wait_for("session.updated")
 
@@ -324,112 +326,19 @@ class Session:
         """
         self._job_events.clear()  # the previous job's errors are no longer ours
         job_s = self._timeouts.job_s
-        with _boundary("job_timeout", f"no response within {job_s:g} s"), trio.fail_after(job_s):
+        with (
+            _boundary("job_timeout", f"no response within {job_s:g} s", audio=job.audio),
+            trio.fail_after(job_s),
+        ):
             if job.kind == "transcribe":
-                return await self._transcribe(job, done, on_segment)
-            item_id = await self._send_audio(job) if job.kind == "respond" else None
+                return await transcribe(self, job, done, on_segment)
+            item_id = await send_audio(self, job) if job.kind == "respond" else None
             try:
                 await self.send(self._response_create(job, item_id))
                 return await self._collect_response(job, audio_out)
             finally:
                 if item_id is not None:
-                    await self._tidy(protocol.delete_item_event(item_id, self._event_id()))
-
-    async def _transcribe(
-        self, job: Job, done: Sequence[SegmentRecord], on_segment: SegmentHook | None
-    ) -> JobReply:
-        """Transcribe a job's audio segment by segment; the transcript and its segments.
-
-        The audio is cut at silences (:mod:`rtbatch.audio.segments`); each segment
-        is appended and committed as its own item while the transcripts of earlier
-        ones arrive, matched by item id, and reassembled in order. ``done`` holds
-        the segments finished earlier (a contiguous run from the file's start, as
-        the checkpoint or an earlier attempt left them): they are not sent again.
-
-        Raises:
-            BadAudio: the file cannot be decoded.
-            CheckpointMismatch: ``done`` does not end at a segment boundary of this
-                file as it is now (it changed, or the settings did).
-            RtbatchError: a segment's transcription failed (the message names the
-                segment) or the connection failed.
-        """
-        from rtbatch.audio import Cut, SegmentMismatch, open_segment_stream, sample_rate_of
-
-        await self._configure_transcription(job)
-        if job.audio is None:
-            raise ValueError(f"job {job.id!r} has no audio")
-        rate = sample_rate_of(self._config.audio_format)
-        finished = {s.index: s for s in done}
-        start = done[-1].end_sample if done else 0
-        waiting: dict[str, Cut] = {}
-        # A segment's failure is raised only once the commit in flight is
-        # acknowledged: a `committed` left unread would be taken for the next
-        # try's first commit on this session, and every later transcript matched
-        # to the segment before its own.
-        failed: list[errors.RtbatchError] = []
-
-        def allowance_s() -> float:
-            seconds = sum(c.end_sample - c.start_sample for c in waiting.values()) / rate
-            return seconds * TRANSCRIPT_IDLE_PER_AUDIO_S
-
-        def on_event(event: Event) -> bool:
-            if isinstance(event, Committed):
-                return True
-            if not isinstance(event, TranscriptionCompleted | TranscriptionFailed):
-                return False
-            cut = waiting.pop(event.item_id, None)
-            if cut is None:
-                return False
-            if isinstance(event, TranscriptionFailed):
-                exc = _classified(event.error)
-                where = f"segment {cut.index} ({clock(cut.start_ms)}-{clock(cut.end_ms)})"
-                failed.append(type(exc)(f"{where}: {exc.message}", code=exc.code))
-                return False
-            usage = event.usage.as_dict() if event.usage is not None else None
-            record = SegmentRecord(
-                cut.index, cut.start_sample, cut.end_sample, event.transcript, usage
-            )
-            finished[cut.index] = record
-            if on_segment is not None:
-                on_segment(record)
-            return False
-
-        try:
-            async with open_segment_stream(
-                job.audio,
-                fmt=self._config.audio_format,
-                chunk_ms=AUDIO_CHUNK_MS,
-                max_segment_ms=self._config.max_segment_ms,
-                tolerance_ms=self._config.max_segment_ms // 5,
-                start_sample=start,
-            ) as items:
-                async for item in items:
-                    if isinstance(item, Cut):
-                        await self.send(protocol.commit_event(self._event_id()))
-                        committed = await self.next_event(on_event, extra_idle=allowance_s)
-                        if failed:
-                            raise failed[0]
-                        assert isinstance(committed, Committed)
-                        waiting[committed.item_id] = item
-                    else:
-                        await self.send(protocol.append_frame(item))
-        except errors.BadAudio:
-            await self._tidy({"type": "input_audio_buffer.clear", "event_id": self._event_id()})
-            raise
-        except SegmentMismatch as exc:
-            raise errors.CheckpointMismatch(
-                f"the recorded segments do not fit {job.audio.name} as it is now: {exc}"
-            ) from None
-        while waiting and not failed:
-            await self.next_event(
-                lambda e: on_event(e) or not waiting or bool(failed),
-                extra_idle=allowance_s,
-            )
-        if failed:
-            raise failed[0]
-        segments = [finished[i] for i in sorted(finished)]
-        output = transcript_output(segments, rate)
-        return JobReply("completed", output, sum_usage(s.usage for s in segments), None)
+                    await self.tidy(protocol.delete_item_event(item_id, self.new_event_id()))
 
     def _response_create(self, job: Job, audio_item_id: str | None = None) -> ClientEvent:
         if job.messages is not None:
@@ -439,7 +348,7 @@ class Session:
         return protocol.response_create(
             self._dialect,
             job_id=job.id,
-            event_id=self._event_id(),
+            event_id=self.new_event_id(),
             turns=turns,
             audio_item_id=audio_item_id,
             instructions=job.instructions
@@ -448,46 +357,7 @@ class Session:
             options=job.options,
         )
 
-    async def _configure_transcription(self, job: Job) -> None:
-        options = job.transcription
-        settings = protocol.transcription_settings(
-            (options.model if options else None) or self._config.transcription_model,
-            (options.language if options else None) or self._config.language,
-            options.prompt if options else None,
-            options.languages if options else None,
-        )
-        if settings == self._transcription:
-            return
-        await self._update(
-            protocol.session_update(
-                self._dialect,
-                "transcription",
-                audio_format=self._config.audio_format,
-                transcription=settings,
-            )
-        )
-        self._transcription = settings
-
-    async def _send_audio(self, job: Job) -> str:
-        from rtbatch.audio import open_chunk_stream
-
-        if job.audio is None:
-            raise ValueError(f"job {job.id!r} has no audio")
-        try:
-            async with open_chunk_stream(
-                job.audio, fmt=self._config.audio_format, chunk_ms=AUDIO_CHUNK_MS
-            ) as chunks:
-                async for chunk in chunks:
-                    await self.send(protocol.append_frame(chunk))
-        except errors.BadAudio:
-            await self._tidy({"type": "input_audio_buffer.clear", "event_id": self._event_id()})
-            raise
-        await self.send(protocol.commit_event(self._event_id()))
-        committed = await self.next_event(lambda e: isinstance(e, Committed))
-        assert isinstance(committed, Committed)
-        return committed.item_id
-
-    async def _tidy(self, event: ClientEvent) -> None:
+    async def tidy(self, event: ClientEvent) -> None:
         """Send a clean-up event that must not mask the error or cancellation in flight.
 
         Shielded and bounded, so it also runs while the job is being cancelled; a
@@ -505,49 +375,16 @@ class Session:
                 if audio_out is not None:
                     audio_out.add_b64(event.delta)
                 return False
-            return isinstance(event, ResponseDone) and _for_job(event, job.id)
+            return isinstance(event, ResponseDone) and answers_job(event, job.id)
 
         done = await self.next_event(want)
         assert isinstance(done, ResponseDone)
-        return _reply(protocol.read_response(done.response))
-
-
-def _for_job(done: ResponseDone, job_id: str) -> bool:
-    """Whether a ``response.done`` answers this job (by the metadata it echoes).
-
-    Only one job runs on a session at a time, so a mismatch means a stray
-    response, which must not be written under this job's id.
-    """
-    metadata = done.response.metadata
-    if metadata is None or "job_id" not in metadata:
-        return True  # a server that does not echo metadata: one job at a time decides
-    matches = metadata["job_id"] == protocol.metadata_job_id(job_id)
-    if not matches:
-        log.warning("ignored a response.done for another job")
-    return matches
+        return reply_of(protocol.read_response(done.response))
 
 
 def _limit_entries(event: RateLimitsUpdated) -> list[dict[str, Any]]:
     """The entries as the pacer reads them: named, with only the figures that were sent."""
     return [entry.as_dict() for entry in event.rate_limits if entry.name is not None]
-
-
-def _classified(error: ErrorDetail | None) -> errors.RtbatchError:
-    """A server error object as its rtbatch error (no object: a server error)."""
-    return classify_server_error(error.as_dict() if error is not None else None)
-
-
-def _reply(result: protocol.ResponseResult) -> JobReply:
-    if result.status == "failed":
-        raise _classified(result.error)
-    if result.status not in ("completed", "incomplete"):
-        raise errors.ServerError(f"the response ended {result.status}", code=result.status)
-    output: dict[str, Any] = {"text": result.text}
-    if result.transcript is not None:
-        output["transcript"] = result.transcript
-    if result.status == "incomplete":
-        output["reason"] = result.reason
-    return JobReply(result.status, output, result.usage, result.response_id)
 
 
 def _lifetime_s(expires_at: float | None) -> float | None:

@@ -63,7 +63,16 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "rtbatch.progress",
         ),
     ),
-    ("session", ("rtbatch.session", "rtbatch.transport", "rtbatch.retry")),
+    (
+        "session",
+        (
+            "rtbatch.session",
+            "rtbatch.session_audio",
+            "rtbatch.reply",
+            "rtbatch.transport",
+            "rtbatch.retry",
+        ),
+    ),
     ("output", ("rtbatch.output.*",)),
     ("settings", ("rtbatch.config",)),
     ("jobs", ("rtbatch.jobs", "rtbatch.jobs.*")),

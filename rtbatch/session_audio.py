@@ -1,0 +1,178 @@
+"""A session's audio paths: a respond job's audio sent whole, a transcribe job's in segments.
+
+They run on a :class:`~rtbatch.session.Session` through the few calls they need
+(:class:`SessionChannel`), inside its error boundary: a segment mismatch is
+raised as it comes and translated there, with timeouts and malformed events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from rtbatch import errors, protocol
+from rtbatch.config import RunConfig
+from rtbatch.defaults import AUDIO_CHUNK_MS, TRANSCRIPT_IDLE_PER_AUDIO_S
+from rtbatch.events import Committed, Event, TranscriptionCompleted, TranscriptionFailed
+from rtbatch.jobs import Job
+from rtbatch.output.transcript import SegmentRecord, clock, sum_usage, transcript_output
+from rtbatch.reply import JobReply, classified
+
+SegmentHook = Callable[[SegmentRecord], None]
+
+
+class SessionChannel(Protocol):
+    """What the audio paths use of a session (:class:`rtbatch.session.Session` has it)."""
+
+    config: RunConfig
+    #: The transcription settings last applied, so an unchanged job sends none.
+    transcription: dict[str, Any] | None
+
+    def new_event_id(self) -> str: ...
+
+    async def send(self, event: protocol.Event | str) -> None: ...
+
+    async def next_event(
+        self, want: Callable[[Event], bool], *, extra_idle: Callable[[], float] | None = None
+    ) -> Event: ...
+
+    async def update(self, event: protocol.Event) -> None: ...
+
+    async def tidy(self, event: protocol.Event) -> None: ...
+
+
+async def transcribe(
+    session: SessionChannel,
+    job: Job,
+    done: Sequence[SegmentRecord],
+    on_segment: SegmentHook | None,
+) -> JobReply:
+    """Transcribe a job's audio segment by segment; the transcript and its segments.
+
+    The audio is cut at silences (:mod:`rtbatch.audio.segments`); each segment
+    is appended and committed as its own item while the transcripts of earlier
+    ones arrive, matched by item id, and reassembled in order. ``done`` holds
+    the segments finished earlier (a contiguous run from the file's start, as
+    the checkpoint or an earlier attempt left them): they are not sent again.
+
+    Raises:
+        BadAudio: the file cannot be decoded.
+        SegmentMismatch: ``done`` does not end at a segment boundary of this
+            file as it is now (it changed, or the settings did); the session's
+            boundary makes it a ``CheckpointMismatch``.
+        RtbatchError: a segment's transcription failed (the message names the
+            segment) or the connection failed.
+    """
+    from rtbatch.audio import Cut, open_segment_stream, sample_rate_of
+
+    await _configure_transcription(session, job)
+    if job.audio is None:
+        raise ValueError(f"job {job.id!r} has no audio")
+    rate = sample_rate_of(session.config.audio_format)
+    finished = {s.index: s for s in done}
+    start = done[-1].end_sample if done else 0
+    waiting: dict[str, Cut] = {}
+    # A segment's failure is raised only once the commit in flight is
+    # acknowledged: a `committed` left unread would be taken for the next
+    # try's first commit on this session, and every later transcript matched
+    # to the segment before its own.
+    failed: list[errors.RtbatchError] = []
+
+    def allowance_s() -> float:
+        seconds = sum(c.end_sample - c.start_sample for c in waiting.values()) / rate
+        return seconds * TRANSCRIPT_IDLE_PER_AUDIO_S
+
+    def on_event(event: Event) -> bool:
+        if isinstance(event, Committed):
+            return True
+        if not isinstance(event, TranscriptionCompleted | TranscriptionFailed):
+            return False
+        cut = waiting.pop(event.item_id, None)
+        if cut is None:
+            return False
+        if isinstance(event, TranscriptionFailed):
+            exc = classified(event.error)
+            where = f"segment {cut.index} ({clock(cut.start_ms)}-{clock(cut.end_ms)})"
+            failed.append(type(exc)(f"{where}: {exc.message}", code=exc.code))
+            return False
+        usage = event.usage.as_dict() if event.usage is not None else None
+        record = SegmentRecord(cut.index, cut.start_sample, cut.end_sample, event.transcript, usage)
+        finished[cut.index] = record
+        if on_segment is not None:
+            on_segment(record)
+        return False
+
+    try:
+        async with open_segment_stream(
+            job.audio,
+            fmt=session.config.audio_format,
+            chunk_ms=AUDIO_CHUNK_MS,
+            max_segment_ms=session.config.max_segment_ms,
+            tolerance_ms=session.config.max_segment_ms // 5,
+            start_sample=start,
+        ) as items:
+            async for item in items:
+                if isinstance(item, Cut):
+                    await session.send(protocol.commit_event(session.new_event_id()))
+                    committed = await session.next_event(on_event, extra_idle=allowance_s)
+                    if failed:
+                        raise failed[0]
+                    assert isinstance(committed, Committed)
+                    waiting[committed.item_id] = item
+                else:
+                    await session.send(protocol.append_frame(item))
+    except errors.BadAudio:
+        await session.tidy({"type": "input_audio_buffer.clear", "event_id": session.new_event_id()})
+        raise
+    while waiting and not failed:
+        await session.next_event(
+            lambda e: on_event(e) or not waiting or bool(failed),
+            extra_idle=allowance_s,
+        )
+    if failed:
+        raise failed[0]
+    segments = [finished[i] for i in sorted(finished)]
+    output = transcript_output(segments, rate)
+    return JobReply("completed", output, sum_usage(s.usage for s in segments), None)
+
+
+async def _configure_transcription(session: SessionChannel, job: Job) -> None:
+    options = job.transcription
+    settings = protocol.transcription_settings(
+        (options.model if options else None) or session.config.transcription_model,
+        (options.language if options else None) or session.config.language,
+        options.prompt if options else None,
+        options.languages if options else None,
+    )
+    if settings == session.transcription:
+        return
+    await session.update(
+        protocol.session_update(
+            session.config.dialect,
+            "transcription",
+            audio_format=session.config.audio_format,
+            transcription=settings,
+        )
+    )
+    session.transcription = settings
+
+
+async def send_audio(session: SessionChannel, job: Job) -> str:
+    """Send a respond job's audio whole and commit it; the committed item's id."""
+    from rtbatch.audio import open_chunk_stream
+
+    if job.audio is None:
+        raise ValueError(f"job {job.id!r} has no audio")
+    try:
+        async with open_chunk_stream(
+            job.audio, fmt=session.config.audio_format, chunk_ms=AUDIO_CHUNK_MS
+        ) as chunks:
+            async for chunk in chunks:
+                await session.send(protocol.append_frame(chunk))
+    except errors.BadAudio:
+        await session.tidy({"type": "input_audio_buffer.clear", "event_id": session.new_event_id()})
+        raise
+    await session.send(protocol.commit_event(session.new_event_id()))
+    committed = await session.next_event(lambda e: isinstance(e, Committed))
+    assert isinstance(committed, Committed)
+    return committed.item_id
