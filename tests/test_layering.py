@@ -38,7 +38,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "rtbatch"
 
 #: Top to bottom.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("entry", ("rtbatch.cli", "rtbatch.__main__")),
+    ("entry", ("rtbatch.cli", "rtbatch.cli_options", "rtbatch.cli_types", "rtbatch.__main__")),
     (
         "composition",
         (

@@ -10,7 +10,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from rtbatch import cli, exitcodes
+from rtbatch import cli, cli_types, exitcodes
 from rtbatch.defaults import DEFAULT_MODEL, JOB_TIMEOUT_S
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -70,7 +70,7 @@ def _shown(option: click.Option) -> str:
 
 
 def _same(readme: str, option: click.Option) -> bool:
-    if isinstance(option.type, cli.Duration) and readme:
+    if isinstance(option.type, cli_types.Duration) and readme:
         # "300 s" in the README, "300s" in --help: equal as durations, in the field's unit.
         return option.type.convert(readme.replace(" ", ""), option, None) == _default(option)
     return readme == _shown(option)
