@@ -50,11 +50,8 @@ from rtbatch.defaults import (
 )
 from rtbatch.models import DialectName
 
-#: The interface a run speaks; the catalogue's own type, re-exported for the client.
-Dialect = DialectName
-
 #: The run's default models per dialect: (realtime, transcription).
-DEFAULT_MODELS: Final[dict[Dialect, tuple[str, str]]] = {
+DEFAULT_MODELS: Final[dict[DialectName, tuple[str, str]]] = {
     "ga": (DEFAULT_MODEL, DEFAULT_TRANSCRIPTION_MODEL),
     "beta": (DEFAULT_BETA_MODEL, DEFAULT_BETA_TRANSCRIPTION_MODEL),
 }
@@ -199,7 +196,7 @@ class Target:
     """
 
     url: str = DEFAULT_URL
-    dialect: Dialect = "ga"
+    dialect: DialectName = "ga"
     model: str = ""
     transcription_model: str = ""
     emulate: bool = False

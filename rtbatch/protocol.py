@@ -19,7 +19,7 @@ import orjson
 from rtbatch import events
 from rtbatch.defaults import AudioFormat
 from rtbatch.events import ErrorDetail, MalformedEvent
-from rtbatch.models import DialectName as Dialect
+from rtbatch.models import DialectName
 
 SessionKind = Literal["realtime", "transcription"]
 Event = dict[str, Any]  # a client event, as sent
@@ -85,7 +85,7 @@ def connect_url(base_url: str, model: str, kind: SessionKind) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def handshake_headers(api_key: str, dialect: Dialect) -> list[tuple[bytes, bytes]]:
+def handshake_headers(api_key: str, dialect: DialectName) -> list[tuple[bytes, bytes]]:
     """The upgrade request's extra headers: the key, and the beta marker when asked."""
     headers = [(b"Authorization", b"Bearer " + api_key.encode())]
     if dialect == "beta":
@@ -94,7 +94,7 @@ def handshake_headers(api_key: str, dialect: Dialect) -> list[tuple[bytes, bytes
 
 
 def session_update(
-    dialect: Dialect,
+    dialect: DialectName,
     kind: SessionKind,
     *,
     audio_format: AudioFormat = "pcm16",
@@ -160,7 +160,7 @@ def transcription_settings(
 
 
 def response_create(
-    dialect: Dialect,
+    dialect: DialectName,
     *,
     job_id: str,
     event_id: str,
@@ -200,7 +200,7 @@ def metadata_job_id(job_id: str) -> str:
     return job_id[:METADATA_VALUE_CHARS]
 
 
-def _message_item(dialect: Dialect, role: str, content: str) -> Event:
+def _message_item(dialect: DialectName, role: str, content: str) -> Event:
     if role == "assistant":
         part_type = "text" if dialect == "beta" else "output_text"
     else:
@@ -212,7 +212,7 @@ def _message_item(dialect: Dialect, role: str, content: str) -> Event:
     }
 
 
-def _apply_options(dialect: Dialect, opts: ResponseSettings, response: Event) -> None:
+def _apply_options(dialect: DialectName, opts: ResponseSettings, response: Event) -> None:
     wants_audio = opts.output_modalities is not None and "audio" in opts.output_modalities
     if dialect == "beta":
         response["modalities"] = ["audio", "text"] if wants_audio else ["text"]
@@ -300,6 +300,6 @@ def read_response(response: events.Response) -> ResponseResult:
     )
 
 
-def beta_names(dialect: Dialect) -> dict[str, str] | None:
+def beta_names(dialect: DialectName) -> dict[str, str] | None:
     """The dialect's server event names that differ from GA's, for :func:`rtbatch.events.decode`."""
     return _BETA_TO_GA if dialect == "beta" else None

@@ -47,13 +47,11 @@ from rtbatch.audio.wire import (
     min_commit_samples,
     sample_rate_of,
 )
-from rtbatch.defaults import AudioFormat
 
-MAX_SEGMENT_MS: Final = 300_000
-"""5 minutes: half of what the 2,000-token output cap of the transcribe models
-holds of dense speech (about 10 minutes), and under a quarter of the 1,400 s that
-``gpt-4o-transcribe`` accepts per item; a segment lost to a dropped connection
-costs at most this much audio to send again."""
+# The longest segment is the run's default (rtbatch.defaults says why), stated there
+# once; a segment lost to a dropped connection costs at most this much audio again.
+from rtbatch.defaults import MAX_SEGMENT_MS as MAX_SEGMENT_MS
+from rtbatch.defaults import AudioFormat
 
 
 class SegmentMismatch(ValueError):

@@ -16,7 +16,9 @@ SAMPLE_RATE: Final = 24_000
 G711_SAMPLE_RATE: Final = 8_000
 """Hz: the rate of G.711 μ-law and A-law audio (one byte per sample)."""
 CHUNK_MS: Final = 500
-"""Default audio per ``input_audio_buffer.append``: 24,000 bytes of pcm16."""
+"""Default audio per ``input_audio_buffer.append``: 24,000 bytes of pcm16. Only for
+callers that name none (the audio tests, ``bench``); a run always sends
+:data:`rtbatch.defaults.AUDIO_CHUNK_MS`, which says why it is larger."""
 MIN_COMMIT_MS: Final = 100
 """The service refuses to commit a buffer holding less audio than this."""
 APPEND_LIMIT_BYTES: Final = 15 * 1024 * 1024
