@@ -115,11 +115,6 @@ def shard_of(key: str, count: int) -> int:
     return int.from_bytes(digest, "big") % count
 
 
-def owns(shard: Shard, key: str) -> bool:
-    """Whether ``shard`` runs the job with this key (exactly one shard does)."""
-    return shard_of(key, shard.count) == shard.index
-
-
 def resolve_shard(
     option: str | None, shards_option: int | None, environ: Mapping[str, str]
 ) -> tuple[Shard | None, str]:

@@ -15,7 +15,6 @@ from rtbatch.shards.partition import (
     Shard,
     ShardError,
     divide_limit,
-    owns,
     parse_shard,
     resolve_shard,
     shard_from_results_path,
@@ -70,7 +69,7 @@ def test_every_id_has_exactly_one_owner_and_shares_balance(count: int) -> None:
     shards = [Shard(k, count) for k in range(count)]
     owners: Counter[int] = Counter()
     for key in ids:
-        mine = [shard.index for shard in shards if owns(shard, key)]
+        mine = [shard.index for shard in shards if shard_of(key, count) == shard.index]
         assert len(mine) == 1
         owners[mine[0]] += 1
     even = len(ids) / count
