@@ -132,7 +132,7 @@ class Session:
         on_rate_limits: RateLimitHook | None,
     ) -> None:
         self._ws = ws
-        self._config = config
+        self.config = config
         self.kind: SessionKind = kind
         self._dialect = config.dialect
         self._names = protocol.beta_names(config.dialect)
@@ -141,7 +141,6 @@ class Session:
         self._seq = 0
         self._job_events: set[str] = set()
         self._config_event = "rtb_config"
-        self.config = config
         self.transcription: dict[str, Any] | None = None
         self.recycle_at = float("inf")
         self._last_rx = trio.current_time()
@@ -274,7 +273,7 @@ class Session:
         run-fatal: no job can run on a session we cannot configure.
         """
         update = protocol.session_update(
-            self._dialect, self.kind, audio_format=self._config.audio_format
+            self._dialect, self.kind, audio_format=self.config.audio_format
         )
         update["event_id"] = self._config_event
         refused: errors.RtbatchError | None = None
@@ -353,7 +352,7 @@ class Session:
             audio_item_id=audio_item_id,
             instructions=job.instructions
             if job.instructions is not None
-            else self._config.instructions,
+            else self.config.instructions,
             options=job.options,
         )
 
