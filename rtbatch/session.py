@@ -4,6 +4,8 @@ The session owns the conversation with the service and nothing else: it writes n
 files (output audio goes to a sink its caller provides) and makes no retry
 decisions. Network failures are translated by :mod:`rtbatch.transport`; server
 ``error`` events and failed responses are classified by :mod:`rtbatch.retry`.
+What a job's try returns is :mod:`rtbatch.reply`'s; the audio a job sends (whole,
+or in segments for a transcript) is :mod:`rtbatch.session_audio`'s, run here.
 
 Everything else that can go wrong while a job waits on the service is translated
 in one place, :func:`_boundary`, around the session's start and around each job:
