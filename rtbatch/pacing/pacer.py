@@ -70,6 +70,7 @@ from typing import Any
 
 import trio
 
+from rtbatch.config import AT_LEAST_ONE, CONCURRENCY
 from rtbatch.pacing.buckets import LIMIT_WINDOW_S, Allowance, Bucket, Hold, LearnedRate
 from rtbatch.pacing.capacity import CapacityTrial
 from rtbatch.pacing.share import Share
@@ -129,7 +130,7 @@ class Pacer:
             shards do not use it).
 
     Raises:
-        ValueError: a figure is below 1, or the share is not within (0, 1].
+        ValueError: a figure is out of the settings' range (:mod:`rtbatch.config`).
     """
 
     def __init__(
@@ -140,9 +141,10 @@ class Pacer:
         tpm: int | None = None,
         share: Share | float = 1.0,
     ) -> None:
-        for name, value in (("concurrency", concurrency), ("rpm", rpm), ("tpm", tpm)):
-            if value is not None and value < 1:
-                raise ValueError(f"{name}: must be at least 1, got {value}")
+        # The settings' own ranges: a pacer built by hand is held to what the CLI checks.
+        CONCURRENCY.check("concurrency", concurrency)
+        AT_LEAST_ONE.check("rpm", rpm)
+        AT_LEAST_ONE.check("tpm", tpm)
         self._share = share if isinstance(share, Share) else Share(share)
         self._admitted = 0  # requests started and not refused
         self._limit = Allowance(concurrency)
