@@ -400,6 +400,14 @@ async def test_a_hint_is_held_only_as_long_as_its_own_figures_allow(
     assert await start_times(pacer, 1) == [starts_at]
 
 
+async def test_a_bucket_in_debt_is_repaid_before_the_next_start(autojump_clock: MockClock) -> None:
+    """Limit 24000, Used 24120, Requested 33: 153 tokens at 400/s, 0.3825 s, not 0.0825 s."""
+    pacer = Pacer(4)
+    figures = [{"name": "tokens", "limit": 24000, "remaining": -120, "requested": 33}]
+    pacer.on_refusal(None, capacity=False, limits=figures)
+    assert await start_times(pacer, 1) == [0.3825]
+
+
 async def test_a_hint_without_figures_is_held_whole(autojump_clock: MockClock) -> None:
     """Nothing contradicts a bare "try again in 2s": no start before 2 s."""
     pacer = Pacer(4)

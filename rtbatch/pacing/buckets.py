@@ -71,7 +71,7 @@ class Bucket:
         ``share`` of the refill is this process's (one of N shards): what the service
         reports left is taken whole, since it is left only while the others leave it.
         """
-        level = max(0.0, min(remaining, capacity)) - self._in_transit(now)
+        level = min(remaining, capacity) - self._in_transit(now)  # below 0: a debt
         self.capacity = capacity
         self.rate = capacity * share / LIMIT_WINDOW_S
         self.empty_at = now - level / self.rate
