@@ -12,7 +12,7 @@ import trio
 import trio.lowlevel
 import trio.testing
 
-from rtbatch.pacing.buckets import Allowance
+from rtbatch.pacing.buckets import Allowance, Bucket
 from rtbatch.pacing.pacer import Pacer
 from rtbatch.retry import CAPACITY_RETRY_MAX_S, CAPACITY_RETRY_S
 
@@ -406,6 +406,32 @@ async def test_a_bucket_in_debt_is_repaid_before_the_next_start(autojump_clock: 
     figures = [{"name": "tokens", "limit": 24000, "remaining": -120, "requested": 33}]
     pacer.on_refusal(None, capacity=False, limits=figures)
     assert await start_times(pacer, 1) == [0.3825]
+
+
+def test_a_report_read_late_is_aged_to_now() -> None:
+    """Made at 0.2 s, read at 1.0 s: refilled for 0.8 s, debited with the 300 started at 0.5 s."""
+    bucket = Bucket(6000)  # 100 a second
+    bucket.charge(300, 0.5)
+    bucket.sync(6000, 1000, now=1.0, as_of=0.2)
+    assert at(bucket.ready_at(780)) == 1.0
+    assert at(bucket.ready_at(800)) == 1.2
+    bucket.sync(6000, 1000, now=1.0)  # read as it came: the 300 reached the service
+    assert at(bucket.ready_at(1000)) == 1.0
+
+
+def test_a_late_report_counts_exactly_the_starts_since_it_was_made() -> None:
+    """Thousands of charges (old ones forgotten, the list compacted): the same as a plain sum."""
+    rng = random.Random(7)
+    bucket = Bucket(10**9)
+    charges = [(i * 0.004, rng.uniform(1, 50)) for i in range(5000)]
+    for when, cost in charges:
+        bucket.charge(cost, when)
+    now = charges[-1][0]
+    for made in (now - 0.1, now - 1.0, now - 4.9):
+        bucket.sync(10**9, 10**6, now=now, as_of=made)
+        since = sum(cost for when, cost in charges if when > made - 0.25)
+        level = 10**6 - since + (now - made) * bucket.rate
+        assert bucket.ready_at(level) == pytest.approx(now)
 
 
 async def test_a_hint_without_figures_is_held_whole(autojump_clock: MockClock) -> None:

@@ -330,15 +330,19 @@ class Pacer:
 
     # -- what the pool reports -------------------------------------------------
 
-    def on_rate_limits(self, limits: Iterable[Mapping[str, Any]]) -> None:
+    def on_rate_limits(
+        self, limits: Iterable[Mapping[str, Any]], *, as_of: float | None = None
+    ) -> None:
         """Read the service's figures (a ``rate_limits.updated`` event's ``rate_limits``).
 
         Args:
             limits: entries ``{"name": "requests" | "tokens", "limit", "remaining",
                 "reset_seconds"}``; a refusal's parsed figures also carry ``requested``.
                 Entries of other names or without numbers are ignored.
+            as_of: when the service made them, if they were read later than they
+                came (a report that waited in a session's buffer for its next job).
         """
-        self._sync(limits, trio.current_time())
+        self._sync(limits, trio.current_time(), as_of)
         self._dispatch()
         self._poke()
 
@@ -431,7 +435,9 @@ class Pacer:
         else:
             self._share.refused(now, capacity)
 
-    def _sync(self, limits: Iterable[Mapping[str, Any]], now: float) -> float | None:
+    def _sync(
+        self, limits: Iterable[Mapping[str, Any]], now: float, as_of: float | None = None
+    ) -> float | None:
         """Set the model of the service's buckets from its figures.
 
         Returns:
@@ -451,7 +457,7 @@ class Pacer:
             bucket = self._server.get(name)
             if bucket is None:
                 bucket = self._server[name] = Bucket(limit)
-            bucket.sync(limit, remaining, now, self._share.floor)
+            bucket.sync(limit, remaining, now, self._share.floor, as_of)
             given = entry.get("requested")
             requested = float(given) if isinstance(given, int | float) and given > 0 else None
             if name == "tokens" and requested is not None:
