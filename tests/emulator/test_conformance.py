@@ -9,6 +9,7 @@ matters; no real sleeps. Events are validated inside ``Client`` (see conftest).
 from __future__ import annotations
 
 import base64
+import inspect
 import re
 from importlib.metadata import version
 from pathlib import Path
@@ -23,7 +24,23 @@ def test_events_are_checked_against_the_pinned_sdk():
     pin = re.search(r'"openai\[realtime\]==([0-9.]+)"', PYPROJECT.read_text())
     assert pin is not None
     assert version("openai") == pin[1]
-    assert tuple(int(part) for part in pin[1].split(".")) >= (3, 57, 0)
+    assert tuple(int(part) for part in pin[1].split(".")) >= (3, 63, 0)
+
+
+def _sdk_text(module: object) -> str:
+    """A module's source, whitespace folded (field docstrings live only in the source)."""
+    return " ".join(inspect.getsource(module).split())  # type: ignore[arg-type]
+
+
+def test_the_sdk_states_the_rules_the_emulator_enforces():
+    """SDK 3.63.0 states the saved-prompt shutdown and the noise_reduction rule we enforce."""
+    from openai.types.realtime import realtime_audio_config_input as audio_input
+    from openai.types.realtime import realtime_response_create_params as response
+    from openai.types.realtime import realtime_session_create_request as session
+
+    for module in (session, response):
+        assert "shutdown of saved prompts for November 30, 2026" in _sdk_text(module)
+    assert "you must set `type` to `near_field` or `far_field`" in _sdk_text(audio_input)
 
 
 GA_TEXT_TURN = [

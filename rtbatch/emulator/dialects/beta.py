@@ -1,7 +1,7 @@
 """The beta dialect (``OpenAI-Beta: realtime=v1``): flat session fields, ``modalities``,
 ``conversation.item.created``, ``response.text.*``, ``transcription_session.*``.
 
-Shapes follow ``openai.types.beta.realtime`` (SDK 3.57.0) and protocol notes §1, §5, §6.
+Shapes follow ``openai.types.beta.realtime`` (SDK 3.63.0) and protocol notes §1, §5, §6.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The GA dialect: ``session.type``, ``output_modalities``, nested audio config,
 ``conversation.item.added``/``done``, ``response.output_text.*`` with ``obfuscation``.
 
-Shapes follow ``openai.types.realtime`` (SDK 3.57.0) and protocol notes §1, §5, §6.
+Shapes follow ``openai.types.realtime`` (SDK 3.63.0) and protocol notes §1, §5, §6.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from rtbatch.emulator.validation import (
 )
 
 DEFAULT_INSTRUCTIONS = "You are a helpful assistant. (rtbatch emulator default instructions)"
-#: Transcription models the GA session accepts: the catalogue's (SDK 3.57.0 enum).
+#: Transcription models the GA session accepts: the catalogue's (SDK 3.63.0 enum).
 TRANSCRIPTION_MODELS = transcription_models("ga")
 
 _FORMATS: dict[AudioFormat, JsonObj] = {
