@@ -134,24 +134,15 @@ class Connection:
         if self.outbox.torn:
             await self.outbox.abort()
             return
+        message = f"Your session hit the maximum duration of {span}."
         with trio.move_on_after(CLOSE_TIMEOUT_S):
             try:
-                await self.send_error(
-                    ClientError(
-                        "session_expired", f"Your session hit the maximum duration of {span}."
-                    ),
-                    None,
-                )
+                await self.send_error(ClientError("session_expired", message), None)
             except ConnectionClosed:
                 return
-        # 1001 observed in 2024; the GA close code is UNCONFIRMED (protocol notes §12).
-        await close(
-            self.emulator,
-            self.ws,
-            self.record,
-            CLOSE_GOING_AWAY,
-            "invalid_request_error.session_expired",
-        )
+        # The captured GA close: 1001 with the error's sentence as its reason, not the
+        # ``<type>.<code>`` form of other fatal closes (protocol notes §0, §0a).
+        await close(self.emulator, self.ws, self.record, CLOSE_GOING_AWAY, message)
 
     async def _receive_loop(self) -> None:
         while True:
