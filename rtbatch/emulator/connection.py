@@ -414,7 +414,7 @@ class Connection:
     # -- responses -----------------------------------------------------------------------------
     async def _on_response_create(self, event: JsonObj) -> None:
         response = event.get("response") or {}
-        check_response(self.dialect, self.model, response)
+        check_response(self.policy, self.dialect, self.model, response)
         params = self.dialect.response_params(self.settings, response)
         active = self.state.active
         if not params.out_of_band and active is not None:

@@ -1,0 +1,70 @@
+"""Rules the service enforces today and the emulator once let through (issue #20).
+
+Network test rules: loopback only, port 0; the emulator runs in pytest-trio's
+``nursery`` fixture via ``nursery.start(serve, ...)``; the client closes first; no real
+sleeps. Every event passes the SDK 3.63.0 models (see helpers).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from tests.emulator.helpers import connect, ga_text_session_update, types_of, user_text
+
+SAVED_PROMPT = {"id": "pmpt_0123456789abcdef", "version": "2", "variables": {"city": "Paris"}}
+
+
+async def _answer(client, event):
+    """Send ``event``; return the next event (an error, or what it produced)."""
+    await client.send(event)
+    return await client.recv()
+
+
+def _saved_prompt_message(param: str) -> str:
+    return (
+        f"Unsupported parameter: '{param}'. Saved prompts were shut down on November 30, "
+        "2026; put the prompt in your instructions and input instead "
+        "(https://developers.openai.com/api/docs/guides/prompting/migrate-from-prompt-object)."
+    )
+
+
+async def test_a_saved_prompt_in_the_session_is_refused(emu):
+    """session.prompt {id} is unsupported_parameter and changes nothing; null passes."""
+    async with connect(emu) as client:
+        event = await _answer(client, ga_text_session_update(prompt=SAVED_PROMPT))
+        error = event["error"]
+        assert (error["code"], error["param"]) == ("unsupported_parameter", "session.prompt")
+        assert error["message"] == _saved_prompt_message("session.prompt")
+        updated = await _answer(client, ga_text_session_update(prompt=None))
+        assert updated["type"] == "session.updated"
+        assert updated["session"]["prompt"] is None
+
+
+async def test_a_saved_prompt_in_a_response_is_refused(emu):
+    """response.prompt {id} is refused before any response.created (in band and out)."""
+    async with connect(emu) as client:
+        await client.text_session()
+        for conversation in ("auto", "none"):
+            response = {"conversation": conversation, "prompt": {"id": "pmpt_1"}}
+            event = await _answer(
+                client, {"type": "response.create", "event_id": "c1", "response": response}
+            )
+            error = event["error"]
+            assert (error["code"], error["param"], error["event_id"]) == (
+                "unsupported_parameter",
+                "response.prompt",
+                "c1",
+            )
+            assert error["message"] == _saved_prompt_message("response.prompt")
+        assert emu.stats.responses == 0
+
+
+async def test_saved_prompts_work_before_their_shutdown(start):
+    """Judged at a date before 2026-11-30 (``today``), a saved prompt is still accepted."""
+    emu = await start(today=dt.date(2026, 11, 29))
+    async with connect(emu) as client:
+        event = await _answer(client, ga_text_session_update(prompt=SAVED_PROMPT))
+        assert event["type"] == "session.updated"
+        assert event["session"]["prompt"] == SAVED_PROMPT
+        events = await client.turn({"prompt": {"id": "pmpt_1"}, "input": [user_text("hi")]})
+        assert types_of(events)[-2:] == ["response.done", "rate_limits.updated"]
