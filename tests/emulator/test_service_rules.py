@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from tests.emulator.helpers import connect, ga_text_session_update, types_of, user_text
 
 SAVED_PROMPT = {"id": "pmpt_0123456789abcdef", "version": "2", "variables": {"city": "Paris"}}
@@ -68,3 +70,25 @@ async def test_saved_prompts_work_before_their_shutdown(start):
         assert event["session"]["prompt"] == SAVED_PROMPT
         events = await client.turn({"prompt": {"id": "pmpt_1"}, "input": [user_text("hi")]})
         assert types_of(events)[-2:] == ["response.done", "rate_limits.updated"]
+
+
+def _noise_update(intent: str, noise: object) -> dict[str, object]:
+    audio_input = {"noise_reduction": noise, "turn_detection": None}
+    return {"type": "session.update", "session": {"type": intent, "audio": {"input": audio_input}}}
+
+
+@pytest.mark.parametrize("intent", ["realtime", "transcription"])
+async def test_noise_reduction_needs_a_type(emu, intent):
+    """noise_reduction {} is missing_required_parameter on its type; null and a type pass."""
+    query = "model=gpt-realtime" if intent == "realtime" else "intent=transcription"
+    async with connect(emu, query=query) as client:
+        error = (await _answer(client, _noise_update(intent, {})))["error"]
+        param = "session.audio.input.noise_reduction.type"
+        assert (error["code"], error["param"]) == ("missing_required_parameter", param)
+        assert error["message"] == f"Missing required parameter: '{param}'."
+        error = (await _answer(client, _noise_update(intent, {"strength": 0.5})))["error"]
+        assert error["param"] == param
+        for noise in (None, {"type": "far_field"}):
+            updated = await _answer(client, _noise_update(intent, noise))
+            assert updated["type"] == "session.updated"
+            assert updated["session"]["audio"]["input"]["noise_reduction"] == noise

@@ -68,7 +68,8 @@ TRANSCRIPTION = Obj(
         "languages": ListOf(Str()),
     }
 )
-NOISE = Obj({"type": c.NOISE_TYPE, "strength": Num(0, 1)})
+# SDK 3.63.0: an object must carry ``type``; ``null`` turns noise reduction off.
+NOISE = Obj({"type": c.NOISE_TYPE, "strength": Num(0, 1)}, ("type",))
 _VAD_COMMON = c.vad_fields(beta=False)
 TURN_DETECTION = Tagged(
     "type",
