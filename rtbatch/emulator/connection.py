@@ -23,7 +23,12 @@ from rtbatch.emulator.defaults import CLOSE_TIMEOUT_S
 from rtbatch.emulator.dialects import Dialect, Intent, JsonObj, SessionSettings
 from rtbatch.emulator.errors import CLOSE_INVALID_REQUEST, ClientError, FatalClientError
 from rtbatch.emulator.ids import IdFactory
-from rtbatch.emulator.model_rules import ModelPolicy, check_response, check_session_update
+from rtbatch.emulator.model_rules import (
+    ModelPolicy,
+    check_effective_session,
+    check_response,
+    check_session_update,
+)
 from rtbatch.emulator.outbox import Outbox
 from rtbatch.emulator.responses import start_response
 from rtbatch.emulator.runtime import ConnectionRecord, Emulator, close
@@ -259,8 +264,9 @@ class Connection:
             assistant_audio=any(i.out_audio_ms for i in self.conversation.items()),
         )
         session = self.dialect.apply_update(self.session, event["session"])
-        self.session = session
-        self.settings = self.dialect.settings(session, self.model)
+        settings = self.dialect.settings(session, self.model)
+        check_effective_session(self.dialect, settings)
+        self.session, self.settings = session, settings
         await self.outbox.send([self.dialect.session_event(session, self.intent, created=False)])
 
     # -- audio buffer ----------------------------------------------------------------------

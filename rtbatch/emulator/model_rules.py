@@ -14,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
-from rtbatch.emulator.dialects import Dialect, Intent, JsonObj
+from rtbatch.emulator.dialects import Dialect, Intent, JsonObj, SessionSettings
 from rtbatch.emulator.dialects.base import transcription_models
 from rtbatch.emulator.errors import (
     ClientError,
@@ -29,6 +29,11 @@ from rtbatch.models import Model, Param, lookup, same_model
 REASONING_FIELDS: tuple[Param, ...] = ("reasoning", "parallel_tool_calls")
 #: Transcription fields some models refuse.
 TRANSCRIPTION_FIELDS: tuple[Param, ...] = ("prompt", "languages")
+
+#: Transcription models that take no turn detection: "For `gpt-realtime-whisper`
+#: transcription sessions, turn detection must be set to `null`; VAD is not supported"
+#: (SDK docstring). The catalogue has no field for it yet.
+NO_VAD_MODELS = frozenset({"gpt-realtime-whisper"})
 
 #: Saved prompts (``prompt: {"id": "pmpt_…"}``) are shut down from this day on
 #: (SDK 3.63.0 docstrings; protocol notes §0a).
@@ -213,6 +218,28 @@ def check_session_update(
         )
     path = dialect.transcription_path
     _transcription(policy, dialect, _at(update, path), "session." + ".".join(path))
+
+
+def check_effective_session(dialect: Dialect, settings: SessionSettings) -> None:
+    """Rules on the session an update would leave, defaults included.
+
+    The session starts with server VAD on, so naming ``gpt-realtime-whisper`` without
+    switching VAD off in the same update is refused too.
+
+    Raises:
+        ClientError: turn detection is on with a model that takes none.
+    """
+    model = settings.transcription_model
+    if model in NO_VAD_MODELS and settings.turn_detection is not None:
+        param = "session." + ".".join(dialect.turn_detection_path)
+        # The shape is inferred: OpenAI's ``unsupported_value`` wording for a value a
+        # model does not take (as for temperature on reasoning models).
+        raise ClientError(
+            "unsupported_value",
+            f"Unsupported value: '{param}' does not support '{settings.turn_detection}' "
+            f"with {model}. Only null is supported: this model has no turn detection.",
+            param,
+        )
 
 
 def check_response(policy: ModelPolicy, dialect: Dialect, model: str, response: JsonObj) -> None:

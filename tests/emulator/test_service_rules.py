@@ -92,3 +92,43 @@ async def test_noise_reduction_needs_a_type(emu, intent):
             updated = await _answer(client, _noise_update(intent, noise))
             assert updated["type"] == "session.updated"
             assert updated["session"]["audio"]["input"]["noise_reduction"] == noise
+
+
+def _whisper_update(intent: str, **audio_input: object) -> dict[str, object]:
+    audio_input.setdefault("transcription", {"model": "gpt-realtime-whisper"})
+    return {"type": "session.update", "session": {"type": intent, "audio": {"input": audio_input}}}
+
+
+@pytest.mark.parametrize("intent", ["realtime", "transcription"])
+async def test_gpt_realtime_whisper_refuses_turn_detection(emu, intent):
+    """gpt-realtime-whisper with VAD on (the default, or set) is refused; VAD null passes."""
+    query = "model=gpt-realtime" if intent == "realtime" else "intent=transcription"
+    param = "session.audio.input.turn_detection"
+    async with connect(emu, query=query) as client:
+        for audio_input, vad in (
+            ({}, "server_vad"),  # the session's default VAD stays on
+            ({"turn_detection": {"type": "semantic_vad"}}, "semantic_vad"),
+        ):
+            error = (await _answer(client, _whisper_update(intent, **audio_input)))["error"]
+            assert (error["code"], error["param"]) == ("unsupported_value", param)
+            assert error["message"] == (
+                f"Unsupported value: '{param}' does not support '{vad}' with "
+                "gpt-realtime-whisper. Only null is supported: this model has no turn detection."
+            )
+        updated = await _answer(client, _whisper_update(intent, turn_detection=None))
+        assert updated["type"] == "session.updated"
+        # Once whisper is set, switching VAD back on is refused, and the session keeps VAD off.
+        vad_on = {
+            "type": "session.update",
+            "session": {
+                "type": intent,
+                "audio": {"input": {"turn_detection": {"type": "server_vad"}}},
+            },
+        }
+        assert (await _answer(client, vad_on))["error"]["code"] == "unsupported_value"
+        await client.commit_audio(24000)
+        if intent == "transcription":
+            events = await client.recv_until(
+                "conversation.item.input_audio_transcription.completed"
+            )
+            assert events[-1]["usage"] == {"type": "duration", "seconds": 1.0}

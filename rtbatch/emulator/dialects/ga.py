@@ -18,6 +18,7 @@ from rtbatch.emulator.dialects.base import (
     ResponseParams,
     SessionSettings,
     deep_merge,
+    function_tools,
     item_event,
     max_tokens,
     transcription_models,
@@ -154,7 +155,7 @@ TRUNCATION = OneOf(
     ),
     expected="a string or an object",
 )
-INCLUDE = Nullable(ListOf(Enum("item.input_audio_transcription.logprobs")))
+INCLUDE = Nullable(ListOf(Enum(c.LOGPROBS)))
 REALTIME_SESSION = Obj(
     {
         "type": Enum("realtime"),
@@ -330,6 +331,8 @@ class GADialect(Dialect):
     audio_part_type = "output_audio"
     voice_path = ("audio", "output", "voice")
     transcription_path = ("audio", "input", "transcription")
+    turn_detection_path = ("audio", "input", "turn_detection")
+    arguments_done_names = True
     max_tokens_key = "max_output_tokens"
     item_object = None
 
@@ -400,6 +403,7 @@ class GADialect(Dialect):
         a_out: JsonObj = audio.get("output") or {}
         transcription = a_in.get("transcription")
         wire_max = session.get("max_output_tokens", "inf")
+        vad = a_in.get("turn_detection")
         return SessionSettings(
             model=model,
             output_audio=session.get("output_modalities") == ["audio"],
@@ -411,6 +415,11 @@ class GADialect(Dialect):
             max_tokens=max_tokens(wire_max),
             max_tokens_wire=wire_max,
             temperature=None,
+            turn_detection=vad.get("type") if isinstance(vad, dict) else None,
+            logprobs=c.LOGPROBS in (session.get("include") or ()),
+            tools=function_tools(session.get("tools")),
+            tool_choice=session.get("tool_choice", "auto"),
+            parallel_tool_calls=session.get("parallel_tool_calls", True),
         )
 
     def response_params(self, base: SessionSettings, params: JsonObj) -> ResponseParams:
@@ -429,6 +438,9 @@ class GADialect(Dialect):
             input=params.get("input"),
             metadata=params.get("metadata"),
             model=base.model,
+            tools=function_tools(params["tools"]) if "tools" in params else base.tools,
+            tool_choice=params.get("tool_choice", base.tool_choice),
+            parallel_tool_calls=params.get("parallel_tool_calls", base.parallel_tool_calls),
         )
 
     def item_events(self, item: JsonObj, previous_item_id: str | None) -> list[JsonObj]:
