@@ -320,7 +320,13 @@ class Connection:
         }
         await self.outbox.send([committed, *self.dialect.item_events(item.wire, previous)])
         if self.settings.transcription_model:
-            start_transcription(self.state, item_id, samples, self.settings.transcription_model)
+            start_transcription(
+                self.state,
+                item_id,
+                samples,
+                self.settings.transcription_model,
+                include_logprobs=self.settings.logprobs,
+            )
 
     async def _on_clear(self, event: JsonObj) -> None:
         self.buffer_bytes = 0

@@ -132,3 +132,78 @@ async def test_gpt_realtime_whisper_refuses_turn_detection(emu, intent):
                 "conversation.item.input_audio_transcription.completed"
             )
             assert events[-1]["usage"] == {"type": "duration", "seconds": 1.0}
+
+
+LOGPROBS = "item.input_audio_transcription.logprobs"
+
+
+async def _transcribe(client, samples=36000):
+    await client.commit_audio(samples)
+    events = await client.recv_until("conversation.item.input_audio_transcription.completed")
+    return [e for e in events if e["type"].endswith("transcription.delta")], events[-1]
+
+
+def _assert_real_logprobs(deltas, completed):
+    for delta in deltas:
+        [entry] = delta["logprobs"]
+        assert entry["token"] == delta["delta"]
+        assert entry["bytes"] == list(delta["delta"].encode())
+        assert -0.5 <= entry["logprob"] <= 0
+    flat = completed["logprobs"]
+    assert [e for d in deltas for e in d["logprobs"]] == flat
+    assert "".join(e["token"] for e in flat) == completed["transcript"]
+
+
+@pytest.mark.parametrize("include", [[LOGPROBS], None])
+async def test_ga_include_logprobs_fills_transcripts(emu, include):
+    """include logprobs: every delta and completed carry a real list; without it, null."""
+    async with connect(emu, query="intent=transcription") as client:
+        audio_input = {"transcription": {"model": "gpt-4o-transcribe"}, "turn_detection": None}
+        session = {"type": "transcription", "audio": {"input": audio_input}, "include": include}
+        assert (await _answer(client, {"type": "session.update", "session": session}))["session"][
+            "include"
+        ] == include
+        deltas, completed = await _transcribe(client)
+        if include is None:
+            assert completed["logprobs"] is None
+            assert all(d["logprobs"] is None for d in deltas)
+            return
+        _assert_real_logprobs(deltas, completed)
+        again = await _transcribe(client)
+        assert again[1]["logprobs"] == completed["logprobs"]  # deterministic
+
+
+async def test_ga_realtime_session_include_logprobs(emu):
+    """On a realtime session, input transcription honours include too."""
+    async with connect(emu) as client:
+        audio_input = {"transcription": {"model": "gpt-4o-mini-transcribe"}, "turn_detection": None}
+        await _answer(
+            client, ga_text_session_update(audio={"input": audio_input}, include=[LOGPROBS])
+        )
+        _assert_real_logprobs(*await _transcribe(client))
+
+
+async def test_logprobs_stay_null_for_a_model_without_them(emu):
+    """gpt-realtime-whisper gives no logprobs (the catalogue), include or not."""
+    async with connect(emu, query="intent=transcription") as client:
+        audio_input = {"transcription": {"model": "gpt-realtime-whisper"}, "turn_detection": None}
+        session = {"type": "transcription", "audio": {"input": audio_input}, "include": [LOGPROBS]}
+        await _answer(client, {"type": "session.update", "session": session})
+        deltas, completed = await _transcribe(client)
+        assert completed["logprobs"] is None and deltas[0]["logprobs"] is None
+
+
+async def test_beta_include_logprobs(beta_emu):
+    """Beta transcription sessions: include logprobs fills the lists, SDK-valid."""
+    async with connect(beta_emu, "beta", query="intent=transcription") as client:
+        session = {
+            "input_audio_transcription": {"model": "gpt-4o-transcribe"},
+            "turn_detection": None,
+            "include": [LOGPROBS],
+        }
+        await _answer(client, {"type": "transcription_session.update", "session": session})
+        _assert_real_logprobs(*await _transcribe(client))
+        bad = {"type": "transcription_session.update", "session": {"include": ["x"]}}
+        await client.send(bad, check=False)
+        error = (await client.recv())["error"]
+        assert (error["code"], error["param"]) == ("invalid_value", "session.include[0]")
