@@ -13,6 +13,8 @@ and the duration form for models billed by the minute.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import trio
 from trio_websocket import ConnectionClosed
 
@@ -81,23 +83,27 @@ def start_transcription(
     fault = conn.emulator.faults.next_response()
     row = lookup(model)
     with_logprobs = include_logprobs and row is not None and row.accepts("logprobs")
-    conn.start_soon(_transcribe_guarded, conn, item_id, samples, model, fault, with_logprobs)
+    conn.start_soon(_transcribe_guarded, conn, _Job(item_id, samples, model, fault, with_logprobs))
 
 
-async def _transcribe_guarded(
-    conn: SessionState,
-    item_id: str,
-    samples: int,
-    model: str,
-    fault: str | None,
-    with_logprobs: bool,
-) -> None:
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """One committed item to transcribe, and how."""
+
+    item_id: str
+    samples: int
+    model: str
+    fault: str | None
+    with_logprobs: bool
+
+
+async def _transcribe_guarded(conn: SessionState, job: _Job) -> None:
     try:
-        await _transcribe(conn, item_id, samples, model, fault, with_logprobs)
+        await _transcribe(conn, job)
     except ConnectionClosed:
         pass
     finally:
-        conn.emulator.limits.release(item_id)
+        conn.emulator.limits.release(job.item_id)
 
 
 def _failed(item_id: str, error: JsonObj) -> JsonObj:
@@ -109,14 +115,8 @@ def _failed(item_id: str, error: JsonObj) -> JsonObj:
     }
 
 
-async def _transcribe(
-    conn: SessionState,
-    item_id: str,
-    samples: int,
-    model: str,
-    fault: str | None,
-    with_logprobs: bool,
-) -> None:
+async def _transcribe(conn: SessionState, job: _Job) -> None:
+    item_id, samples, model, fault = job.item_id, job.samples, job.model, job.fault
     config, batch = conn.config, Batch(conn.outbox)
     row = lookup(model)
     refused = too_long(row, samples)
@@ -140,7 +140,7 @@ async def _transcribe(
         return
     pieces = [text] if model in SINGLE_DELTA_MODELS else word_deltas(words)
     # Without ``include`` (or from a model without them) the service sends null.
-    piece_logprobs = logprobs(pieces, [model, samples]) if with_logprobs else None
+    piece_logprobs = logprobs(pieces, [model, samples]) if job.with_logprobs else None
     for index, piece in enumerate(pieces):
         batch.add(
             {
