@@ -80,3 +80,65 @@ async def test_openai_sdk_beta_text_turn(beta_emu):
     assert done.response.usage.output_tokens == 13
     assert any(e.type == "response.text.delta" for e in events)
     assert emu.connections[0].dialect == "beta"
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "Weather at a city.",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+}
+
+
+async def _until_done(conn: Any) -> Any:
+    async for event in conn:
+        if event.type == "response.done":
+            return event
+    raise AssertionError("the connection ended before response.done")
+
+
+async def _ga_tool_round(base_url: str) -> tuple[Any, Any]:
+    """The SDK's way: the model calls, the client sends the output, the model answers."""
+    client = openai.AsyncOpenAI(api_key=KEY, websocket_base_url=base_url)
+    async with client.realtime.connect(model="gpt-realtime") as conn:
+        await conn.session.update(
+            session={
+                "type": "realtime",
+                "output_modalities": ["text"],
+                "audio": {"input": {"turn_detection": None}},
+                "tools": [WEATHER_TOOL],
+            }
+        )
+        await conn.conversation.item.create(
+            item={
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "Ask get_weather about Paris."}],
+            }
+        )
+        await conn.response.create()
+        called = await _until_done(conn)
+        call = called.response.output[0]
+        await conn.conversation.item.create(
+            item={"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}
+        )
+        await conn.response.create()
+        return called, await _until_done(conn)
+
+
+async def test_openai_sdk_ga_tool_round(emu):
+    """openai-python's realtime client completes a tool round against the emulator."""
+    base = emu.url.rsplit("/realtime", 1)[0]
+    called, answered = await trio.to_thread.run_sync(_in_thread, _ga_tool_round, base)
+    call = called.response.output[0]
+    assert (call.type, call.name, call.arguments) == (
+        "function_call",
+        "get_weather",
+        '{"city":"emulated city"}',
+    )
+    text = answered.response.output[0].content[0].text
+    assert text == "Emulated reply using get_weather: sunny."
