@@ -17,15 +17,23 @@ import trio
 from tests.emulator.helpers import KEY
 
 
-async def _text_turn(conn: Any) -> list[Any]:
-    """One user item and one response, as the SDK's README shows; every event to done."""
+GA_TEXT_SESSION: dict[str, Any] = {
+    "type": "realtime",
+    "output_modalities": ["text"],
+    "audio": {"input": {"turn_detection": None}},
+}
+
+
+async def _say(conn: Any, text: str) -> None:
+    """Add one user text item, as the SDK's README shows."""
     await conn.conversation.item.create(
-        item={
-            "type": "message",
-            "role": "user",
-            "content": [{"type": "input_text", "text": "Hello from the SDK"}],
-        }
+        item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
     )
+
+
+async def _text_turn(conn: Any) -> list[Any]:
+    """One user item and one response; every event to done."""
+    await _say(conn, "Hello from the SDK")
     await conn.response.create()
     events: list[Any] = []
     async for event in conn:
@@ -38,13 +46,7 @@ async def _text_turn(conn: Any) -> list[Any]:
 async def _ga_turn(base_url: str) -> list[Any]:
     client = openai.AsyncOpenAI(api_key=KEY, websocket_base_url=base_url)
     async with client.realtime.connect(model="gpt-realtime") as conn:
-        await conn.session.update(
-            session={
-                "type": "realtime",
-                "output_modalities": ["text"],
-                "audio": {"input": {"turn_detection": None}},
-            }
-        )
+        await conn.session.update(session=GA_TEXT_SESSION)
         return await _text_turn(conn)
 
 
@@ -105,21 +107,8 @@ async def _ga_tool_round(base_url: str) -> tuple[Any, Any]:
     """The SDK's way: the model calls, the client sends the output, the model answers."""
     client = openai.AsyncOpenAI(api_key=KEY, websocket_base_url=base_url)
     async with client.realtime.connect(model="gpt-realtime") as conn:
-        await conn.session.update(
-            session={
-                "type": "realtime",
-                "output_modalities": ["text"],
-                "audio": {"input": {"turn_detection": None}},
-                "tools": [WEATHER_TOOL],
-            }
-        )
-        await conn.conversation.item.create(
-            item={
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": "Ask get_weather about Paris."}],
-            }
-        )
+        await conn.session.update(session={**GA_TEXT_SESSION, "tools": [WEATHER_TOOL]})
+        await _say(conn, "Ask get_weather about Paris.")
         await conn.response.create()
         called = await _until_done(conn)
         call = called.response.output[0]
