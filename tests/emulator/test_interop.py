@@ -16,7 +16,6 @@ import trio
 
 from tests.emulator.helpers import KEY
 
-
 GA_TEXT_SESSION: dict[str, Any] = {
     "type": "realtime",
     "output_modalities": ["text"],
