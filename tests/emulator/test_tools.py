@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from trio_websocket import ConnectionClosed
 
+from rtbatch.emulator import FaultSchedule
 from rtbatch.emulator.replies import count_tokens
 from rtbatch.emulator.tools import arguments_for, named_in, value_for
 from tests.emulator.helpers import connect, ga_text_session_update, types_of, user_text
@@ -233,3 +235,36 @@ async def test_the_output_cap_cuts_a_call(emu):
         assert (
             call["arguments"] and whole.startswith(call["arguments"]) and call["arguments"] != whole
         )
+
+
+async def test_a_drop_fault_cuts_a_call_after_two_deltas(start):
+    """The drop fault hits a call's argument stream as it hits text: after 2 deltas."""
+    emu = await start(schedule=FaultSchedule(responses={0: "drop"}))
+    async with connect(emu) as client:
+        await _tool_session(client)
+        await client.send({"type": "response.create", "response": {"tool_choice": "required"}})
+        seen = []
+        with pytest.raises(ConnectionClosed):
+            while True:
+                seen.append((await client.recv())["type"])
+        assert seen.count("response.function_call_arguments.delta") == 2
+        assert "response.done" not in seen
+
+
+async def test_cancel_ends_a_call_cancelled(start, autojump_clock):
+    """response.cancel mid-arguments: partial done events, then response.done cancelled."""
+    emu = await start(token_delay_ms=1000)
+    async with connect(emu) as client:
+        await _tool_session(client)
+        await client.send({"type": "response.create", "response": {"tool_choice": "required"}})
+        await client.recv_until("response.function_call_arguments.delta")
+        await client.send({"type": "response.cancel"})
+        events = await client.recv_until("response.done")
+        response = events[-1]["response"]
+        assert (response["status"], response["status_details"]["reason"]) == (
+            "cancelled",
+            "client_cancelled",
+        )
+        [call] = response["output"]
+        assert call["status"] == "incomplete"
+        assert "response.function_call_arguments.done" in types_of(events)
