@@ -207,3 +207,15 @@ async def test_beta_include_logprobs(beta_emu):
         await client.send(bad, check=False)
         error = (await client.recv())["error"]
         assert (error["code"], error["param"]) == ("invalid_value", "session.include[0]")
+
+
+async def test_beta_has_no_saved_prompts(beta_emu):
+    """The beta interface never had prompt: unknown_parameter, in session and response."""
+    async with connect(beta_emu, "beta") as client:
+        for event, param in (
+            ({"type": "session.update", "session": {"prompt": SAVED_PROMPT}}, "session.prompt"),
+            ({"type": "response.create", "response": {"prompt": SAVED_PROMPT}}, "response.prompt"),
+        ):
+            await client.send(event, check=False)
+            error = (await client.recv())["error"]
+            assert (error["code"], error["param"]) == ("unknown_parameter", param)

@@ -268,3 +268,15 @@ async def test_cancel_ends_a_call_cancelled(start, autojump_clock):
         [call] = response["output"]
         assert call["status"] == "incomplete"
         assert "response.function_call_arguments.done" in types_of(events)
+
+
+async def test_beta_refuses_an_output_for_an_unknown_call(beta_emu):
+    """Beta: the same invalid_tool_call_id; a client-created function_call makes it known."""
+    async with connect(beta_emu, "beta") as client:
+        output = {"type": "function_call_output", "call_id": "call_b1", "output": "x"}
+        await client.send({"type": "conversation.item.create", "item": output})
+        assert (await client.recv())["error"]["code"] == "invalid_tool_call_id"
+        call = {"type": "function_call", "call_id": "call_b1", "name": "f", "arguments": "{}"}
+        for item in (call, output):
+            await client.send({"type": "conversation.item.create", "item": item})
+            assert (await client.recv())["type"] == "conversation.item.created"
