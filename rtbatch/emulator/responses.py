@@ -240,22 +240,21 @@ async def _stream_calls(conn: SessionState, run: ResponseRun, batch: Batch) -> N
             batch.add(*dialect.output_item_added(dict(item), previous))
         base = {**head, "item_id": item_id, "call_id": call_id}
         sent = ""
-        for piece in argument_pieces(call.arguments):
-            cost = count_tokens(sent + piece) - count_tokens(sent)
-            if (
-                cut
-                or run.cancel_requested
-                or (params.max_tokens is not None and spent + cost > params.max_tokens)
-            ):
-                cut = cut or not run.cancel_requested
+        pieces = argument_pieces(call.arguments)
+        for position, piece in enumerate(pieces):
+            if run.cancel_requested:
                 break
-            spent += cost
-            sent += piece
-            deltas += 1
+            cost = count_tokens(sent + piece) - count_tokens(sent)
+            if params.max_tokens is not None and spent + cost > params.max_tokens:
+                cut = True
+                break
+            spent, sent, deltas = spent + cost, sent + piece, deltas + 1
             batch.add({"type": "response.function_call_arguments.delta", **base, "delta": piece})
             if await _fault_hook(conn, run, batch, deltas):
                 return
-            await _pause(batch, run, conn.config.token_delay_ms)
+            last = position + 1 == len(pieces) and index + 1 == len(run.plan.calls)
+            if not last:
+                await _pause(batch, run, conn.config.token_delay_ms)
         done: JsonObj = {
             "type": "response.function_call_arguments.done",
             **base,
