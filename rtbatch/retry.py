@@ -126,7 +126,7 @@ def refusal_limits(message: str) -> tuple[dict[str, Any], ...]:
     entry: dict[str, Any] = {
         "name": name,
         "limit": limit,
-        "remaining": max(0, limit - used),
+        "remaining": limit - used,  # below 0: a debt the refill repays first
         "reset_seconds": round(min(used, limit) * 60.0 / limit, 3),
     }
     if match.group(5) is not None:

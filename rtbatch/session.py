@@ -27,7 +27,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import trio
 
@@ -69,7 +69,13 @@ __all__ = [
 
 log = logging.getLogger("rtbatch.session")
 
-RateLimitHook = Callable[[list[dict[str, Any]]], None]
+
+class RateLimitHook(Protocol):
+    """Takes a ``rate_limits.updated`` event's entries, and when the service made them."""
+
+    def __call__(self, limits: list[dict[str, Any]], *, as_of: float | None = None) -> None: ...
+
+
 ClientEvent = protocol.Event
 
 # Streamed text deltas repeat what response.done carries whole, so their frames
@@ -213,14 +219,16 @@ class Session:
                 an event already received.
         """
         raw = await transport.receive(self._ws)
-        self._last_rx = trio.current_time()
+        previous_rx, self._last_rx = self._last_rx, trio.current_time()
         if isinstance(raw, str) and raw.startswith(_SKIPPED_PREFIXES):
             return None
         event = decode(raw, self._names)
         self._check_unique(event)
         if isinstance(event, RateLimitsUpdated):
             if self._on_rate_limits is not None:
-                self._on_rate_limits(_limit_entries(event))
+                # It follows a response.done within tens of milliseconds, and may wait
+                # in the buffer until the next job reads: as of the frame before it.
+                self._on_rate_limits(_limit_entries(event), as_of=previous_rx)
             return None
         if isinstance(event, ErrorEvent):
             if self._is_ours(event.error):

@@ -180,6 +180,31 @@ CORPUS: list[tuple[bytes, str | None, str, str | None]] = [
     (j(instructions="x"), None, "no input: expected one of prompt, messages, audio", "a"),
     (j(prompt=5), "prompt", "expected a non-empty string, got 5 (integer)", "a"),
     (j(prompt=""), "prompt", BAD_STR, "a"),
+    # the service's shapes: saved prompts are shut down, noise_reduction needs its type
+    (
+        j(prompt={"id": "pmpt_123", "version": "2"}),
+        "prompt",
+        "a saved prompt ('pmpt_123'): saved prompts were shut down on 2026-11-30; write the "
+        "prompt's text here as a string",
+        "a",
+    ),
+    (
+        j(prompt={"variables": {}}),
+        "prompt",
+        "a saved prompt: saved prompts were shut down on 2026-11-30; write the prompt's text "
+        "here as a string",
+        "a",
+    ),
+    *[
+        (
+            j(prompt="x", noise_reduction=noise),
+            "noise_reduction",
+            "an object needs type near_field or far_field (null turns noise reduction off); "
+            "jobs do not set noise reduction yet, so leave the field out",
+            "a",
+        )
+        for noise in ({}, {"type": "loud"}, {"strength": 0.5})
+    ],
     (
         b'{"id":"a","prompt":' + b"[" * 500 + b"]" * 500 + b"}",
         "prompt",

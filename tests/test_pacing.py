@@ -12,8 +12,9 @@ import trio
 import trio.lowlevel
 import trio.testing
 
-from rtbatch.pacing.buckets import Allowance
+from rtbatch.pacing.buckets import Allowance, Bucket
 from rtbatch.pacing.pacer import Pacer
+from rtbatch.retry import CAPACITY_RETRY_MAX_S, CAPACITY_RETRY_S
 
 MockClock = trio.testing.MockClock
 
@@ -399,8 +400,133 @@ async def test_a_hint_is_held_only_as_long_as_its_own_figures_allow(
     assert await start_times(pacer, 1) == [starts_at]
 
 
+async def test_a_bucket_in_debt_is_repaid_before_the_next_start(autojump_clock: MockClock) -> None:
+    """Limit 24000, Used 24120, Requested 33: 153 tokens at 400/s, 0.3825 s, not 0.0825 s."""
+    pacer = Pacer(4)
+    figures = [{"name": "tokens", "limit": 24000, "remaining": -120, "requested": 33}]
+    pacer.on_refusal(None, capacity=False, limits=figures)
+    assert await start_times(pacer, 1) == [0.3825]
+
+
+def test_a_report_read_late_is_aged_to_now() -> None:
+    """Made at 0.2 s, read at 1.0 s: refilled for 0.8 s, debited with the 300 started at 0.5 s."""
+    bucket = Bucket(6000)  # 100 a second
+    bucket.charge(300, 0.5)
+    bucket.sync(6000, 1000, now=1.0, as_of=0.2)
+    assert at(bucket.ready_at(780)) == 1.0
+    assert at(bucket.ready_at(800)) == 1.2
+    bucket.sync(6000, 1000, now=1.0)  # read as it came: the 300 reached the service
+    assert at(bucket.ready_at(1000)) == 1.0
+
+
+def test_a_late_report_counts_exactly_the_starts_since_it_was_made() -> None:
+    """Thousands of charges (old ones forgotten, the list compacted): the same as a plain sum."""
+    rng = random.Random(7)
+    bucket = Bucket(10**9)
+    charges = [(i * 0.004, rng.uniform(1, 50)) for i in range(5000)]
+    for when, cost in charges:
+        bucket.charge(cost, when)
+    now = charges[-1][0]
+    for made in (now - 0.1, now - 1.0, now - 4.9):
+        bucket.sync(10**9, 10**6, now=now, as_of=made)
+        since = sum(cost for when, cost in charges if when > made - 0.25)
+        level = 10**6 - since + (now - made) * bucket.rate
+        assert bucket.ready_at(level) == pytest.approx(now)
+
+
 async def test_a_hint_without_figures_is_held_whole(autojump_clock: MockClock) -> None:
     """Nothing contradicts a bare "try again in 2s": no start before 2 s."""
     pacer = Pacer(4)
     pacer.on_refusal(2.0, capacity=False)
     assert await start_times(pacer, 1) == [2.0]
+
+
+# -- capacity refusals: a cut only where a trial shows it helps -------------------
+
+
+@dataclass
+class BusyService:
+    """The service's capacity: ``room`` generations at once, and ``random_share`` refused anyway."""
+
+    room: int | None = None
+    random_share: float = 0.0
+    running: int = 0
+    refused: int = 0
+    admitted: int = 0
+    rng: random.Random = field(default_factory=lambda: random.Random(3))
+
+    def request(self) -> bool:
+        full = self.room is not None and self.running >= self.room
+        if full or self.rng.random() < self.random_share:
+            self.refused += 1
+            return False
+        self.running += 1
+        self.admitted += 1
+        return True
+
+
+async def run_busy(pacer: Pacer, service: BusyService, jobs: int, latency_s: float) -> float:
+    """Workers as the pool runs them, a refused job waiting its capacity backoff; the end."""
+    queue = [0] * jobs  # each job's refusals so far
+    rng = random.Random(1)
+
+    async def worker() -> None:
+        while queue:
+            refusals = queue.pop()
+            async with pacer.slot() as ticket:
+                ok = service.request()
+                if ok:
+                    await trio.sleep(latency_s * rng.uniform(0.8, 1.2))
+                    service.running -= 1
+            if ok:
+                pacer.on_done(40, ticket)
+                continue
+            pacer.on_refusal(None, capacity=True, ticket=ticket)
+            cap = min(CAPACITY_RETRY_MAX_S, CAPACITY_RETRY_S * 2.0**refusals)
+            await trio.sleep(rng.uniform(0, cap))
+            queue.append(refusals + 1)
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(pacer.concurrency):
+            nursery.start_soon(worker)
+    return trio.current_time()
+
+
+async def test_a_service_that_runs_ten_at_once_is_met_at_ten(autojump_clock: MockClock) -> None:
+    """Room for 10 of -c 40: a trial cut ends the refusals and is kept; 400 1-s jobs by 42 s."""
+    service = BusyService(room=10)
+    pacer = Pacer(40)
+    wall = await run_busy(pacer, service, 400, latency_s=1.0)
+    assert service.admitted == 400
+    assert wall <= 42.0  # the service's own limit is 40 s
+    assert pacer.capacity_trials[1] >= 1  # a cut kept
+    assert 10 <= pacer.concurrency <= 13  # rises are tried, and cut back when refused
+    # A pacer that never cuts is refused 1.7 times a job here (671 times) and ends
+    # at 43 s; with the trial, the refusals are those before it (it waits for twice
+    # the longest answer) and each rarer rise's window.
+    assert service.refused <= 1.25 * service.admitted
+
+
+async def test_random_capacity_refusals_cut_nothing_for_long(autojump_clock: MockClock) -> None:
+    """A fifth refused whatever runs: each trial is undone; within 10 % of the fault-free run."""
+    clean = await run_busy(Pacer(40), BusyService(), 800, latency_s=1.0)
+    service = BusyService(random_share=0.2)
+    pacer = Pacer(40)
+    wall = await run_busy(pacer, service, 800, latency_s=1.0) - clean
+    assert service.admitted == 800
+    trials, kept = pacer.capacity_trials
+    assert trials >= 1 and kept == 0
+    assert pacer.concurrency == 40
+    assert wall <= 1.1 * clean, (wall, clean)
+
+
+async def test_a_service_with_room_for_most_keeps_the_cut_that_fits(
+    autojump_clock: MockClock,
+) -> None:
+    """Room for 30 of -c 40: cut to 30, no lower; the run takes the service's own time."""
+    service = BusyService(room=30)
+    pacer = Pacer(40)
+    wall = await run_busy(pacer, service, 900, latency_s=1.0)
+    assert service.admitted == 900
+    assert pacer.concurrency in (30, 31, 32, 33, 34, 35, 36, 37)
+    assert wall <= 1.05 * 900 / 30

@@ -155,6 +155,20 @@ def test_retry_hint(message: str, seconds: float | None) -> None:
                 },
             ),
         ),
+        (
+            # A response that used more than it reserved leaves the bucket in debt.
+            "Rate limit reached for gpt-realtime-1.5 in organization org-x on tokens per min "
+            "(TPM): Limit 24000, Used 24120, Requested 33. Please try again in 380ms.",
+            (
+                {
+                    "name": "tokens",
+                    "limit": 24000,
+                    "remaining": -120,
+                    "reset_seconds": 60.0,
+                    "requested": 33,
+                },
+            ),
+        ),
         (RPD_MSG, ()),
         ("Rate limit reached on tokens per min (TPM): Limit 40000. Try again in 2s.", ()),
         ("Requests have exceeded the rate limit. Please retry after 2 seconds.", ()),

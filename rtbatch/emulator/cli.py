@@ -6,6 +6,8 @@ server are imported inside the command.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import click
 
 from rtbatch.emulator.defaults import (
@@ -37,6 +39,21 @@ def _parse_fault(
             raise click.BadParameter(f"{value!r}: RATE must be within 0..1")
         faults[kind] = rate
     return faults
+
+
+def _parse_shutdown(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, dt.date | None]:
+    dates: dict[str, dt.date | None] = {}
+    for value in values:
+        model, sep, date_text = value.partition("=")
+        if not sep or not model:
+            raise click.BadParameter(f"{value!r}: expected MODEL=YYYY-MM-DD (or MODEL=none)")
+        try:
+            dates[model] = None if date_text == "none" else dt.date.fromisoformat(date_text)
+        except ValueError:
+            raise click.BadParameter(f"{value!r}: the date must be YYYY-MM-DD or none") from None
+    return dates
 
 
 @click.command(context_settings={"auto_envvar_prefix": "RTBATCH_SERVE"})
@@ -154,6 +171,15 @@ def _parse_fault(
     help="Serve the beta dialect and beta-era models, as a compatible server would. "
     "Off: refuse beta as api.openai.com does (error, close 4000).",
 )
+@click.option(
+    "--shutdown-date",
+    "shutdown_dates",
+    multiple=True,
+    callback=_parse_shutdown,
+    metavar="MODEL=DATE",
+    help="The shutdown date GET /v1/models gives MODEL instead of the catalogue's "
+    "(YYYY-MM-DD, or none), to rehearse an announcement; repeatable.",
+)
 def serve(
     host: str,
     port: int,
@@ -172,6 +198,7 @@ def serve(
     certfile: str | None,
     keyfile: str | None,
     accept_beta: bool,
+    shutdown_dates: dict[str, dt.date | None],
 ) -> None:
     """Serve a local OpenAI Realtime API emulator at ws://HOST:PORT/v1/realtime."""
     from rtbatch.emulator.main import run_forever
@@ -196,4 +223,5 @@ def serve(
         certfile=certfile,
         keyfile=keyfile,
         accept_beta=accept_beta,
+        shutdown_dates=shutdown_dates,
     )

@@ -94,6 +94,8 @@ class EmulatorConfig:
         record: keep per-connection logs of client events (for tests; costs memory).
         today: the date model lifecycles are judged at (``None``: the system date), so
             a test can see a model's announced shutdown.
+        shutdown_dates: model id -> the shutdown date ``GET /v1/models`` gives it,
+            replacing the catalogue's (to rehearse an announcement it does not know).
         outgoing_hook: a test hook: called with each server event (a dict, ``event_id``
             set) just before it is encoded; what it returns is sent instead.
     """
@@ -117,6 +119,7 @@ class EmulatorConfig:
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False)
     record: bool = False
     today: dt.date | None = None
+    shutdown_dates: Mapping[str, dt.date | None] = field(default_factory=dict)
     outgoing_hook: Callable[[dict[str, Any]], dict[str, Any]] | None = field(
         default=None, repr=False, compare=False
     )
@@ -153,9 +156,13 @@ class EmulatorConfig:
             )
         if self.today is not None and not isinstance(self.today, dt.date):
             raise ValueError(f"today: must be a datetime.date or None, got {self.today!r}")
+        for model, date in self.shutdown_dates.items():
+            if not isinstance(model, str) or not (date is None or isinstance(date, dt.date)):
+                raise ValueError(f"shutdown_dates: {model!r} -> {date!r}: expected id -> date|None")
         if self.outgoing_hook is not None and not callable(self.outgoing_hook):
             raise ValueError("outgoing_hook: must be callable or None")
         object.__setattr__(self, "faults", _frozen_map(self.faults))
+        object.__setattr__(self, "shutdown_dates", _frozen_map(self.shutdown_dates))
 
     def __repr__(self) -> str:
         # Never print the key; show only whether one is set.

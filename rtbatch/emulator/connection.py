@@ -18,16 +18,23 @@ import orjson
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
+from rtbatch.emulator import tools
 from rtbatch.emulator.conversation import Conversation, Item, normalize_item
 from rtbatch.emulator.defaults import CLOSE_TIMEOUT_S
 from rtbatch.emulator.dialects import Dialect, Intent, JsonObj, SessionSettings
 from rtbatch.emulator.errors import CLOSE_INVALID_REQUEST, ClientError, FatalClientError
 from rtbatch.emulator.ids import IdFactory
-from rtbatch.emulator.model_rules import ModelPolicy, check_response, check_session_update
+from rtbatch.emulator.model_rules import (
+    ModelPolicy,
+    check_effective_session,
+    check_response,
+    check_session_update,
+)
 from rtbatch.emulator.outbox import Outbox
 from rtbatch.emulator.responses import start_response
 from rtbatch.emulator.runtime import ConnectionRecord, Emulator, close
 from rtbatch.emulator.state import SessionState
+from rtbatch.emulator.tools import unknown_call
 from rtbatch.emulator.transcription import start_transcription
 from rtbatch.emulator.validation import value_issue
 
@@ -134,24 +141,15 @@ class Connection:
         if self.outbox.torn:
             await self.outbox.abort()
             return
+        message = f"Your session hit the maximum duration of {span}."
         with trio.move_on_after(CLOSE_TIMEOUT_S):
             try:
-                await self.send_error(
-                    ClientError(
-                        "session_expired", f"Your session hit the maximum duration of {span}."
-                    ),
-                    None,
-                )
+                await self.send_error(ClientError("session_expired", message), None)
             except ConnectionClosed:
                 return
-        # 1001 observed in 2024; the GA close code is UNCONFIRMED (protocol notes §12).
-        await close(
-            self.emulator,
-            self.ws,
-            self.record,
-            CLOSE_GOING_AWAY,
-            "invalid_request_error.session_expired",
-        )
+        # The captured GA close: 1001 with the error's sentence as its reason, not the
+        # ``<type>.<code>`` form of other fatal closes (protocol notes §0, §0a).
+        await close(self.emulator, self.ws, self.record, CLOSE_GOING_AWAY, message)
 
     async def _receive_loop(self) -> None:
         while True:
@@ -268,8 +266,9 @@ class Connection:
             assistant_audio=any(i.out_audio_ms for i in self.conversation.items()),
         )
         session = self.dialect.apply_update(self.session, event["session"])
-        self.session = session
-        self.settings = self.dialect.settings(session, self.model)
+        settings = self.dialect.settings(session, self.model)
+        check_effective_session(self.dialect, settings)
+        self.session, self.settings = session, settings
         await self.outbox.send([self.dialect.session_event(session, self.intent, created=False)])
 
     # -- audio buffer ----------------------------------------------------------------------
@@ -323,7 +322,13 @@ class Connection:
         }
         await self.outbox.send([committed, *self.dialect.item_events(item.wire, previous)])
         if self.settings.transcription_model:
-            start_transcription(self.state, item_id, samples, self.settings.transcription_model)
+            start_transcription(
+                self.state,
+                item_id,
+                samples,
+                self.settings.transcription_model,
+                include_logprobs=self.settings.logprobs,
+            )
 
     async def _on_clear(self, event: JsonObj) -> None:
         self.buffer_bytes = 0
@@ -332,6 +337,7 @@ class Connection:
     # -- conversation ------------------------------------------------------------------------
     async def _on_item_create(self, event: JsonObj) -> None:
         item = self.make_item(event["item"], "item")
+        self._check_call(item.wire, set())
         if item.wire["id"] in self.conversation:
             raise ClientError(
                 "invalid_value",
@@ -347,7 +353,22 @@ class Connection:
                 "previous_item_id",
             )
         previous = self.conversation.insert(item, after)
+        self._remember_call(item.wire)
         await self.outbox.send(self.dialect.item_events(item.wire, previous))
+
+    def _check_call(self, wire: JsonObj, nearby: set[str]) -> None:
+        """Refuse an output whose call is neither in this session nor in ``nearby``."""
+        if wire.get("type") != "function_call_output":
+            return
+        call_id: str = wire["call_id"]
+        if call_id not in self.state.calls and call_id not in nearby:
+            raise unknown_call(call_id)
+
+    def _remember_call(self, wire: JsonObj) -> None:
+        """A ``function_call`` item the client adds makes its call id known."""
+        call_id = wire.get("call_id")
+        if wire.get("type") == "function_call" and isinstance(call_id, str):
+            self.state.remember_call(call_id, str(wire.get("name")))
 
     def make_item(self, wire: JsonObj, path: str) -> Item:
         """Normalise a client item: id, object, status; audio measured and dropped.
@@ -423,7 +444,7 @@ class Connection:
     # -- responses -----------------------------------------------------------------------------
     async def _on_response_create(self, event: JsonObj) -> None:
         response = event.get("response") or {}
-        check_response(self.dialect, self.model, response)
+        check_response(self.policy, self.dialect, self.model, response)
         params = self.dialect.response_params(self.settings, response)
         active = self.state.active
         if not params.out_of_band and active is not None:
@@ -433,12 +454,17 @@ class Connection:
                 "Wait until the response is finished before creating a new one.",
             )
         inputs = self._response_inputs(params.input)
-        await start_response(self.state, params, inputs)
+        where = "response" if "tool_choice" in response else "session"
+        plan = tools.plan(params, inputs, self.state.calls, f"{where}.tool_choice")
+        await start_response(self.state, params, inputs, plan)
 
     def _response_inputs(self, explicit: list[JsonObj] | None) -> list[Item]:
         if explicit is None:
             return self.conversation.items()
         out: list[Item] = []
+        # An out-of-band input may replay a call with its output: the call only has to
+        # come before the output in the same list (or be known to the session).
+        replayed: set[str] = set()
         for index, wire in enumerate(explicit):
             if wire.get("type") == "item_reference":
                 found = self.conversation.get(wire.get("id", ""))
@@ -452,6 +478,9 @@ class Connection:
                 out.append(found)
             else:
                 out.append(self.make_item(wire, f"response.input[{index}]"))
+                self._check_call(wire, replayed)
+                if wire.get("type") == "function_call" and isinstance(wire.get("call_id"), str):
+                    replayed.add(wire["call_id"])
         return out
 
     async def _on_response_cancel(self, event: JsonObj) -> None:

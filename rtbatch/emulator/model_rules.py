@@ -14,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
-from rtbatch.emulator.dialects import Dialect, Intent, JsonObj
+from rtbatch.emulator.dialects import Dialect, Intent, JsonObj, SessionSettings
 from rtbatch.emulator.dialects.base import transcription_models
 from rtbatch.emulator.errors import (
     ClientError,
@@ -29,6 +29,18 @@ from rtbatch.models import Model, Param, lookup, same_model
 REASONING_FIELDS: tuple[Param, ...] = ("reasoning", "parallel_tool_calls")
 #: Transcription fields some models refuse.
 TRANSCRIPTION_FIELDS: tuple[Param, ...] = ("prompt", "languages")
+
+#: Transcription models that take no turn detection: "For `gpt-realtime-whisper`
+#: transcription sessions, turn detection must be set to `null`; VAD is not supported"
+#: (SDK docstring). The catalogue has no field for it yet.
+NO_VAD_MODELS = frozenset({"gpt-realtime-whisper"})
+
+#: Saved prompts (``prompt: {"id": "pmpt_…"}``) are shut down from this day on
+#: (SDK 3.63.0 docstrings; protocol notes §0a).
+SAVED_PROMPTS_SHUTDOWN = dt.date(2026, 11, 30)
+MIGRATE_PROMPTS_URL = (
+    "https://developers.openai.com/api/docs/guides/prompting/migrate-from-prompt-object"
+)
 
 BETA_DISABLED_MESSAGE = (
     "The Realtime Beta API is no longer supported. Please use /v1/realtime for the GA API."
@@ -96,6 +108,22 @@ def handshake_refusal(
     if row.kind != "realtime":
         return Refusal("invalid_model", f'Model "{model}" is not supported in realtime mode.')
     return None
+
+
+def _saved_prompt(policy: ModelPolicy, fields: JsonObj, prefix: str) -> None:
+    """Refuse a saved prompt once they are shut down (``null`` clears, so it passes)."""
+    if fields.get("prompt") is None or policy.today < SAVED_PROMPTS_SHUTDOWN:
+        return
+    param = f"{prefix}.prompt"
+    # The service's refusal is UNCONFIRMED: the code is OpenAI's usual one for a
+    # parameter it no longer takes, the wording names the shutdown and the way out.
+    raise ClientError(
+        "unsupported_parameter",
+        f"Unsupported parameter: '{param}'. Saved prompts were shut down on "
+        f"{SAVED_PROMPTS_SHUTDOWN:%B} {SAVED_PROMPTS_SHUTDOWN.day}, {SAVED_PROMPTS_SHUTDOWN.year}; "
+        f"put the prompt in your instructions and input instead ({MIGRATE_PROMPTS_URL}).",
+        param,
+    )
 
 
 def _at(obj: JsonObj, path: tuple[str, ...]) -> object:
@@ -169,11 +197,13 @@ def check_session_update(
 
     Raises:
         FatalClientError: ``reasoning``/``parallel_tool_calls`` for a model without them.
-        ClientError: the model changes, its output cap is passed, the voice changes
-            after assistant audio, or the transcription model or its fields are refused.
+        ClientError: the model changes, its output cap is passed, a saved prompt is
+            named, the voice changes after assistant audio, or the transcription model
+            or its fields are refused.
     """
     row = lookup(model) if model else None
     _reasoning_fields(row, update, "session")
+    _saved_prompt(policy, update, "session")
     named = update.get("model")
     if isinstance(named, str) and model and not same_model(named, model):
         raise ClientError("invalid_value", "Cannot update a session's model.", "session.model")
@@ -190,19 +220,43 @@ def check_session_update(
     _transcription(policy, dialect, _at(update, path), "session." + ".".join(path))
 
 
-def check_response(dialect: Dialect, model: str, response: JsonObj) -> None:
+def check_effective_session(dialect: Dialect, settings: SessionSettings) -> None:
+    """Rules on the session an update would leave, defaults included.
+
+    The session starts with server VAD on, so naming ``gpt-realtime-whisper`` without
+    switching VAD off in the same update is refused too.
+
+    Raises:
+        ClientError: turn detection is on with a model that takes none.
+    """
+    model = settings.transcription_model
+    if model in NO_VAD_MODELS and settings.turn_detection is not None:
+        param = "session." + ".".join(dialect.turn_detection_path)
+        # The shape is inferred: OpenAI's ``unsupported_value`` wording for a value a
+        # model does not take (as for temperature on reasoning models).
+        raise ClientError(
+            "unsupported_value",
+            f"Unsupported value: '{param}' does not support '{settings.turn_detection}' "
+            f"with {model}. Only null is supported: this model has no turn detection.",
+            param,
+        )
+
+
+def check_response(policy: ModelPolicy, dialect: Dialect, model: str, response: JsonObj) -> None:
     """Apply the connection model's rules to a schema-valid ``response`` object.
 
     Args:
+        policy: which models are served, and the date rules are judged at.
         dialect: the connection's dialect.
         model: the connection's model.
         response: the ``response.create`` event's ``response`` object.
 
     Raises:
         FatalClientError: ``reasoning``/``parallel_tool_calls`` for a model without them.
-        ClientError: the output cap is above the model's.
+        ClientError: the output cap is above the model's, or a saved prompt is named.
     """
     row = lookup(model) if model else None
     _reasoning_fields(row, response, "response")
+    _saved_prompt(policy, response, "response")
     key = dialect.max_tokens_key
     _output_cap(row, response.get(key), f"response.{key}")

@@ -94,6 +94,9 @@ _WORDS = (
     "moss",
 )
 _OBFUSCATION_POOL_SIZE = 64
+#: The least likely a transcript token is made (natural log): about 0.6.
+MIN_LOGPROB = -0.5
+JsonLogprob = dict[str, object]
 #: The emulated speaker's rate: 150 words a minute, a usual rate of conversational
 #: English. Transcripts grow with the audio's duration at this rate.
 SPEECH_WORDS_PER_S = 2.5
@@ -174,6 +177,34 @@ def transcript_words(samples: int) -> list[str]:
         more[-1] += "."
         words += more
     return words
+
+
+def logprobs(pieces: list[str], seed: object) -> list[list[JsonLogprob]]:
+    """Log probabilities of streamed transcript pieces, one entry per piece.
+
+    Each entry is ``{"token", "logprob", "bytes"}`` (the SDK's ``LogProbProperties``);
+    the token is the piece itself, so the tokens of all entries spell the transcript.
+    The value is drawn from a hash of ``seed`` and the piece's index, between
+    :data:`MIN_LOGPROB` and 0: confident, as a clean recording would be.
+
+    Args:
+        pieces: the deltas of one transcript, in order.
+        seed: what the transcript depends on (JSON-able).
+
+    Returns:
+        For each piece, the list of its entries (one).
+    """
+    digest = hashlib.blake2b(orjson.dumps(["logprobs", seed])).digest()
+    return [
+        [
+            {
+                "token": piece,
+                "logprob": round(MIN_LOGPROB * digest[i % len(digest)] / 255, 6),
+                "bytes": list(piece.encode("utf-8")),
+            }
+        ]
+        for i, piece in enumerate(pieces)
+    ]
 
 
 def transcript_tokens(words: int) -> int:

@@ -31,6 +31,7 @@ from rtbatch.emulator.replies import (
     word_deltas,
 )
 from rtbatch.emulator.state import ResponseRun, SessionState
+from rtbatch.emulator.tools import NO_TOOLS, Plan, argument_pieces
 from rtbatch.emulator.usage import instructions_segment, item_segment
 
 __all__ = ["start_response"]
@@ -62,13 +63,16 @@ def _key_material(params: ResponseParams, inputs: list[Item]) -> object:
     ]
 
 
-async def start_response(conn: SessionState, params: ResponseParams, inputs: list[Item]) -> None:
+async def start_response(
+    conn: SessionState, params: ResponseParams, inputs: list[Item], plan: Plan = NO_TOOLS
+) -> None:
     """Admit, announce and launch one response.
 
     Args:
         conn: the connection.
         params: the response's settings.
         inputs: the items it reads.
+        plan: its function calls, or its answer to function outputs.
 
     Raises:
         ConnectionClosed: the connection closed while announcing.
@@ -83,6 +87,7 @@ async def start_response(conn: SessionState, params: ResponseParams, inputs: lis
         inputs=inputs,
         cost=conn.cache.cost(segments),
         fault=emulator.faults.next_response(),
+        plan=plan,
     )
     estimate = _estimate(conn, run)
     refusal = refusals.admit(emulator, run.fault, params.model, estimate, run.id)
@@ -175,9 +180,13 @@ async def _stream(conn: SessionState, run: ResponseRun, pending: list[JsonObj]) 
             _usage(conn, run, "", 0),
         )
         return
-    words, incomplete = _cut(
-        reply_words(reply_key(_key_material(params, run.inputs)), config.reply_words), params
-    )
+    if run.plan.calls:
+        await _stream_calls(conn, run, batch)
+        return
+    answer = run.plan.answer
+    if answer is None:
+        answer = reply_words(reply_key(_key_material(params, run.inputs)), config.reply_words)
+    words, incomplete = _cut(answer, params)
     stream = _ItemStream(conn, run, batch)
     stream.begin()
     pieces = word_deltas(words)
@@ -200,6 +209,79 @@ async def _stream(conn: SessionState, run: ResponseRun, pending: list[JsonObj]) 
 
 
 _CANCELLED: JsonObj = {"type": "cancelled", "reason": "client_cancelled"}
+
+
+async def _stream_calls(conn: SessionState, run: ResponseRun, batch: Batch) -> None:
+    """Stream the plan's function calls, one output item each, then ``response.done``.
+
+    Per call: ``output_item.added`` (``arguments: ""``), the arguments in deltas,
+    ``function_call_arguments.done``, ``output_item.done``; no content parts (§6.10).
+    The arguments count as output text tokens, against ``max_tokens`` too.
+    """
+    dialect, params = conn.dialect, run.params
+    output: list[JsonObj] = []
+    spent, deltas, cut = 0, 0, False
+    for index, call in enumerate(run.plan.calls):
+        item_id, call_id = conn.ids.make("item"), conn.ids.make("call")
+        conn.remember_call(call_id, call.name)
+        item = dialect.new_item(
+            item_id,
+            type="function_call",
+            status="in_progress",
+            call_id=call_id,
+            name=call.name,
+            arguments="",
+        )
+        head = {"response_id": run.id, "output_index": index}
+        batch.add({"type": "response.output_item.added", **head, "item": dict(item)})
+        previous = None
+        if run.in_band:
+            previous = conn.conversation.insert(Item(dict(item)), None)
+            batch.add(*dialect.output_item_added(dict(item), previous))
+        base = {**head, "item_id": item_id, "call_id": call_id}
+        sent = ""
+        pieces = argument_pieces(call.arguments)
+        for position, piece in enumerate(pieces):
+            if run.cancel_requested:
+                break
+            cost = count_tokens(sent + piece) - count_tokens(sent)
+            if params.max_tokens is not None and spent + cost > params.max_tokens:
+                cut = True
+                break
+            spent, sent, deltas = spent + cost, sent + piece, deltas + 1
+            batch.add({"type": "response.function_call_arguments.delta", **base, "delta": piece})
+            if await _fault_hook(conn, run, batch, deltas):
+                return
+            last = position + 1 == len(pieces) and index + 1 == len(run.plan.calls)
+            if not last:
+                await _pause(batch, run, conn.config.token_delay_ms)
+        done: JsonObj = {
+            "type": "response.function_call_arguments.done",
+            **base,
+            "arguments": sent,
+        }
+        if dialect.arguments_done_names:
+            done["name"] = call.name
+        finished = sent == call.arguments
+        final = {**item, "status": "completed" if finished else "incomplete", "arguments": sent}
+        batch.add(done)
+        if run.in_band:
+            stored = conn.conversation.get(item_id)
+            if stored is not None:
+                stored.wire = final
+            batch.add(*dialect.output_item_finished(final, previous))
+        batch.add({"type": "response.output_item.done", **head, "item": final})
+        output.append(final)
+        if run.cancel_requested or cut:
+            break
+    if run.cancel_requested:
+        status, details = "cancelled", _CANCELLED
+    elif cut:
+        status, details = "incomplete", {"type": "incomplete", "reason": "max_output_tokens"}
+    else:
+        status, details = "completed", None
+    usage = _usage(conn, run, "", 0, text_tokens=spent)
+    await _finish(conn, run, batch.events, status, details, output, usage)
 
 
 async def _fault_hook(conn: SessionState, run: ResponseRun, batch: Batch, sent: int) -> bool:
@@ -319,14 +401,16 @@ class _ItemStream:
         return item
 
 
-def _usage(conn: SessionState, run: ResponseRun, text: str, audio_ms: int) -> JsonObj:
+def _usage(
+    conn: SessionState, run: ResponseRun, text: str, audio_ms: int, *, text_tokens: int = 0
+) -> JsonObj:
     cost = run.cost
     return conn.dialect.usage_object(
         cost.text,
         cost.audio,
         cost.cached_text,
         cost.cached_audio,
-        count_tokens(text),
+        count_tokens(text) + text_tokens,
         audio_tokens_out(audio_ms),
     )
 

@@ -19,18 +19,16 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest, serve_websocket
+from trio_websocket import ConnectionClosed, WebSocketConnection, WebSocketRequest
 
 from rtbatch.emulator.config import EmulatorConfig
 from rtbatch.emulator.connection import Connection
 from rtbatch.emulator.defaults import (
     CLOSE_TIMEOUT_S,
-    HANDSHAKE_TIMEOUT_S,
-    MAX_MESSAGE_BYTES,
-    MESSAGE_QUEUE_SIZE,
 )
 from rtbatch.emulator.dialects import Intent, dialect_for
 from rtbatch.emulator.errors import CLOSE_BAD_KEY, CLOSE_INVALID_REQUEST
+from rtbatch.emulator.front import serve_front
 from rtbatch.emulator.model_rules import ModelPolicy, handshake_refusal
 from rtbatch.emulator.outbox import Outbox
 from rtbatch.emulator.runtime import REALTIME_PATH, ConnectionRecord, Emulator, close
@@ -66,32 +64,31 @@ async def serve(
     async def handler(request: WebSocketRequest) -> None:
         await _handle(holder[0], request)
 
+    def key_problem(key: str) -> str | None:
+        return _key_problem(config, key)
+
+    listeners = await _listen(config)
     async with trio.open_nursery() as nursery:
-        server = await nursery.start(_serve_ws, handler, config, nursery)
-        emulator = Emulator(config, server.port)
+        await nursery.start(serve_front, listeners, handler, config, key_problem)
+        emulator = Emulator(config, _port(listeners[0]))
         holder.append(emulator)
         task_status.started(emulator)
 
 
-async def _serve_ws(
-    handler: Any,
-    config: EmulatorConfig,
-    handler_nursery: trio.Nursery,
-    *,
-    task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    await serve_websocket(
-        handler,
-        config.host,
-        config.port,
-        config.ssl_context,
-        handler_nursery=handler_nursery,
-        message_queue_size=MESSAGE_QUEUE_SIZE,
-        max_message_size=MAX_MESSAGE_BYTES,
-        connect_timeout=HANDSHAKE_TIMEOUT_S,
-        disconnect_timeout=CLOSE_TIMEOUT_S,
-        task_status=task_status,
+async def _listen(config: EmulatorConfig) -> list[trio.abc.Listener[Any]]:
+    if config.ssl_context is None:
+        return list(await trio.open_tcp_listeners(config.port, host=config.host))
+    return list(
+        await trio.open_ssl_over_tcp_listeners(
+            config.port, config.ssl_context, host=config.host, https_compatible=True
+        )
     )
+
+
+def _port(listener: trio.abc.Listener[Any]) -> int:
+    inner: Any = getattr(listener, "transport_listener", listener)
+    port: int = inner.socket.getsockname()[1]
+    return port
 
 
 def mask_key(key: str) -> str:
@@ -186,18 +183,22 @@ async def _handle(emulator: Emulator, request: WebSocketRequest) -> None:
         )
 
 
+def _key_problem(config: EmulatorConfig, key: str) -> str | None:
+    """The service's message for a key it refuses, or None."""
+    if key and (config.api_key is None or key == config.api_key):
+        return None
+    return (
+        f"Incorrect API key provided: {mask_key(key)}. You can find your API key at "
+        "https://platform.openai.com/account/api-keys."
+    )
+
+
 def _fatal_error(emulator: Emulator, hs: _Handshake) -> tuple[str, str, int] | None:
     """The first fatal problem of a handshake: (code, message, close code)."""
-    expected = emulator.config.api_key
-    if not hs.key or (expected is not None and hs.key != expected):
-        shown = mask_key(hs.key)
-        return (
-            "invalid_api_key",
-            f"Incorrect API key provided: {shown}. You can find your API key at "
-            "https://platform.openai.com/account/api-keys.",
-            CLOSE_BAD_KEY,
-        )
     config = emulator.config
+    problem = _key_problem(config, hs.key)
+    if problem is not None:
+        return "invalid_api_key", problem, CLOSE_BAD_KEY
     policy = ModelPolicy(config.accept_beta, config.effective_today)
     refusal = handshake_refusal(policy, hs.dialect, hs.intent, hs.model)
     if refusal is not None:

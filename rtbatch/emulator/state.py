@@ -7,6 +7,7 @@ connection (imports run one way: connection -> responses, transcription -> state
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,11 @@ from rtbatch.emulator.dialects import Dialect, ResponseParams
 from rtbatch.emulator.ids import IdFactory
 from rtbatch.emulator.outbox import Outbox
 from rtbatch.emulator.runtime import ConnectionRecord, Emulator
+from rtbatch.emulator.tools import NO_TOOLS, Plan
 from rtbatch.emulator.usage import InputCost, PromptCache
+
+#: Call ids a session remembers: memory stays bounded however many calls it makes.
+MAX_KNOWN_CALLS = 4096
 
 
 @dataclass(slots=True)
@@ -37,6 +42,7 @@ class ResponseRun:
         finished: ``response.done`` was sent (or the response was abandoned).
         cancel_requested: the client asked to cancel it.
         wake: set to interrupt the stream's current pause.
+        plan: the function calls it makes, or the answer it gives to their outputs.
     """
 
     id: str
@@ -49,6 +55,7 @@ class ResponseRun:
     finished: bool = False
     cancel_requested: bool = False
     wake: trio.Event = field(default_factory=trio.Event)
+    plan: Plan = NO_TOOLS
 
     def cancel(self) -> None:
         """Ask the stream to stop at its next pause and finish ``cancelled``."""
@@ -72,6 +79,9 @@ class SessionState:
         active: the in-band response in flight, if any.
         running: every response in flight, by id.
         cache: prompt-prefix cache for cached-token accounting.
+        calls: call id -> function name, for every call made in this session (by a
+            response, or a ``function_call`` item the client created); the newest
+            :data:`MAX_KNOWN_CALLS` are kept.
     """
 
     emulator: Emulator
@@ -85,6 +95,14 @@ class SessionState:
     active: ResponseRun | None = None
     running: dict[str, ResponseRun] = field(default_factory=dict)
     cache: PromptCache = field(default_factory=PromptCache)
+    calls: OrderedDict[str, str] = field(default_factory=OrderedDict)
+
+    def remember_call(self, call_id: str, name: str) -> None:
+        """Know ``call_id`` from now on (the oldest is forgotten past the bound)."""
+        self.calls[call_id] = name
+        self.calls.move_to_end(call_id)
+        if len(self.calls) > MAX_KNOWN_CALLS:
+            self.calls.popitem(last=False)
 
     @property
     def config(self) -> EmulatorConfig:

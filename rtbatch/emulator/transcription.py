@@ -13,6 +13,8 @@ and the duration form for models billed by the minute.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import trio
 from trio_websocket import ConnectionClosed
 
@@ -24,6 +26,7 @@ from rtbatch.emulator.outbox import Batch
 from rtbatch.emulator.replies import (
     PCM_RATE,
     audio_tokens_in,
+    logprobs,
     transcript_tokens,
     transcript_words,
     word_deltas,
@@ -63,7 +66,9 @@ def transcript(model: Model | None, samples: int) -> list[str]:
     return words if cap is None else words[: words_within(cap)]
 
 
-def start_transcription(conn: SessionState, item_id: str, samples: int, model: str) -> None:
+def start_transcription(
+    conn: SessionState, item_id: str, samples: int, model: str, *, include_logprobs: bool
+) -> None:
     """Launch the transcription of a committed item.
 
     Args:
@@ -71,21 +76,34 @@ def start_transcription(conn: SessionState, item_id: str, samples: int, model: s
         item_id: the committed item.
         samples: its 24 kHz sample count.
         model: the transcription model.
+        include_logprobs: the session's ``include`` asks for logprobs; models that
+            give them (the catalogue's ``logprobs``) then fill ``logprobs`` lists.
     """
     conn.emulator.stats.transcriptions += 1
     fault = conn.emulator.faults.next_response()
-    conn.start_soon(_transcribe_guarded, conn, item_id, samples, model, fault)
+    row = lookup(model)
+    with_logprobs = include_logprobs and row is not None and row.accepts("logprobs")
+    conn.start_soon(_transcribe_guarded, conn, _Job(item_id, samples, model, fault, with_logprobs))
 
 
-async def _transcribe_guarded(
-    conn: SessionState, item_id: str, samples: int, model: str, fault: str | None
-) -> None:
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """One committed item to transcribe, and how."""
+
+    item_id: str
+    samples: int
+    model: str
+    fault: str | None
+    with_logprobs: bool
+
+
+async def _transcribe_guarded(conn: SessionState, job: _Job) -> None:
     try:
-        await _transcribe(conn, item_id, samples, model, fault)
+        await _transcribe(conn, job)
     except ConnectionClosed:
         pass
     finally:
-        conn.emulator.limits.release(item_id)
+        conn.emulator.limits.release(job.item_id)
 
 
 def _failed(item_id: str, error: JsonObj) -> JsonObj:
@@ -97,9 +115,8 @@ def _failed(item_id: str, error: JsonObj) -> JsonObj:
     }
 
 
-async def _transcribe(
-    conn: SessionState, item_id: str, samples: int, model: str, fault: str | None
-) -> None:
+async def _transcribe(conn: SessionState, job: _Job) -> None:
+    item_id, samples, model, fault = job.item_id, job.samples, job.model, job.fault
     config, batch = conn.config, Batch(conn.outbox)
     row = lookup(model)
     refused = too_long(row, samples)
@@ -122,6 +139,8 @@ async def _transcribe(
         await conn.outbox.send([_failed(item_id, error)])
         return
     pieces = [text] if model in SINGLE_DELTA_MODELS else word_deltas(words)
+    # Without ``include`` (or from a model without them) the service sends null.
+    piece_logprobs = logprobs(pieces, [model, samples]) if job.with_logprobs else None
     for index, piece in enumerate(pieces):
         batch.add(
             {
@@ -129,6 +148,7 @@ async def _transcribe(
                 "item_id": item_id,
                 "content_index": 0,
                 "delta": piece,
+                "logprobs": piece_logprobs[index] if piece_logprobs else None,
             }
         )
         if index == 0 and fault in ("drop", "stall", "invalid_frame"):
@@ -158,7 +178,9 @@ async def _transcribe(
             "item_id": item_id,
             "content_index": 0,
             "transcript": text,
-            "logprobs": None,
+            "logprobs": [e for entries in piece_logprobs for e in entries]
+            if piece_logprobs
+            else None,
             "usage": usage,
         }
     )

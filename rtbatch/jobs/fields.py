@@ -112,8 +112,34 @@ _FIELDS = (
 )
 
 
+#: Saved prompts (``prompt: {"id": "pmpt_…"}``) are shut down from this day on (SDK 3.63.0).
+SAVED_PROMPTS_SHUTDOWN = "2026-11-30"
+_NOISE_TYPES = ("near_field", "far_field")
+
+
+def _service_shapes(obj: dict[str, Any]) -> None:
+    """Name the service's own rules where a line borrows its shapes, before they read
+    as merely unknown or mistyped fields."""
+    prompt = obj.get("prompt")
+    if isinstance(prompt, dict):
+        saved = f" ({quote(prompt['id'])})" if isinstance(prompt.get("id"), str) else ""
+        fail(
+            "prompt",
+            f"a saved prompt{saved}: saved prompts were shut down on {SAVED_PROMPTS_SHUTDOWN}; "
+            "write the prompt's text here as a string",
+        )
+    noise = obj.get("noise_reduction")
+    if isinstance(noise, dict) and noise.get("type") not in _NOISE_TYPES:
+        fail(
+            "noise_reduction",
+            f"an object needs type {' or '.join(_NOISE_TYPES)} (null turns noise reduction "
+            "off); jobs do not set noise reduction yet, so leave the field out",
+        )
+
+
 def build_job(obj: dict[str, Any], job_id: str, line: int, base: Path, rules: JobRules) -> Job:
     """The job of a line whose JSON and id are good; raises :class:`Invalid` otherwise."""
+    _service_shapes(obj)
     _check_known(obj, _FIELDS, "")
     kind = _kind(obj)
     if "transcription" in obj and kind != "transcribe":

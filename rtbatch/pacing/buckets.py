@@ -6,14 +6,17 @@ Small, synchronous and clock-free: every method takes ``now`` (trio's clock) fro
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections import deque
 
 #: Per-minute limits refill their bucket over this many seconds.
 LIMIT_WINDOW_S = 60.0
 #: Starts this recent may not have reached the service when it reported its figures:
 #: a round trip to the service takes tens to a few hundred milliseconds.
 TRANSIT_S = 0.25
+#: The oldest report a bucket ages to now (charges are remembered this long, plus
+#: :data:`TRANSIT_S`); an older one is taken as of this long ago.
+REPORT_AGE_MAX_S = 5.0
 #: The shortest hold a hint sets: "try again in 0.000s" (a wait rounded away) must
 #: not send the next request before the refused one has even been answered.
 MIN_HINT_HOLD_S = 0.01
@@ -44,14 +47,19 @@ class Bucket:
     which tests on a virtual clock can assert.
     """
 
-    __slots__ = ("_recent", "_transit", "capacity", "empty_at", "rate")
+    __slots__ = ("_base", "_cums", "_head", "_times", "_total", "capacity", "empty_at", "rate")
 
     def __init__(self, capacity: float, rate: float | None = None) -> None:
         self.capacity = capacity
         self.rate = rate or capacity / LIMIT_WINDOW_S
         self.empty_at = -math.inf  # full
-        self._recent: deque[tuple[float, float]] = deque()  # charges within TRANSIT_S
-        self._transit = 0.0  # their sum
+        # Recent charges as instants and running totals, so what was charged since
+        # any instant is one bisection (a sync per response, at hundreds a second).
+        self._times: list[float] = []
+        self._cums: list[float] = []
+        self._head = 0  # the first entry not yet forgotten
+        self._total = 0.0
+        self._base = 0.0  # the running total before the first entry kept
 
     def ready_at(self, cost: float) -> float:
         """When ``cost`` units are there (a cost above the capacity waits for a full bucket)."""
@@ -61,19 +69,37 @@ class Bucket:
         """Take ``cost`` units (negative: give back; never above full)."""
         floor = now - self.capacity / self.rate
         self.empty_at = max(self.empty_at, floor) + cost / self.rate
-        self._recent.append((now, cost))
-        self._transit += cost
-        self._in_transit(now)
+        self._total += cost
+        self._times.append(now)
+        self._cums.append(self._total)
+        self._forget(now)
 
-    def sync(self, capacity: float, remaining: float, now: float, share: float = 1.0) -> None:
+    def sync(
+        self,
+        capacity: float,
+        remaining: float,
+        now: float,
+        share: float = 1.0,
+        as_of: float | None = None,
+    ) -> None:
         """Set the level to what the service reports, less what it may not have seen.
 
-        ``share`` of the refill is this process's (one of N shards): what the service
-        reports left is taken whole, since it is left only while the others leave it.
+        Args:
+            capacity: the limit.
+            remaining: what the service reported left (below 0: a debt).
+            now: the clock.
+            share: this process's part of the refill (one of N shards); what the
+                service reports left is taken whole, since it is left only while the
+                others leave it.
+            as_of: when the service made the report, if earlier than ``now`` (a
+                report read late): it is aged to now, refilled since and debited
+                with every start since :data:`TRANSIT_S` before it.
         """
-        level = max(0.0, min(remaining, capacity)) - self._in_transit(now)
+        made = now if as_of is None else max(min(as_of, now), now - REPORT_AGE_MAX_S)
         self.capacity = capacity
         self.rate = capacity * share / LIMIT_WINDOW_S
+        level = min(remaining, capacity) - self._charged_since(made - TRANSIT_S, now)
+        level = min(capacity, level + (now - made) * self.rate)
         self.empty_at = now - level / self.rate
 
     def set_rate(self, rate: float, now: float) -> None:
@@ -85,12 +111,21 @@ class Bucket:
         self.rate = rate
         self.empty_at = now - level / rate
 
-    def _in_transit(self, now: float) -> float:
-        while self._recent and self._recent[0][0] < now - TRANSIT_S:
-            self._transit -= self._recent.popleft()[1]
-        if not self._recent:
-            self._transit = 0.0  # no float residue
-        return self._transit
+    def _forget(self, now: float) -> None:
+        horizon = now - TRANSIT_S - REPORT_AGE_MAX_S
+        self._head = bisect.bisect_left(self._times, horizon, self._head)
+        if self._head > 1024 and self._head * 2 > len(self._times):
+            self._base = self._cums[self._head - 1]
+            del self._times[: self._head], self._cums[: self._head]
+            self._head = 0
+
+    def _charged_since(self, since: float, now: float) -> float:
+        """What was charged after ``since`` (the report may not have counted it)."""
+        self._forget(now)
+        at = bisect.bisect_right(self._times, since, self._head)
+        if at >= len(self._times):
+            return 0.0
+        return self._total - (self._cums[at - 1] if at > 0 else self._base)
 
 
 class Hold:

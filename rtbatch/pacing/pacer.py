@@ -32,9 +32,11 @@ are in :mod:`rtbatch.pacing.buckets`):
   0.1 s; that hold doubles, up to 2 s, only while refusals keep arriving within a
   second of the previous one's end.
 * **A capacity refusal** (``inference_rate_limit_exceeded``: no hint, no figures) is
-  the service being busy, not the account being spent: it holds no start and cuts no
-  concurrency; the refused job alone waits a short jittered backoff
-  (:data:`rtbatch.retry.CAPACITY_RETRY_S`) and is tried again on a live connection.
+  the service being busy, not the account being spent: it holds no start; the refused
+  job alone waits a short jittered backoff (:data:`rtbatch.retry.CAPACITY_RETRY_S`)
+  and is tried again on a live connection. The concurrency is cut for them only by a
+  trial that shows the cut lowers the share refused without lowering what the
+  service admits (:mod:`rtbatch.pacing.capacity`); a cut that did not help is undone.
 * **Sustained refusals** lower the concurrency to what is still running (each by at
   least one): :data:`SUSTAINED_REFUSALS` rate refusals that are also at least
   :data:`RATE_SHARE` of the starts since the last
@@ -68,7 +70,9 @@ from typing import Any
 
 import trio
 
+from rtbatch.config import AT_LEAST_ONE, CONCURRENCY
 from rtbatch.pacing.buckets import LIMIT_WINDOW_S, Allowance, Bucket, Hold, LearnedRate
+from rtbatch.pacing.capacity import CapacityTrial
 from rtbatch.pacing.share import Share
 
 #: Refusals within :data:`~rtbatch.pacing.buckets.SUSTAIN_WINDOW_S` that make them sustained.
@@ -91,10 +95,12 @@ class Ticket:
         probe: the request started beyond the shard's share, to find idle capacity.
     """
 
-    __slots__ = ("probe",)
+    __slots__ = ("probe", "started_at", "window")
 
     def __init__(self) -> None:
         self.probe = False
+        self.started_at = -math.inf
+        self.window = -1  # the capacity trial's window it started in
 
 
 class _Waiter:
@@ -124,7 +130,7 @@ class Pacer:
             shards do not use it).
 
     Raises:
-        ValueError: a figure is below 1, or the share is not within (0, 1].
+        ValueError: a figure is out of the settings' range (:mod:`rtbatch.config`).
     """
 
     def __init__(
@@ -135,12 +141,14 @@ class Pacer:
         tpm: int | None = None,
         share: Share | float = 1.0,
     ) -> None:
-        for name, value in (("concurrency", concurrency), ("rpm", rpm), ("tpm", tpm)):
-            if value is not None and value < 1:
-                raise ValueError(f"{name}: must be at least 1, got {value}")
+        # The settings' own ranges: a pacer built by hand is held to what the CLI checks.
+        CONCURRENCY.check("concurrency", concurrency)
+        AT_LEAST_ONE.check("rpm", rpm)
+        AT_LEAST_ONE.check("tpm", tpm)
         self._share = share if isinstance(share, Share) else Share(share)
         self._admitted = 0  # requests started and not refused
         self._limit = Allowance(concurrency)
+        self._capacity = CapacityTrial(concurrency)
         self._in_flight = 0
         self._rpm = Bucket(rpm) if rpm else None
         self._tpm = Bucket(tpm) if tpm else None
@@ -166,8 +174,13 @@ class Pacer:
 
     @property
     def concurrency(self) -> int:
-        """Requests currently allowed in flight (``-c`` unless sustained refusals cut it)."""
-        return self._limit.allowed
+        """Requests currently allowed in flight (``-c`` unless refusals cut it)."""
+        return min(self._limit.allowed, self._capacity.ceiling)
+
+    @property
+    def capacity_trials(self) -> tuple[int, int]:
+        """Concurrency cuts tried for capacity refusals, and those kept."""
+        return self._capacity.trials, self._capacity.kept
 
     @property
     def in_flight(self) -> int:
@@ -198,7 +211,7 @@ class Pacer:
         try:
             yield waiter.ticket
         finally:
-            self._end(waiter.reserved)
+            self._end(waiter)
 
     async def _admit(self) -> _Waiter:
         """Queue and wait to be admitted; the waiter holds its ticket and reserved tokens.
@@ -215,7 +228,7 @@ class Pacer:
         self._dispatch()
         try:
             while not waiter.admitted:
-                timing = self._waiters[0] is waiter and self._in_flight < self._limit.allowed
+                timing = self._waiters[0] is waiter and self._in_flight < self.concurrency
                 waiter.event = trio.Event()
                 with trio.move_on_at(self._ready_at() if timing else math.inf):
                     await waiter.event.wait()
@@ -223,7 +236,7 @@ class Pacer:
                     self._dispatch()
         except BaseException:
             if waiter.admitted:
-                self._end(waiter.reserved)  # admitted as it was cancelled: never sent
+                self._end(waiter)  # admitted as it was cancelled: never sent
             else:
                 self._waiters.remove(waiter)
                 self._poke()
@@ -239,7 +252,7 @@ class Pacer:
         now = trio.current_time()
         admitted = False
         probes = 0  # the probes the last own start of this pass allows
-        while self._waiters and self._in_flight < self._limit.allowed:
+        while self._waiters and self._in_flight < self.concurrency:
             probe = False
             if self._ready_at() <= now + EPSILON_S:
                 probes = self._share.probes_after_start(now) if "requests" in self._server else 0
@@ -251,6 +264,8 @@ class Pacer:
             waiter = self._waiters.popleft()
             waiter.ticket.probe = probe
             waiter.reserved = self._start(now, probe=probe)
+            waiter.ticket.window = self._capacity.started(self.concurrency)
+            waiter.ticket.started_at = now
             waiter.admitted = True
             waiter.event.set()
             admitted = True
@@ -282,6 +297,7 @@ class Pacer:
             self._released = self._hold.until
             self._batch_starts = self._batch_refused = 0
             self._learned.released(self._hold.until, self._last_rate_sustained)
+        self._capacity.in_flight(now, self._in_flight + 1)
         self._in_flight += 1
         self._admitted += 1
         self._batch_starts += 1
@@ -298,10 +314,13 @@ class Pacer:
         self._tpm.charge(self._job_tokens, now)
         return self._job_tokens
 
-    def _end(self, reserved: float) -> None:
+    def _end(self, waiter: _Waiter) -> None:
+        now = trio.current_time()
+        self._capacity.in_flight(now, self._in_flight - 1)
         self._in_flight -= 1
+        reserved = waiter.reserved
         if self._tpm is not None and reserved:
-            self._tpm.charge(-reserved, trio.current_time())
+            self._tpm.charge(-reserved, now)
         self._dispatch()
         self._poke()
 
@@ -311,15 +330,19 @@ class Pacer:
 
     # -- what the pool reports -------------------------------------------------
 
-    def on_rate_limits(self, limits: Iterable[Mapping[str, Any]]) -> None:
+    def on_rate_limits(
+        self, limits: Iterable[Mapping[str, Any]], *, as_of: float | None = None
+    ) -> None:
         """Read the service's figures (a ``rate_limits.updated`` event's ``rate_limits``).
 
         Args:
             limits: entries ``{"name": "requests" | "tokens", "limit", "remaining",
                 "reset_seconds"}``; a refusal's parsed figures also carry ``requested``.
                 Entries of other names or without numbers are ignored.
+            as_of: when the service made them, if they were read later than they
+                came (a report that waited in a session's buffer for its next job).
         """
-        self._sync(limits, trio.current_time())
+        self._sync(limits, trio.current_time(), as_of)
         self._dispatch()
         self._poke()
 
@@ -355,10 +378,14 @@ class Pacer:
         elif not capacity:
             self._hold.unhinted(now)
         # A capacity refusal says nothing of the account or of the other shards: it
-        # holds no one and cuts nothing; the refused job alone waits
-        # (rtbatch.retry.CAPACITY_RETRY_S).
+        # holds no one; the refused job alone waits (rtbatch.retry.CAPACITY_RETRY_S),
+        # and the concurrency is cut only by a trial that shows the cut helps.
         if not capacity:
             self._rate_refusal(now, ticket, bool(figures))
+        if ticket is not None:
+            self._capacity.resolved(
+                ticket.window, now, started_at=ticket.started_at, refused=capacity
+            )
         self._dispatch()  # a hold shortened by a newer hint, or figures that allow a start
         self._poke()
 
@@ -391,6 +418,11 @@ class Pacer:
             self._share.probe_admitted()
         self._charge_usage(total_tokens)
         self._completed()
+        if ticket is not None and self._capacity.resolved(
+            ticket.window, trio.current_time(), started_at=ticket.started_at, refused=False
+        ):
+            self._dispatch()  # a kept cut tried higher
+            self._poke()
 
     def _shared_refusal(self, now: float, ticket: Ticket | None) -> None:
         """What a rate refusal says of this process's share of the account."""
@@ -403,7 +435,9 @@ class Pacer:
         else:
             self._share.refused(now, capacity)
 
-    def _sync(self, limits: Iterable[Mapping[str, Any]], now: float) -> float | None:
+    def _sync(
+        self, limits: Iterable[Mapping[str, Any]], now: float, as_of: float | None = None
+    ) -> float | None:
         """Set the model of the service's buckets from its figures.
 
         Returns:
@@ -423,7 +457,7 @@ class Pacer:
             bucket = self._server.get(name)
             if bucket is None:
                 bucket = self._server[name] = Bucket(limit)
-            bucket.sync(limit, remaining, now, self._share.floor)
+            bucket.sync(limit, remaining, now, self._share.floor, as_of)
             given = entry.get("requested")
             requested = float(given) if isinstance(given, int | float) and given > 0 else None
             if name == "tokens" and requested is not None:

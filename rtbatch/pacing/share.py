@@ -35,6 +35,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from rtbatch.config import ACCOUNT_SHARE
+
 #: A probe is due after this many of the shard's own starts (at its share of the
 #: rate) since one was refused: a refused probe costs at most 1 request in 40 (2.5 %)
 #: of an account the other shards still use.
@@ -74,8 +76,7 @@ class Share:
     def __init__(
         self, step: float = 1.0, own_jobs: int = 0, other_jobs: Sequence[float] = ()
     ) -> None:
-        if not 0 < step <= 1:
-            raise ValueError(f"share: must be within (0, 1], got {step}")
+        ACCOUNT_SHARE.check("share", step)
         self._own = own_jobs
         self._others = tuple(other_jobs)
         self._split = step >= 1 or own_jobs <= 0

@@ -9,6 +9,7 @@ matters; no real sleeps. Events are validated inside ``Client`` (see conftest).
 from __future__ import annotations
 
 import base64
+import inspect
 import re
 from importlib.metadata import version
 from pathlib import Path
@@ -23,7 +24,23 @@ def test_events_are_checked_against_the_pinned_sdk():
     pin = re.search(r'"openai\[realtime\]==([0-9.]+)"', PYPROJECT.read_text())
     assert pin is not None
     assert version("openai") == pin[1]
-    assert tuple(int(part) for part in pin[1].split(".")) >= (3, 57, 0)
+    assert tuple(int(part) for part in pin[1].split(".")) >= (3, 63, 0)
+
+
+def _sdk_text(module: object) -> str:
+    """A module's source, whitespace folded (field docstrings live only in the source)."""
+    return " ".join(inspect.getsource(module).split())  # type: ignore[arg-type]
+
+
+def test_the_sdk_states_the_rules_the_emulator_enforces():
+    """SDK 3.63.0 states the saved-prompt shutdown and the noise_reduction rule we enforce."""
+    from openai.types.realtime import realtime_audio_config_input as audio_input
+    from openai.types.realtime import realtime_response_create_params as response
+    from openai.types.realtime import realtime_session_create_request as session
+
+    for module in (session, response):
+        assert "shutdown of saved prompts for November 30, 2026" in _sdk_text(module)
+    assert "you must set `type` to `near_field` or `far_field`" in _sdk_text(audio_input)
 
 
 GA_TEXT_TURN = [
@@ -209,3 +226,89 @@ async def test_ga_out_of_band_response(emu):
         assert created["metadata"] == done["metadata"] == {"job_id": "42"}
         assert created["conversation_id"] is None and done["conversation_id"] is None
         assert done["status"] == "completed"
+
+
+GA_TOOL_TURN = [
+    "response.created",
+    "response.output_item.added",
+    "conversation.item.added",
+    *["response.function_call_arguments.delta"] * 3,
+    "response.function_call_arguments.done",
+    "conversation.item.done",
+    "response.output_item.done",
+    "response.done",
+    "rate_limits.updated",
+]
+BETA_TOOL_TURN = [
+    "response.created",
+    "response.output_item.added",
+    "conversation.item.created",
+    *["response.function_call_arguments.delta"] * 3,
+    "response.function_call_arguments.done",
+    "response.output_item.done",
+    "response.done",
+    "rate_limits.updated",
+]
+LOOKUP = {
+    "type": "function",
+    "name": "lookup",
+    "description": "Look a word up.",
+    "parameters": {
+        "type": "object",
+        "properties": {"word": {"type": "string"}, "lang": {"enum": ["en", "fr"]}},
+        "required": ["word", "lang"],
+    },
+}
+
+
+async def test_ga_function_call_turn(emu):
+    """A GA in-band call: item events, argument deltas and done (with name), SDK-valid."""
+    async with connect(emu) as client:
+        await client.send(
+            {
+                "type": "session.update",
+                "session": {
+                    "type": "realtime",
+                    "output_modalities": ["text"],
+                    "tools": [LOOKUP],
+                    "tool_choice": {"type": "function", "name": "lookup"},
+                },
+            }
+        )
+        await client.recv_until("session.updated")
+        events = await client.turn()
+        assert types_of(events) == GA_TOOL_TURN
+        done = next(e for e in events if e["type"] == "response.function_call_arguments.done")
+        item = events[-2]["response"]["output"][0]
+        assert set(item) == {"id", "type", "status", "call_id", "name", "arguments"}
+        assert (done["name"], done["call_id"], done["arguments"]) == (
+            "lookup",
+            item["call_id"],
+            '{"word":"emulated word","lang":"en"}',
+        )
+        assert events[-2]["response"]["conversation_id"].startswith("conv_")
+
+
+async def test_beta_function_call_turn(beta_emu):
+    """A beta in-band call: tool_choice is the bare name; done has no name, SDK-valid."""
+    async with connect(beta_emu, "beta") as client:
+        session = {"modalities": ["text"], "tools": [LOOKUP], "tool_choice": "lookup"}
+        await client.send({"type": "session.update", "session": session})
+        await client.recv_until("session.updated")
+        events = await client.turn()
+        assert types_of(events) == BETA_TOOL_TURN
+        done = next(e for e in events if e["type"] == "response.function_call_arguments.done")
+        assert "name" not in done
+        item = events[-2]["response"]["output"][0]
+        assert (item["object"], item["type"], item["name"]) == (
+            "realtime.item",
+            "function_call",
+            "lookup",
+        )
+        output = {"type": "function_call_output", "call_id": item["call_id"], "output": "ok"}
+        await client.send({"type": "conversation.item.create", "item": output})
+        await client.recv_until("conversation.item.created")
+        answer = await client.turn({"tool_choice": "auto"})
+        assert answer[-2]["response"]["output"][0]["content"] == [
+            {"type": "text", "text": "Emulated reply using lookup: ok."}
+        ]

@@ -281,6 +281,22 @@ async def test_session_expiry_minutes(start, autojump_clock):
         with pytest.raises(ConnectionClosed) as closed:
             await client.recv()
         assert closed.value.reason.code == 1001
+        assert closed.value.reason.reason == "Your session hit the maximum duration of 2 minutes."
+
+
+async def test_session_expiry_close_reason_is_the_captured_sentence(start, autojump_clock):
+    """At the default 60 minutes the close reason is the captured frame's sentence."""
+    emu = await start()
+    async with connect(emu) as client:
+        event = await client.recv()
+        assert event["error"]["code"] == "session_expired"
+        with pytest.raises(ConnectionClosed) as closed:
+            await client.recv()
+        assert (closed.value.reason.code, closed.value.reason.reason) == (
+            1001,
+            "Your session hit the maximum duration of 60 minutes.",
+        )
+    assert emu.connections[0].close_code == 1001
 
 
 async def test_session_expiry_abandons_in_flight_response(start, autojump_clock):

@@ -16,16 +16,23 @@ import trio
 
 from tests.emulator.helpers import KEY
 
+GA_TEXT_SESSION: dict[str, Any] = {
+    "type": "realtime",
+    "output_modalities": ["text"],
+    "audio": {"input": {"turn_detection": None}},
+}
+
+
+async def _say(conn: Any, text: str) -> None:
+    """Add one user text item, as the SDK's README shows."""
+    await conn.conversation.item.create(
+        item={"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+    )
+
 
 async def _text_turn(conn: Any) -> list[Any]:
-    """One user item and one response, as the SDK's README shows; every event to done."""
-    await conn.conversation.item.create(
-        item={
-            "type": "message",
-            "role": "user",
-            "content": [{"type": "input_text", "text": "Hello from the SDK"}],
-        }
-    )
+    """One user item and one response; every event to done."""
+    await _say(conn, "Hello from the SDK")
     await conn.response.create()
     events: list[Any] = []
     async for event in conn:
@@ -38,13 +45,7 @@ async def _text_turn(conn: Any) -> list[Any]:
 async def _ga_turn(base_url: str) -> list[Any]:
     client = openai.AsyncOpenAI(api_key=KEY, websocket_base_url=base_url)
     async with client.realtime.connect(model="gpt-realtime") as conn:
-        await conn.session.update(
-            session={
-                "type": "realtime",
-                "output_modalities": ["text"],
-                "audio": {"input": {"turn_detection": None}},
-            }
-        )
+        await conn.session.update(session=GA_TEXT_SESSION)
         return await _text_turn(conn)
 
 
@@ -80,3 +81,52 @@ async def test_openai_sdk_beta_text_turn(beta_emu):
     assert done.response.usage.output_tokens == 13
     assert any(e.type == "response.text.delta" for e in events)
     assert emu.connections[0].dialect == "beta"
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "Weather at a city.",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+}
+
+
+async def _until_done(conn: Any) -> Any:
+    async for event in conn:
+        if event.type == "response.done":
+            return event
+    raise AssertionError("the connection ended before response.done")
+
+
+async def _ga_tool_round(base_url: str) -> tuple[Any, Any]:
+    """The SDK's way: the model calls, the client sends the output, the model answers."""
+    client = openai.AsyncOpenAI(api_key=KEY, websocket_base_url=base_url)
+    async with client.realtime.connect(model="gpt-realtime") as conn:
+        await conn.session.update(session={**GA_TEXT_SESSION, "tools": [WEATHER_TOOL]})
+        await _say(conn, "Ask get_weather about Paris.")
+        await conn.response.create()
+        called = await _until_done(conn)
+        call = called.response.output[0]
+        await conn.conversation.item.create(
+            item={"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}
+        )
+        await conn.response.create()
+        return called, await _until_done(conn)
+
+
+async def test_openai_sdk_ga_tool_round(emu):
+    """openai-python's realtime client completes a tool round against the emulator."""
+    base = emu.url.rsplit("/realtime", 1)[0]
+    called, answered = await trio.to_thread.run_sync(_in_thread, _ga_tool_round, base)
+    call = called.response.output[0]
+    assert (call.type, call.name, call.arguments) == (
+        "function_call",
+        "get_weather",
+        '{"city":"emulated city"}',
+    )
+    text = answered.response.output[0].content[0].text
+    assert text == "Emulated reply using get_weather: sunny."

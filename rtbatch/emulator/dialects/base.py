@@ -42,6 +42,11 @@ class SessionSettings:
         max_tokens: output cap in tokens, ``None`` for ``"inf"``.
         max_tokens_wire: the cap as the client wrote it (``"inf"`` or an int).
         temperature: beta sampling temperature, ``None`` on GA.
+        turn_detection: the VAD type (``server_vad``, ``semantic_vad``), ``None`` when off.
+        logprobs: ``include`` asks for input transcription logprobs.
+        tools: the declared function tools.
+        tool_choice: ``auto``, ``none``, ``required`` or a function (beta: its name).
+        parallel_tool_calls: several calls in one response are allowed.
     """
 
     model: str
@@ -54,6 +59,11 @@ class SessionSettings:
     max_tokens: int | None
     max_tokens_wire: int | str
     temperature: float | None
+    turn_detection: str | None = None
+    logprobs: bool = False
+    tools: tuple[JsonObj, ...] = ()
+    tool_choice: object = "auto"
+    parallel_tool_calls: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +82,9 @@ class ResponseParams:
         input: explicit ``input`` items (``None``: the default conversation).
         metadata: echoed on ``response.created``/``done``.
         model: model id, part of the determinism key.
+        tools: the function tools it may call.
+        tool_choice: ``auto``, ``none``, ``required`` or a function (beta: its name).
+        parallel_tool_calls: several calls in one response are allowed.
     """
 
     output_audio: bool
@@ -85,6 +98,9 @@ class ResponseParams:
     input: list[JsonObj] | None
     metadata: dict[str, str] | None
     model: str
+    tools: tuple[JsonObj, ...] = ()
+    tool_choice: object = "auto"
+    parallel_tool_calls: bool = True
 
 
 def transcription_models(dialect: Literal["ga", "beta"]) -> tuple[str, ...]:
@@ -111,6 +127,15 @@ def deep_merge(base: JsonObj, update: JsonObj, merge_keys: frozenset[str]) -> Js
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def function_tools(tools: object) -> tuple[JsonObj, ...]:
+    """The function tools of a validated ``tools`` list (MCP tools are never called)."""
+    if not isinstance(tools, list):
+        return ()
+    return tuple(
+        t for t in tools if isinstance(t, dict) and t.get("type", "function") == "function"
+    )
 
 
 def max_tokens(value: object) -> int | None:
@@ -140,6 +165,10 @@ class Dialect:
     #: Where a session update holds the voice, and the input transcription config.
     voice_path: ClassVar[tuple[str, ...]]
     transcription_path: ClassVar[tuple[str, ...]]
+    turn_detection_path: ClassVar[tuple[str, ...]]
+    #: GA's ``response.function_call_arguments.done`` names the function; beta's has no
+    #: ``name`` (SDK models).
+    arguments_done_names: ClassVar[bool]
     #: Name of the output cap in ``session.update`` and ``response.create``.
     max_tokens_key: ClassVar[str]
     #: Items' ``object`` field: beta sends ``realtime.item``, GA items have none [CAP].

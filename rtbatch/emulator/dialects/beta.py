@@ -1,7 +1,7 @@
 """The beta dialect (``OpenAI-Beta: realtime=v1``): flat session fields, ``modalities``,
 ``conversation.item.created``, ``response.text.*``, ``transcription_session.*``.
 
-Shapes follow ``openai.types.beta.realtime`` (SDK 3.57.0) and protocol notes §1, §5, §6.
+Shapes follow ``openai.types.beta.realtime`` (SDK 3.63.0) and protocol notes §1, §5, §6.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from rtbatch.emulator.dialects.base import (
     ResponseParams,
     SessionSettings,
     deep_merge,
+    function_tools,
     item_event,
     max_tokens,
     transcription_models,
@@ -76,7 +77,7 @@ TRANSCRIPTION_SESSION = Obj(
         ),
         "turn_detection": TURN_DETECTION,
         "input_audio_noise_reduction": NOISE,
-        "include": ListOf(Str()),
+        "include": ListOf(Enum(c.LOGPROBS)),
         "client_secret": AnyValue(),
     }
 )
@@ -168,6 +169,8 @@ class BetaDialect(Dialect):
     audio_part_type = "audio"
     voice_path = ("voice",)
     transcription_path = ("input_audio_transcription",)
+    turn_detection_path = ("turn_detection",)
+    arguments_done_names = False
     max_tokens_key = "max_response_output_tokens"
     item_object = "realtime.item"
 
@@ -236,6 +239,7 @@ class BetaDialect(Dialect):
     def settings(self, session: JsonObj, model: str) -> SessionSettings:
         transcription = session.get("input_audio_transcription")
         wire_max = session.get("max_response_output_tokens", "inf")
+        vad = session.get("turn_detection")
         return SessionSettings(
             model=model,
             output_audio="audio" in (session.get("modalities") or []),
@@ -247,6 +251,10 @@ class BetaDialect(Dialect):
             max_tokens=max_tokens(wire_max),
             max_tokens_wire=wire_max,
             temperature=session.get("temperature", 0.8),
+            turn_detection=vad.get("type", "server_vad") if isinstance(vad, dict) else None,
+            logprobs=c.LOGPROBS in (session.get("include") or ()),
+            tools=function_tools(session.get("tools")),
+            tool_choice=session.get("tool_choice", "auto"),
         )
 
     def response_params(self, base: SessionSettings, params: JsonObj) -> ResponseParams:
@@ -264,6 +272,8 @@ class BetaDialect(Dialect):
             input=params.get("input"),
             metadata=params.get("metadata"),
             model=base.model,
+            tools=function_tools(params["tools"]) if "tools" in params else base.tools,
+            tool_choice=params.get("tool_choice", base.tool_choice),
         )
 
     def item_events(self, item: JsonObj, previous_item_id: str | None) -> list[JsonObj]:

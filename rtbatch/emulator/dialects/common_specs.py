@@ -41,6 +41,8 @@ FUNCTION_TOOL = Obj(
     {"type": Enum("function"), "name": Str(), "description": Str(), "parameters": AnyValue()}
 )
 NOISE_TYPE = Enum("near_field", "far_field")
+#: The one ``include`` value (SDK, both dialects): input transcription with logprobs.
+LOGPROBS = "item.input_audio_transcription.logprobs"
 
 
 def event(type_name: str, fields: Mapping[str, Spec], required: tuple[str, ...] = ()) -> Obj:

@@ -1,7 +1,7 @@
 """The GA dialect: ``session.type``, ``output_modalities``, nested audio config,
 ``conversation.item.added``/``done``, ``response.output_text.*`` with ``obfuscation``.
 
-Shapes follow ``openai.types.realtime`` (SDK 3.57.0) and protocol notes §1, §5, §6.
+Shapes follow ``openai.types.realtime`` (SDK 3.63.0) and protocol notes §1, §5, §6.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from rtbatch.emulator.dialects.base import (
     ResponseParams,
     SessionSettings,
     deep_merge,
+    function_tools,
     item_event,
     max_tokens,
     transcription_models,
@@ -38,7 +39,7 @@ from rtbatch.emulator.validation import (
 )
 
 DEFAULT_INSTRUCTIONS = "You are a helpful assistant. (rtbatch emulator default instructions)"
-#: Transcription models the GA session accepts: the catalogue's (SDK 3.57.0 enum).
+#: Transcription models the GA session accepts: the catalogue's (SDK 3.63.0 enum).
 TRANSCRIPTION_MODELS = transcription_models("ga")
 
 _FORMATS: dict[AudioFormat, JsonObj] = {
@@ -68,7 +69,8 @@ TRANSCRIPTION = Obj(
         "languages": ListOf(Str()),
     }
 )
-NOISE = Obj({"type": c.NOISE_TYPE, "strength": Num(0, 1)})
+# SDK 3.63.0: an object must carry ``type``; ``null`` turns noise reduction off.
+NOISE = Obj({"type": c.NOISE_TYPE, "strength": Num(0, 1)}, ("type",))
 _VAD_COMMON = c.vad_fields(beta=False)
 TURN_DETECTION = Tagged(
     "type",
@@ -153,7 +155,7 @@ TRUNCATION = OneOf(
     ),
     expected="a string or an object",
 )
-INCLUDE = Nullable(ListOf(Enum("item.input_audio_transcription.logprobs")))
+INCLUDE = Nullable(ListOf(Enum(c.LOGPROBS)))
 REALTIME_SESSION = Obj(
     {
         "type": Enum("realtime"),
@@ -329,6 +331,8 @@ class GADialect(Dialect):
     audio_part_type = "output_audio"
     voice_path = ("audio", "output", "voice")
     transcription_path = ("audio", "input", "transcription")
+    turn_detection_path = ("audio", "input", "turn_detection")
+    arguments_done_names = True
     max_tokens_key = "max_output_tokens"
     item_object = None
 
@@ -399,6 +403,7 @@ class GADialect(Dialect):
         a_out: JsonObj = audio.get("output") or {}
         transcription = a_in.get("transcription")
         wire_max = session.get("max_output_tokens", "inf")
+        vad = a_in.get("turn_detection")
         return SessionSettings(
             model=model,
             output_audio=session.get("output_modalities") == ["audio"],
@@ -410,6 +415,11 @@ class GADialect(Dialect):
             max_tokens=max_tokens(wire_max),
             max_tokens_wire=wire_max,
             temperature=None,
+            turn_detection=vad.get("type") if isinstance(vad, dict) else None,
+            logprobs=c.LOGPROBS in (session.get("include") or ()),
+            tools=function_tools(session.get("tools")),
+            tool_choice=session.get("tool_choice", "auto"),
+            parallel_tool_calls=session.get("parallel_tool_calls", True),
         )
 
     def response_params(self, base: SessionSettings, params: JsonObj) -> ResponseParams:
@@ -428,6 +438,9 @@ class GADialect(Dialect):
             input=params.get("input"),
             metadata=params.get("metadata"),
             model=base.model,
+            tools=function_tools(params["tools"]) if "tools" in params else base.tools,
+            tool_choice=params.get("tool_choice", base.tool_choice),
+            parallel_tool_calls=params.get("parallel_tool_calls", base.parallel_tool_calls),
         )
 
     def item_events(self, item: JsonObj, previous_item_id: str | None) -> list[JsonObj]:
