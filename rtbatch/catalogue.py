@@ -88,6 +88,8 @@ class Model:
     shutdown: dt.date | None = None
     shut_down: bool = False
     replacement: str | None = None
+    #: Where the replacement is named (the deprecations page, or who cites it).
+    replacement_source: str | None = None
     max_item_s: float | None = None
     transcript_tokens: int | None = None
     notes: str = ""
@@ -108,6 +110,15 @@ _BOTH = frozenset({"ga", "beta"})
 _REASONING = frozenset({"reasoning", "parallel_tool_calls"})
 _SHUTDOWN_REALTIME = dt.date(2027, 1, 20)
 _SHUTDOWN_TRANSCRIBE = dt.date(2027, 2, 26)
+#: The replacements OpenAI's deprecations page gives, as three independent sources cite
+#: it (protocol notes 0a): the page itself is out of reach from here.
+_DEPRECATIONS = (
+    "3P citing DOC deprecations: TEN-framework PR 2302 (2026-08-31), sokuji PR 349 "
+    "(2026-07-21), Retell's deprecation notice"
+)
+_TO_21 = dict(replacement="gpt-realtime-2.1", replacement_source=_DEPRECATIONS)
+_TO_21_MINI = dict(replacement="gpt-realtime-2.1-mini", replacement_source=_DEPRECATIONS)
+_TO_TRANSCRIBE = dict(replacement="gpt-transcribe", replacement_source=_DEPRECATIONS)
 
 _FLAGSHIP = TokenPrices(4.00, 0.40, 16.00, 32.00, 0.40, 64.00)
 _FLAGSHIP_15 = TokenPrices(4.00, 0.40, 16.00, 32.00, 0.40, 64.00, 5.00, 0.50)
@@ -136,14 +147,14 @@ _GPT_REALTIME = dict(
     max_output_tokens=4096,
     prices=_FLAGSHIP,
     shutdown=_SHUTDOWN_REALTIME,
-    replacement="gpt-realtime-1.5",
     dialects=_BOTH,
+    **_TO_21,
 )
 _GPT_REALTIME_MINI = dict(
     context_tokens=32_000,
     max_output_tokens=4096,
     prices=_MINI,
-    replacement="gpt-realtime-2.1-mini",
+    **_TO_21_MINI,
 )
 _REASONING_LIMITS = dict(context_tokens=128_000, max_output_tokens=32_000, params=_REASONING)
 _PREVIEW_ROW = dict(context_tokens=128_000, max_output_tokens=4096, shut_down=True, dialects=_BOTH)
@@ -152,7 +163,7 @@ _GPT_4O_TRANSCRIBE = dict(
     transcript_tokens=2000,
     max_item_s=1400.0,
     shutdown=_SHUTDOWN_TRANSCRIBE,
-    replacement="gpt-transcribe",
+    **_TO_TRANSCRIBE,
 )
 
 #: Every model, in the order of the SDK's enums.
@@ -216,7 +227,7 @@ CATALOGUE: tuple[Model, ...] = (
         "SDK 3.57.0 (shutdown); limits and prices unknown",
         snapshot="gpt-audio-mini-2025-12-15",
         shutdown=_SHUTDOWN_REALTIME,
-        replacement="gpt-realtime-2.1-mini",
+        **_TO_21_MINI,
     ),
     _realtime(
         "gpt-audio-mini-2025-10-06",
@@ -226,35 +237,35 @@ CATALOGUE: tuple[Model, ...] = (
         "gpt-audio-mini-2025-12-15",
         "SDK 3.57.0 (shutdown); limits and prices unknown",
         shutdown=_SHUTDOWN_REALTIME,
-        replacement="gpt-realtime-2.1-mini",
+        **_TO_21_MINI,
     ),
     _realtime(
         "gpt-4o-realtime-preview",
         "DOC model page: shut down; prices of Dec 2024",
         snapshot="gpt-4o-realtime-preview-2025-06-03",
         prices=_PREVIEW,
-        replacement="gpt-realtime-1.5",
+        **_TO_21,
         **_PREVIEW_ROW,
     ),
     _realtime(
         "gpt-4o-realtime-preview-2024-10-01",
         "DOC: shut down; Oct 2024 launch prices (3P)",
         prices=_PREVIEW_2024_10,
-        replacement="gpt-realtime-1.5",
+        **_TO_21,
         **_PREVIEW_ROW,
     ),
     _realtime(
         "gpt-4o-realtime-preview-2024-12-17",
         "DOC: shut down; prices of Dec 2024",
         prices=_PREVIEW,
-        replacement="gpt-realtime-1.5",
+        **_TO_21,
         **_PREVIEW_ROW,
     ),
     _realtime(
         "gpt-4o-realtime-preview-2025-06-03",
         "DOC: shut down",
         prices=_PREVIEW,
-        replacement="gpt-realtime-1.5",
+        **_TO_21,
         **_PREVIEW_ROW,
     ),
     _realtime(
@@ -262,14 +273,14 @@ CATALOGUE: tuple[Model, ...] = (
         "DOC: shut down",
         snapshot="gpt-4o-mini-realtime-preview-2024-12-17",
         prices=_MINI_PREVIEW,
-        replacement="gpt-realtime-2.1-mini",
+        **_TO_21_MINI,
         **_PREVIEW_ROW,
     ),
     _realtime(
         "gpt-4o-mini-realtime-preview-2024-12-17",
         "DOC: shut down",
         prices=_MINI_PREVIEW,
-        replacement="gpt-realtime-2.1-mini",
+        **_TO_21_MINI,
         **_PREVIEW_ROW,
     ),
     _transcription(
@@ -278,7 +289,7 @@ CATALOGUE: tuple[Model, ...] = (
         params=frozenset({"prompt"}),
         prices=MinutePrice(0.006),
         shutdown=_SHUTDOWN_TRANSCRIBE,
-        replacement="gpt-transcribe",
+        **_TO_TRANSCRIBE,
     ),
     _transcription(
         "gpt-transcribe",

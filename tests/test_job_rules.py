@@ -557,7 +557,7 @@ BETA_TODAY = JobRules("beta", today=TODAY)
             "gpt-4o-realtime-preview",
             GA,
             "realtime",
-            "gpt-4o-realtime-preview was shut down; use gpt-realtime-1.5",
+            "gpt-4o-realtime-preview was shut down; use gpt-realtime-2.1",
         ),
         (
             "gpt-4o-realtime-preview-2024-12-17",
@@ -569,7 +569,7 @@ BETA_TODAY = JobRules("beta", today=TODAY)
             "gpt-realtime",
             JobRules(today=AFTER_REALTIME),
             "realtime",
-            "gpt-realtime was shut down on 2027-01-20; use gpt-realtime-1.5",
+            "gpt-realtime was shut down on 2027-01-20; use gpt-realtime-2.1",
         ),
         ("gpt-realtime", JobRules(today=dt.date(2027, 1, 19)), "realtime", None),
         ("gpt-live-transcribe", GA, "transcription", None),
@@ -601,7 +601,7 @@ def test_model_problem(model: str, rules: JobRules, kind: Any, message: str | No
 @pytest.mark.parametrize(
     ("model", "today", "warning"),
     [
-        ("gpt-realtime", TODAY, "gpt-realtime shuts down on 2027-01-20; use gpt-realtime-1.5"),
+        ("gpt-realtime", TODAY, "gpt-realtime shuts down on 2027-01-20; use gpt-realtime-2.1"),
         (
             "gpt-realtime-mini-2025-12-15",
             TODAY,

@@ -79,3 +79,33 @@ def test_cost_is_usage_times_the_catalogue_prices(
     found = models.cost(row, usage)
     assert found is not None
     assert found.total == pytest.approx(expected)
+
+
+def test_every_replacement_is_a_current_model_with_its_source() -> None:
+    """A replacement names a catalogue model of the same kind that is not itself going,
+    and says where it is named (issue 20: the deprecations page, as cited)."""
+    today = dt.date.fromisoformat(models.PRICES_AS_OF)
+    for m in models.CATALOGUE:
+        if m.replacement is None:
+            assert m.lifecycle(today) == "current" or m.kind == "transcription", m.id
+            continue
+        new = models.lookup(m.replacement)
+        assert new is not None and new.kind == m.kind, m.id
+        assert new.lifecycle(today) == "current", (m.id, new.id)
+        assert m.replacement_source, m.id
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("gpt-realtime", "gpt-realtime-2.1"),
+        ("gpt-realtime-2025-08-28", "gpt-realtime-2.1"),
+        ("gpt-4o-realtime-preview", "gpt-realtime-2.1"),
+        ("gpt-realtime-mini", "gpt-realtime-2.1-mini"),
+        ("gpt-4o-mini-realtime-preview", "gpt-realtime-2.1-mini"),
+        ("whisper-1", "gpt-transcribe"),
+    ],
+)
+def test_replacements_are_the_deprecations_page_s(old: str, new: str) -> None:
+    row = models.lookup(old)
+    assert row is not None and row.replacement == new
