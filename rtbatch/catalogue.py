@@ -92,6 +92,8 @@ class Model:
     replacement_source: str | None = None
     max_item_s: float | None = None
     transcript_tokens: int | None = None
+    #: Takes turn detection (server or semantic VAD); False: it must be null.
+    vad: bool = True
     notes: str = ""
 
     def lifecycle(self, today: dt.date) -> Lifecycle:
@@ -340,5 +342,6 @@ CATALOGUE: tuple[Model, ...] = (
         "SDK 3.57.0 (no prompt; turn detection null); DOC $0.017/min",
         dialects=_GA,
         prices=MinutePrice(0.017),
+        vad=False,
     ),
 )

@@ -16,6 +16,7 @@ import click
 
 from rtbatch import __version__
 from rtbatch.cli_options import (
+    API_KEY_FILE,
     BETA,
     EMULATE,
     FORMAT,
@@ -258,6 +259,24 @@ def merge(jobs_file: str, result_files: tuple[str, ...], output: str) -> None:
     except MergeError as exc:
         raise click.UsageError(str(exc)) from None
     sys.exit(code)
+
+
+@main.command(epilog=EPILOG)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Ask the endpoint's GET /v1/models (the host of --url) for shutdown dates and "
+    "warn where the catalogue is behind; exits 1 when it is, 3 when the list cannot be had.",
+)
+@URL
+@EMULATE
+@API_KEY_FILE
+def models(check: bool, url: str, emulate: bool, api_key_file: str | None) -> None:
+    """Print the model catalogue: kind, dialects, lifecycle today, shutdown and replacement."""
+    from rtbatch.commands import models_command
+
+    key = _api_key(api_key_file, emulate=emulate) if check else None
+    _exit(models_command, url, emulate, key)
 
 
 def _register() -> None:

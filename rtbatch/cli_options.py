@@ -117,6 +117,13 @@ FORMAT = click.option(
     **env("FORMAT"),
 )
 
+API_KEY_FILE = click.option(
+    "--api-key-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Read the API key from this file instead of OPENAI_API_KEY.",
+    **env("API_KEY_FILE"),
+)
+
 #: How a run runs (run, transcribe): the rest of a :class:`RunConfig`.
 engine_options = options(
     click.option(
@@ -127,12 +134,7 @@ engine_options = options(
         help="Connections (and jobs) in flight.",
         **env("CONCURRENCY"),
     ),
-    click.option(
-        "--api-key-file",
-        type=click.Path(exists=True, dir_okay=False),
-        help="Read the API key from this file instead of OPENAI_API_KEY.",
-        **env("API_KEY_FILE"),
-    ),
+    API_KEY_FILE,
     click.option(
         "--summary",
         "summary_file",

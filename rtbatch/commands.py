@@ -1,4 +1,4 @@
-"""The other commands' library calls: ``validate``, ``estimate`` and ``transcribe``.
+"""The other commands' library calls: ``validate``, ``estimate``, ``transcribe``, ``models``.
 
 Each checks its input by the same rules a run would apply (:func:`rtbatch.runner.job_rules`)
 and returns the exit code; ``transcribe`` turns its PATHs into a job file and runs it.
@@ -6,13 +6,16 @@ and returns the exit code; ``transcribe`` turns its PATHs into a job file and ru
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
 
 import orjson
+import trio
 
+from rtbatch import catalogue_check
 from rtbatch.config import RunConfig, Target
-from rtbatch.exitcodes import EXIT_OK, EXIT_USAGE
+from rtbatch.exitcodes import EXIT_FAILED, EXIT_FATAL, EXIT_OK, EXIT_USAGE
 from rtbatch.jobs import Job, JobFileError, read_jobs
 from rtbatch.runner import (
     ModelUnusable,
@@ -117,3 +120,39 @@ def estimate_command(jobs_file: str, target: Target, *, as_json: bool) -> int:
     else:
         print(found.render())
     return EXIT_OK
+
+
+def models_command(url: str, emulate: bool, api_key: str | None) -> int:
+    """``rtbatch models``: the catalogue; with a key, checked against the endpoint's list.
+
+    Returns:
+        0 when the catalogue agrees with the endpoint (or was only printed), 1 when it
+        is behind (each difference printed), 3 when the list could not be had.
+    """
+    today = dt.date.today()
+    print(catalogue_check.table(today))
+    if api_key is None:
+        return EXIT_OK
+    return trio.run(_check_models, url, emulate, api_key, today)
+
+
+async def _check_models(url: str, emulate: bool, api_key: str, today: dt.date) -> int:
+    async with trio.open_nursery() as nursery:
+        if emulate:
+            from rtbatch.emulator import EmulatorConfig, serve
+
+            url = (await nursery.start(serve, EmulatorConfig())).url
+        list_url = catalogue_check.models_url(url)
+        try:
+            listed = await trio.to_thread.run_sync(catalogue_check.fetch_models, list_url, api_key)
+        except catalogue_check.CheckFailed as exc:
+            print(f"rtbatch: cannot check the catalogue: {exc}", file=sys.stderr)
+            return EXIT_FATAL
+        finally:
+            nursery.cancel_scope.cancel()
+    notes = catalogue_check.behind(listed, today)
+    for note in notes:
+        print(f"rtbatch: warning: {note}", file=sys.stderr)
+    verdict = f"the catalogue is behind in {len(notes)} place(s)" if notes else "up to date"
+    print(f"{list_url}: {len(listed)} model(s) listed; {verdict}", file=sys.stderr)
+    return EXIT_FAILED if notes else EXIT_OK

@@ -78,7 +78,10 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("jobs", ("rtbatch.jobs", "rtbatch.jobs.*")),
     ("protocol", ("rtbatch.protocol", "rtbatch.events")),
     ("audio", ("rtbatch.audio", "rtbatch.audio.*")),
-    ("catalogue", ("rtbatch.models", "rtbatch.catalogue", "rtbatch.idindex")),
+    (
+        "catalogue",
+        ("rtbatch.models", "rtbatch.catalogue", "rtbatch.catalogue_check", "rtbatch.idindex"),
+    ),
 )
 #: Imported from anywhere; they import only each other.
 LEAVES = frozenset(

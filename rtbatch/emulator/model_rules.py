@@ -30,10 +30,6 @@ REASONING_FIELDS: tuple[Param, ...] = ("reasoning", "parallel_tool_calls")
 #: Transcription fields some models refuse.
 TRANSCRIPTION_FIELDS: tuple[Param, ...] = ("prompt", "languages")
 
-#: Transcription models that take no turn detection: "For `gpt-realtime-whisper`
-#: transcription sessions, turn detection must be set to `null`; VAD is not supported"
-#: (SDK docstring). The catalogue has no field for it yet.
-NO_VAD_MODELS = frozenset({"gpt-realtime-whisper"})
 
 #: Saved prompts (``prompt: {"id": "pmpt_…"}``) are shut down from this day on
 #: (SDK 3.63.0 docstrings; protocol notes §0a).
@@ -230,7 +226,10 @@ def check_effective_session(dialect: Dialect, settings: SessionSettings) -> None
         ClientError: turn detection is on with a model that takes none.
     """
     model = settings.transcription_model
-    if model in NO_VAD_MODELS and settings.turn_detection is not None:
+    # "For `gpt-realtime-whisper` transcription sessions, turn detection must be set to
+    # `null`; VAD is not supported" (SDK docstring): the catalogue's ``vad``.
+    row = lookup(model) if model else None
+    if row is not None and not row.vad and settings.turn_detection is not None:
         param = "session." + ".".join(dialect.turn_detection_path)
         # The shape is inferred: OpenAI's ``unsupported_value`` wording for a value a
         # model does not take (as for temperature on reasoning models).
