@@ -36,6 +36,7 @@ import pytest
 import trio
 import trio.testing
 
+from bench.bench_faults import holds_s
 from rtbatch.config import RetryPolicy, Timeouts
 from rtbatch.emulator.defaults import FAULT_KINDS, RESPONSE_FAULTS
 from rtbatch.exitcodes import EXIT_OK
@@ -184,17 +185,6 @@ async def _run(
     return report, h.emulator
 
 
-def _holds(hints: list[tuple[float, float]]) -> float:
-    """Seconds covered by the union of the hints' holds ``[sent, sent + wait]``."""
-    covered, end = 0.0, -1.0
-    for start, wait in sorted(hints):
-        stop = start + wait
-        if stop > end:
-            covered += stop - max(start, end)
-            end = stop
-    return covered
-
-
 def _cells() -> list[Any]:
     cells = []
     for fault in TRANSIENT:
@@ -247,7 +237,7 @@ async def test_a_fault_at_20_percent_costs_at_most_3x(
     shown = f"{fault} x {kind}: {ended:.2f} s against {clean.summary.wall_s:.2f} s fault-free"
     if fault == "rate_limit":
         assert hints, "no hint was sent"
-        held = _holds(hints)
+        held = holds_s(hints)
         bound += held
         total = sum(wait for _, wait in hints)
         shown += f"; bound 3x + {held:.2f} s of holds ({len(hints)} hints, {total:.2f} s in all)"
