@@ -58,8 +58,9 @@ TRANSIENT = sorted(FAULT_KINDS - RUN_FATAL.keys())
 KINDS = ("text", "text_audio_out", "respond", "transcribe", "segments")
 
 RATE = 0.2
-JOBS = 20
-CONCURRENCY = 5  # four rounds of jobs: a retry's cost is visible against the whole run
+#: Jobs and concurrency per kind: four rounds each, so a retry's cost shows against the
+#: whole run; a long file costs the most real time to decode, so it has fewer jobs.
+SIZES = {kind: (20, 5) for kind in KINDS} | {"segments": (12, 3)}
 #: A realtime answer's first event comes about a second after the request.
 LATENCY_MS = 1000
 SEGMENT_MS = 20_000
@@ -130,7 +131,7 @@ async def jumper(nursery: trio.Nursery, clock: trio.testing.MockClock) -> None:
 
 
 def _jobs(kind: str, tmp: Path) -> list[dict[str, Any]]:
-    ids = [f"{kind}-{i}" for i in range(JOBS)]
+    ids = [f"{kind}-{i}" for i in range(SIZES[kind][0])]
     if kind == "text":
         return [{"id": i, "prompt": f"Question {i}?"} for i in ids]
     if kind == "text_audio_out":
@@ -146,7 +147,7 @@ def _jobs(kind: str, tmp: Path) -> list[dict[str, Any]]:
 
 def _check_outputs(kind: str, results: list[dict[str, Any]]) -> None:
     got = by_id(results)  # every job exactly once
-    assert len(got) == JOBS, sorted(got)
+    assert len(got) == SIZES[kind][0], sorted(got)
     assert {r["status"] for r in results} == {"completed"}, [
         (r["id"], r.get("error")) for r in results if r["status"] != "completed"
     ]
@@ -173,7 +174,7 @@ async def _run(
     h = await start_emulator(nursery, tmp, latency_ms=LATENCY_MS, seed=SEED, **emulator)
     report, results = await h.run(
         path,
-        concurrency=CONCURRENCY,
+        concurrency=SIZES[kind][1],
         audio_out=tmp / "answers",
         max_segment_ms=SEGMENT_MS,
         retry=RETRY,
