@@ -85,7 +85,8 @@ KNOWN: dict[tuple[str, str], str] = {
     **{("stall", kind): _STALL for kind in ("text", "text_audio_out", "respond", "segments")},
     ("stall", "transcribe"): (
         "client livelock in Session.next_event (rtbatch/session.py): its scope fires at "
-        "quiet_from + idle, but now - quiet_from < idle by float rounding, so it re-enters an "
+        "wake = quiet_from + idle (6.0 + 10.274158333333334 = 16.274158333333332), but "
+        "now - quiet_from = 10.274158333333332 < idle by float rounding, so it re-enters an "
         "expired scope forever and virtual time never moves (RealTimeExceeded)"
     ),
 }
