@@ -5,7 +5,7 @@
     python -m bench --only peer     # one section (repeatable); merged into results.json
 
 Sections: startup, throughput, cpu, peer, memory, validate, connections, audio, audio_send,
-resume, shards, goodput, transcribe.
+resume, shards, goodput, transcribe, faults.
 Each runs on its own; one that fails (or whose module does not exist yet) is
 recorded with its error and the others go on. The driver itself imports only
 the standard library and measures every client as a child process (see
@@ -113,6 +113,14 @@ def _transcribe(quick: bool) -> dict[str, Any]:
     return result
 
 
+def _faults(quick: bool) -> dict[str, Any]:
+    # Real time, a minute or two: a fault-free run, then each transient fault at 20 %.
+    result: dict[str, Any] = common.run_python_call(
+        "bench.bench_faults", kwargs={"quick": quick}, timeout_s=2400
+    )
+    return result
+
+
 SECTIONS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "startup": _startup,
     "throughput": _throughput,
@@ -127,6 +135,7 @@ SECTIONS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "shards": _shards,
     "goodput": _goodput,
     "transcribe": _transcribe,
+    "faults": _faults,
 }
 
 
@@ -468,6 +477,33 @@ def _rows_transcribe(r: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def _rows_faults(r: dict[str, Any]) -> list[Row]:
+    base = r["fault_free"]
+    head = f"{r['jobs']} jobs -c {r['concurrency']}, {r['latency_ms']:g} ms"
+    rows = [_row("faults", f"{head}: fault-free wall", f"{_figure(base['run_wall_s'], '.2f')} s")]
+    for case in r["faults"]:
+        stopped = f", stopped: {case['stopped']}" if case.get("stopped") else ""
+        done = (
+            f", {case['completed']}/{case['jobs']} completed"
+            if case["completed"] != case["jobs"]
+            else ""
+        )
+        target = f"<= {r['target_ratio']:g}x"
+        if case["fault"] == "rate_limit":
+            target = f"<= {_figure(case['bound_ratio'], '.2f')}x (3x + hint holds)"
+        rows.append(
+            _row(
+                "faults",
+                f"{case['fault']}={r['rate']:g}: wall / fault-free (was {case['old_ratio']}x)",
+                f"{_figure(case['ratio'], '.2f')}x ({_figure(case['run_wall_s'], '.1f')} s"
+                f"{done}{stopped})",
+                target,
+                _verdict(case["pass"]),
+            )
+        )
+    return rows
+
+
 ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "startup": _rows_startup,
     "throughput": _rows_throughput,
@@ -482,6 +518,7 @@ ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "shards": _rows_shards,
     "goodput": _rows_goodput,
     "transcribe": _rows_transcribe,
+    "faults": _rows_faults,
 }
 
 

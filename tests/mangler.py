@@ -2,12 +2,14 @@
 
 It forwards the upgrade's path and query and the ``Authorization`` / ``OpenAI-Beta``
 headers to the emulator, every client frame unchanged, and every server frame
-unchanged except those a :class:`Mangle` picks. Runs in the test's nursery.
+unchanged except those a :class:`Mangle` picks (one chosen frame) or a :class:`Fuzz`
+picks (frames at random, seeded). Runs in the test's nursery.
 """
 
 from __future__ import annotations
 
 import copy
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,12 +66,80 @@ class Mangle:
         return [orjson.dumps(event).decode()]
 
 
+#: The values a fuzzed field may be given, beside the key's removal.
+FUZZ_VALUES: tuple[Any, ...] = ("x", 7, None, [], {})
+#: What :class:`Fuzz` may do to a frame it picks.
+FUZZ_ACTIONS = ("drop", "replace", "truncate", "twice")
+
+
+def _slots(node: Any) -> list[tuple[Any, str | int]]:
+    """Every (container, key or index) in a decoded JSON value, depth first."""
+    found: list[tuple[Any, str | int]] = []
+    steps: list[tuple[str | int, Any]] = []
+    if isinstance(node, dict):
+        steps = list(node.items())
+    elif isinstance(node, list):
+        steps = list(enumerate(node))
+    for step, child in steps:
+        found.append((node, step))
+        found += _slots(child)
+    return found
+
+
+@dataclass
+class Fuzz:
+    """Mangle each server frame with probability ``rate``, from a seeded generator.
+
+    A picked frame has one key dropped, one value replaced by one of
+    :data:`FUZZ_VALUES`, or is cut short, or is sent twice. ``done`` lists what was
+    done, as ``(event type, action, where)``, for a failure message.
+    """
+
+    seed: int
+    rate: float
+    done: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    @property
+    def applied(self) -> int:
+        return len(self.done)
+
+    def apply(self, frame: str) -> list[str]:
+        """The frames to send in place of ``frame``."""
+        rng = self._rng
+        if rng.random() >= self.rate:
+            return [frame]
+        event = orjson.loads(frame)
+        kind = str(event.get("type")) if isinstance(event, dict) else "?"
+        action = rng.choice(FUZZ_ACTIONS)
+        slots = _slots(event)
+        if action in ("drop", "replace") and not slots:
+            action = "twice"
+        if action == "truncate":
+            self.done.append((kind, action, ""))
+            return [frame[: rng.randrange(len(frame))]]
+        if action == "twice":
+            self.done.append((kind, action, ""))
+            return [frame, frame]
+        node, step = rng.choice(slots)
+        if action == "drop":
+            del node[step]  # a list loses an element, an object a key
+            self.done.append((kind, action, str(step)))
+        else:
+            value = copy.deepcopy(rng.choice(FUZZ_VALUES))
+            node[step] = value
+            self.done.append((kind, action, f"{step}={value!r}"))
+        return [orjson.dumps(event).decode()]
+
+
 @dataclass
 class Proxy:
     """Serves on an ephemeral port; use ``await nursery.start(proxy.serve)`` for the port."""
 
     upstream_port: int
-    mangle: Mangle
+    mangle: Mangle | Fuzz
     connections: int = field(default=0)
 
     async def serve(self, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
