@@ -202,9 +202,11 @@ class Session:
                 continue
             now = trio.current_time()
             quiet_from = max(self._last_rx, since)
-            if now - quiet_from >= idle:
+            # The same sums as the deadline's: a difference can round below it and
+            # re-enter a scope already past its deadline, forever.
+            if now >= quiet_from + idle:
                 raise _Silent(f"no server event for {now - quiet_from:g} s (idle deadline)")
-            if now - max(quiet_from, pinged) >= self._timeouts.ping_interval_s:
+            if now >= max(quiet_from, pinged) + self._timeouts.ping_interval_s:
                 await transport.ping(self._ws, self._timeouts.ping_timeout_s)
                 pinged = trio.current_time()
 

@@ -45,6 +45,8 @@ THREAD_WAITS: frozenset[CodeType] = frozenset(
 )
 #: Real seconds of quiet between looks while a task waits on a thread.
 POLL_S = 0.0005
+#: Real seconds every task must stay blocked before the clock jumps (loopback in flight).
+SETTLE_S = 0.002
 #: Real seconds one wait on threads may stand time still before the test fails.
 HOLD_LIMIT_S = 30.0
 
@@ -106,6 +108,12 @@ async def jump_when_idle(clock: trio.testing.MockClock) -> None:
                 raise ThreadHeldTime(f"{len(waiters)} task(s) waited on threads: {waiters}")
             # Real time, on purpose: the thread's progress is not on the virtual clock.
             await trio.testing.wait_all_tasks_blocked(cushion=POLL_S)
+        # Data a socket sent may still be on its way through the kernel's loopback (its
+        # softirq can be deferred on a loaded machine) while every task looks blocked:
+        # a jump then fires deadlines that real time would not. Quiet must last a moment.
+        await trio.testing.wait_all_tasks_blocked(cushion=SETTLE_S)
+        if waiting_on_threads():
+            continue
         jump = trio.lowlevel.current_statistics().seconds_to_next_deadline
         if 0 < jump < math.inf:
             clock.jump(jump)
