@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+from click.core import ParameterSource
 
 from rtbatch import __version__
 from rtbatch.cli_options import (
@@ -84,12 +85,20 @@ def _run_config(
     try:
         return RunConfig(
             api_key=ApiKey(_api_key(api_key_file, emulate=params["emulate"])),
-            timeouts=Timeouts(job_s=job_timeout, idle_s=idle_timeout),
+            timeouts=Timeouts(
+                job_s=job_timeout, idle_s=idle_timeout, idle_learned=not _given("idle_timeout")
+            ),
             retry=RetryPolicy(max_attempts=max_attempts, max_wait_s=max_wait),
             **params,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+
+
+def _given(name: str) -> bool:
+    """Whether the user set the parameter (on the command line or in its variable)."""
+    source = click.get_current_context().get_parameter_source(name)
+    return source in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
 
 
 def _exit(call: Callable[..., int], *args: Any) -> NoReturn:

@@ -132,8 +132,11 @@ class Timeouts:
     connect_s: float = CONNECT_TIMEOUT_S
     session_s: float = SESSION_TIMEOUT_S
     job_s: float = JOB_TIMEOUT_S
-    #: Silence allowed between two server events while a job waits on them.
+    #: Silence allowed between two server events while a job waits on them: the
+    #: most, when ``idle_learned`` (the run then allows what its answers show,
+    #: :mod:`rtbatch.silences`), else exactly.
     idle_s: float = IDLE_TIMEOUT_S
+    idle_learned: bool = True
     close_s: float = CLOSE_TIMEOUT_S
     ping_interval_s: float = PING_INTERVAL_S
     ping_timeout_s: float = PING_TIMEOUT_S

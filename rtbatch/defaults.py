@@ -39,6 +39,16 @@ JOB_TIMEOUT_S = 300.0
 # long plus TRANSCRIPT_IDLE_PER_AUDIO_S per second of audio it covers.
 IDLE_TIMEOUT_S = 10.0
 TRANSCRIPT_IDLE_PER_AUDIO_S = 0.1
+# Unless --idle-timeout is given, the deadline follows the run's own answers once
+# IDLE_LEARN_AFTER attempts succeeded: IDLE_SILENCE_FACTOR times the longest silence
+# any of the last IDLE_LEARN_WINDOW successful attempts kept, never below
+# IDLE_FLOOR_S nor above IDLE_TIMEOUT_S. A stall then costs a few answers' time, not
+# ten seconds; an answer three times slower than the slowest of hundreds is given up
+# (and retried) as one would give up on a stalled one.
+IDLE_FLOOR_S = 2.0
+IDLE_SILENCE_FACTOR = 3.0
+IDLE_LEARN_AFTER = 5
+IDLE_LEARN_WINDOW = 200
 CLOSE_TIMEOUT_S = 5.0
 # The service pings idle sockets about every 20 s; we probe a silent socket at the
 # same pace so that a dead peer is noticed long before a job's own deadline.

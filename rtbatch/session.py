@@ -49,11 +49,12 @@ from rtbatch.events import (
 from rtbatch.jobs import Job
 from rtbatch.output.transcript import SegmentRecord
 from rtbatch.protocol import SessionKind
+from rtbatch.reply import AudioOut, JobReply, answers_job, classified, reply_of
+from rtbatch.session_audio import SegmentHook, send_audio, transcribe
 
 # The reply shapes live in rtbatch.reply; they are named here too, since callers
 # (the pool, the settling of a try) take them from the session they ran on.
-from rtbatch.reply import AudioOut, JobReply, answers_job, classified, reply_of
-from rtbatch.session_audio import SegmentHook, send_audio, transcribe
+from rtbatch.silences import Silences
 from rtbatch.transport import WS_ERRORS, ConnectFn, connect_websocket, translate
 
 __all__ = [
@@ -138,8 +139,11 @@ class Session:
         config: RunConfig,
         kind: SessionKind,
         on_rate_limits: RateLimitHook | None,
+        silences: Silences | None = None,
     ) -> None:
         self._ws = ws
+        self._silences = silences or Silences(config.timeouts.idle_s, learn=False)
+        self._longest_silence = 0.0  # of the attempt under way
         self.config = config
         self.kind: SessionKind = kind
         self._dialect = config.dialect
@@ -177,7 +181,8 @@ class Session:
         ``want`` sees every event the session does not handle itself (typed, its
         type in GA spelling) and may act on the ones it passes over.
 
-        The server may stay silent for the idle deadline (``timeouts.idle_s``, plus
+        The server may stay silent for the idle deadline (the run's
+        :class:`~rtbatch.silences.Silences`, within ``timeouts.idle_s``, plus
         ``extra_idle()`` seconds, for a transcript of long audio), counted from the
         last frame or from this call, whichever is later; past it the attempt is
         stalled. A silence of ``ping_interval_s`` before that is probed with a ping,
@@ -191,11 +196,15 @@ class Session:
         pinged = since
         while True:
             quiet_from = max(self._last_rx, since)
-            idle = self._timeouts.idle_s + (extra_idle() if extra_idle is not None else 0.0)
+            extra = extra_idle() if extra_idle is not None else 0.0
+            idle = self._silences.deadline_s() + extra
             wake = min(quiet_from + idle, max(quiet_from, pinged) + self._timeouts.ping_interval_s)
             with trio.CancelScope(deadline=wake) as scope:
                 while True:
                     event = await self._receive_one()
+                    silence = self._last_rx - max(quiet_from, since) - extra
+                    self._longest_silence = max(self._longest_silence, silence)
+                    quiet_from = self._last_rx
                     if event is not None and want(event):
                         return event
             if not scope.cancelled_caught:
@@ -336,6 +345,18 @@ class Session:
             RtbatchError: the try failed; already classified.
         """
         self._job_events.clear()  # the previous job's errors are no longer ours
+        self._longest_silence = 0.0
+        reply = await self._run_job(job, audio_out, done, on_segment)
+        self._silences.answered(self._longest_silence)
+        return reply
+
+    async def _run_job(
+        self,
+        job: Job,
+        audio_out: AudioOut | None,
+        done: Sequence[SegmentRecord],
+        on_segment: SegmentHook | None,
+    ) -> JobReply:
         job_s = self._timeouts.job_s
         with (
             _boundary("job_timeout", f"no response within {job_s:g} s", audio=job.audio),
@@ -414,6 +435,7 @@ async def open_session(
     connect: ConnectFn = connect_websocket,
     ssl_context: ssl.SSLContext | None = None,
     on_rate_limits: RateLimitHook | None = None,
+    silences: Silences | None = None,
 ) -> AsyncIterator[Session]:
     """Open and configure one session; close it on exit under its own deadline.
 
@@ -433,7 +455,7 @@ async def open_session(
     body_done = False
     try:
         async with connect(url, headers, config.timeouts, ssl_context) as ws:
-            session = Session(ws, config, kind, on_rate_limits)
+            session = Session(ws, config, kind, on_rate_limits, silences)
             await session.start()
             try:
                 yield session

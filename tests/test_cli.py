@@ -247,3 +247,15 @@ def test_target_values_are_usage_errors(tmp_path: Path) -> None:
     for command in ("validate", "estimate"):
         result = _run([command, str(path), "--url", "http://x"])
         assert result.exit_code == 2 and "url: expected a ws://" in result.output
+
+
+def test_an_idle_timeout_the_user_sets_is_not_learned_over(
+    jobs: Path, captured: list[RunRequest]
+) -> None:
+    """Unset: the default is a cap the run learns under; set (option or variable): exact."""
+    env = {"OPENAI_API_KEY": "sk-abc"}
+    assert _run(["run", str(jobs)], env=env).exit_code == 0
+    assert _run(["run", str(jobs), "--idle-timeout", "30s"], env=env).exit_code == 0
+    assert _run(["run", str(jobs)], env={**env, "RTBATCH_IDLE_TIMEOUT": "4"}).exit_code == 0
+    got = [(r.config.timeouts.idle_s, r.config.timeouts.idle_learned) for r in captured]
+    assert got == [(10.0, True), (30.0, False), (4.0, False)]

@@ -69,6 +69,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "rtbatch.session",
             "rtbatch.session_audio",
             "rtbatch.reply",
+            "rtbatch.silences",
             "rtbatch.transport",
             "rtbatch.retry",
         ),

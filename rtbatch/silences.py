@@ -1,0 +1,51 @@
+"""How long a server may stay silent before an attempt is stalled: learned from the run.
+
+A fixed idle deadline must allow for the slowest answer any model might give, so a
+stalled request costs that whole allowance, many times a typical answer. The run
+knows better after a few answers: each successful attempt reports the longest
+silence it kept between two server events (a transcript's allowance for its audio
+taken out), and the deadline becomes :data:`~rtbatch.defaults.IDLE_SILENCE_FACTOR`
+times the longest of the recent ones, within ``[IDLE_FLOOR_S, cap]``. One object per
+run, shared by every session, so a session opened after a stall starts with what
+the run has learned.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from rtbatch.defaults import IDLE_FLOOR_S, IDLE_LEARN_AFTER, IDLE_LEARN_WINDOW, IDLE_SILENCE_FACTOR
+
+
+class Silences:
+    """The idle deadline a run has earned.
+
+    Args:
+        cap_s: the most silence ever allowed (``--idle-timeout``).
+        learn: follow the answers (False: always ``cap_s``, as when the user set it).
+    """
+
+    __slots__ = ("_cap", "_learn", "_longest", "_recent", "_seen")
+
+    def __init__(self, cap_s: float, *, learn: bool = True) -> None:
+        self._cap = cap_s
+        self._learn = learn
+        self._recent: deque[float] = deque(maxlen=IDLE_LEARN_WINDOW)
+        self._longest = 0.0
+        self._seen = 0
+
+    def deadline_s(self) -> float:
+        """Seconds of silence after which an attempt is stalled, now."""
+        if not self._learn or self._seen < IDLE_LEARN_AFTER:
+            return self._cap
+        return min(self._cap, max(IDLE_FLOOR_S, IDLE_SILENCE_FACTOR * self._longest))
+
+    def answered(self, longest_silence_s: float) -> None:
+        """A successful attempt kept at most this silence between two server events."""
+        self._seen += 1
+        dropped = self._recent[0] if len(self._recent) == self._recent.maxlen else None
+        self._recent.append(longest_silence_s)
+        if longest_silence_s >= self._longest:
+            self._longest = longest_silence_s
+        elif dropped is not None and dropped >= self._longest:
+            self._longest = max(self._recent)  # the longest left the window

@@ -1,0 +1,49 @@
+"""silences.py: the idle deadline follows the run's answers, within its floor and cap."""
+
+from __future__ import annotations
+
+from rtbatch.defaults import (
+    IDLE_FLOOR_S,
+    IDLE_LEARN_AFTER,
+    IDLE_LEARN_WINDOW,
+    IDLE_SILENCE_FACTOR,
+    IDLE_TIMEOUT_S,
+)
+from rtbatch.silences import Silences
+
+
+def test_the_cap_until_enough_answers_came() -> None:
+    silences = Silences(IDLE_TIMEOUT_S)
+    for _ in range(IDLE_LEARN_AFTER - 1):
+        silences.answered(1.0)
+        assert silences.deadline_s() == IDLE_TIMEOUT_S
+    silences.answered(1.0)
+    assert silences.deadline_s() == IDLE_SILENCE_FACTOR * 1.0
+
+
+def test_the_longest_recent_silence_counts_within_floor_and_cap() -> None:
+    silences = Silences(IDLE_TIMEOUT_S)
+    for gap in (0.2, 0.1, 0.3, 0.2, 0.1):
+        silences.answered(gap)
+    assert silences.deadline_s() == IDLE_FLOOR_S  # 0.9 s would be below the floor
+    silences.answered(2.5)
+    assert silences.deadline_s() == 7.5
+    silences.answered(9.0)
+    assert silences.deadline_s() == IDLE_TIMEOUT_S  # 27 s capped
+
+
+def test_a_long_silence_is_forgotten_once_it_leaves_the_window() -> None:
+    silences = Silences(IDLE_TIMEOUT_S)
+    silences.answered(3.0)
+    for _ in range(IDLE_LEARN_WINDOW - 1):
+        silences.answered(1.0)
+    assert silences.deadline_s() == 9.0
+    silences.answered(1.0)
+    assert silences.deadline_s() == 3.0
+
+
+def test_a_deadline_the_user_set_is_kept() -> None:
+    silences = Silences(30.0, learn=False)
+    for _ in range(50):
+        silences.answered(0.5)
+    assert silences.deadline_s() == 30.0
