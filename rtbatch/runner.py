@@ -41,7 +41,7 @@ from rtbatch.shards import apply as sharding
 from rtbatch.shards import partition as shards
 
 if TYPE_CHECKING:
-    from rtbatch.report import RunReport
+    from rtbatch.run import RunReport
 
 log = logging.getLogger("rtbatch")
 
@@ -362,8 +362,8 @@ async def _main(
     """The run, behind an emulator for ``--emulate`` (started first, stopped last)."""
     import trio
 
-    from rtbatch.pool import Run
     from rtbatch.progress import reporter
+    from rtbatch.run import Run
 
     async with trio.open_nursery() as nursery:
         config = request.config
