@@ -157,8 +157,9 @@ def build_request(jobs_file: str, config: RunConfig, *, stdin_spool: bool = Fals
     """Resolve the run's shard, result file and rules; divide the limits among shards.
 
     Raises:
-        ValueError: a shard that cannot be worked out (:class:`~rtbatch.shards.ShardError`),
-            or limits it cannot divide; the message names the option.
+        ValueError: a shard that cannot be worked out
+            (:class:`~rtbatch.shards.partition.ShardError`), or limits it cannot
+            divide; the message names the option.
     """
     shard = sharding.resolve(config.shard, config.shards)
     jobs_path = Path(jobs_file)
