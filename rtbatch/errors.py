@@ -30,6 +30,22 @@ Every failure is classified once, where it happens, into one of three branches::
         ├── OutputFailed          a result, transcript or audio file cannot be written
         └── InternalError         an unexpected exception of rtbatch's own (a bug)
 
+Outside it, errors a command or a module handles itself (never a job's fate)::
+
+    Exception
+    ├── JobFileError              rtbatch.jobs.reader: the job file cannot be read
+    ├── Invalid                   rtbatch.jobs.fields: one field of a job line is wrong
+    ├── LockBusy                  rtbatch.output.lock: another run holds the result file
+    ├── MergeError                rtbatch.shards.merge: shard result files cannot be merged
+    ├── ModelUnusable             rtbatch.runner: the run's transcription model cannot be used
+    ├── ClientError               rtbatch.emulator.errors: the emulator's answer to a bad event
+    │   └── FatalClientError      ... after which it closes the connection
+    └── ValueError
+        ├── InputError            rtbatch.audio.discover: a transcribe PATH names no audio
+        ├── SegmentMismatch       rtbatch.audio.segments: recorded segments do not fit the file
+        ├── MalformedEvent        rtbatch.events: a server event does not decode
+        └── ShardError            rtbatch.shards.partition: a shard cannot be worked out
+
 Each error carries the context a log line or a result needs: the server's
 ``code``, the WebSocket close code or handshake status where there is one, and the
 job id and attempt once the pool knows them.

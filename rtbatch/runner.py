@@ -41,7 +41,7 @@ from rtbatch.shards import apply as sharding
 from rtbatch.shards import partition as shards
 
 if TYPE_CHECKING:
-    from rtbatch.report import RunReport
+    from rtbatch.run import RunReport
 
 log = logging.getLogger("rtbatch")
 
@@ -157,8 +157,9 @@ def build_request(jobs_file: str, config: RunConfig, *, stdin_spool: bool = Fals
     """Resolve the run's shard, result file and rules; divide the limits among shards.
 
     Raises:
-        ValueError: a shard that cannot be worked out (:class:`~rtbatch.shards.ShardError`),
-            or limits it cannot divide; the message names the option.
+        ValueError: a shard that cannot be worked out
+            (:class:`~rtbatch.shards.partition.ShardError`), or limits it cannot
+            divide; the message names the option.
     """
     shard = sharding.resolve(config.shard, config.shards)
     jobs_path = Path(jobs_file)
@@ -362,8 +363,8 @@ async def _main(
     """The run, behind an emulator for ``--emulate`` (started first, stopped last)."""
     import trio
 
-    from rtbatch.pool import Run
     from rtbatch.progress import reporter
+    from rtbatch.run import Run
 
     async with trio.open_nursery() as nursery:
         config = request.config

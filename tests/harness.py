@@ -20,8 +20,7 @@ from rtbatch.emulator import Emulator, EmulatorConfig, serve
 from rtbatch.jobs import read_jobs
 from rtbatch.output.results import ResultFile
 from rtbatch.output.resume import prepare_resume
-from rtbatch.pool import Run
-from rtbatch.report import RunReport
+from rtbatch.run import Run, RunReport
 
 TEST_KEY = "sk-test-harness-0123456789"
 

@@ -26,7 +26,7 @@ from rtbatch.config import RetryPolicy
 from rtbatch.exitcodes import EXIT_FAILED, EXIT_FATAL, EXIT_INTERNAL, EXIT_USAGE
 from rtbatch.jobs import read_jobs
 from rtbatch.output.results import ResultFile
-from rtbatch.pool import Run
+from rtbatch.run import Run
 from rtbatch.transport import Connection, Headers
 from tests.harness import by_id, prompt_jobs, read_results, received, start_emulator, write_jobs
 

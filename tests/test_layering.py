@@ -6,9 +6,10 @@ The layers follow the design's target layout top to bottom, as the code stands a
 - ``composition``: checks the input, locks, resumes, starts the emulator, runs, reports;
   the emulator itself, the shards (partition, applying one, merging) and the audio
   discovery of ``rtbatch transcribe`` live here, since only a command uses them;
-- ``run``: the pool, its queues and how a job's try becomes its line (``settle``);
+- ``run``: the run's package: its workers, queues, attempt ledger, stop state and
+  report, and how a job's try becomes its line;
 - ``pacing``: when the next request may start;
-- ``accounting``: estimates, cost, the budget, totals, the report and progress;
+- ``accounting``: estimates, cost, the budget, totals and progress;
 - ``session``: one Realtime session over one WebSocket, with retry classification;
 - ``output``: the result file and everything beside it (above ``jobs``: resume
   keys lines by job, so it may read the job model, and no job module writes files);
@@ -50,13 +51,12 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "rtbatch.emulator.*",
         ),
     ),
-    ("run", ("rtbatch.pool", "rtbatch.settle", "rtbatch.queues")),
+    ("run", ("rtbatch.run", "rtbatch.run.*")),
     ("pacing", ("rtbatch.pacing", "rtbatch.pacing.*")),
     (
         "accounting",
         (
             "rtbatch.estimate",
-            "rtbatch.report",
             "rtbatch.summary",
             "rtbatch.budget",
             "rtbatch.cost",

@@ -20,7 +20,7 @@ from rtbatch.emulator import FaultSchedule
 from rtbatch.exitcodes import EXIT_FATAL, EXIT_INTERRUPTED, EXIT_OK
 from rtbatch.jobs import read_jobs
 from rtbatch.output.results import ResultFile
-from rtbatch.pool import Run
+from rtbatch.run import Run
 from tests.harness import by_id, prompt_jobs, read_results, received, start_emulator, write_jobs
 
 FAULTS = [

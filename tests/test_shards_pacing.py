@@ -1,6 +1,6 @@
 """Shards sharing one account, on virtual time: when do they finish together?
 
-Each shard is a whole :class:`~rtbatch.pool.Run` over its partition of one job file,
+Each shard is a whole :class:`~rtbatch.run.Run` over its partition of one job file,
 given every shard's job count as ``rtbatch run --shard`` gives it (read from the
 file), against one emulator that enforces the account's limit. The emulator and the
 shards share trio's ``autojump_clock``, so the assertions are about instants: when
@@ -18,7 +18,7 @@ import trio.testing
 from rtbatch.exitcodes import EXIT_OK
 from rtbatch.jobs import read_jobs
 from rtbatch.output.results import ResultFile
-from rtbatch.pool import Run
+from rtbatch.run import Run
 from rtbatch.shards import partition as shards
 from rtbatch.shards.apply import own_first, owned
 from tests.harness import Harness, by_id, prompt_jobs, read_results, start_emulator, write_jobs

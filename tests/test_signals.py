@@ -18,8 +18,7 @@ import trio.testing
 from rtbatch.exitcodes import EXIT_INTERRUPTED
 from rtbatch.jobs import read_jobs
 from rtbatch.output.results import ResultFile
-from rtbatch.pool import Run
-from rtbatch.report import RunReport
+from rtbatch.run import Run, RunReport
 from tests.harness import Harness, prompt_jobs, read_results, start_emulator, write_jobs
 
 

@@ -11,5 +11,6 @@ nothing, so ``rtbatch.output.formats`` stays cheap to import for the CLI):
 - :mod:`~rtbatch.output.transcript`: a long file's transcript from its segments;
 - :mod:`~rtbatch.output.formats`: transcript files (txt, srt, vtt, json);
 - :mod:`~rtbatch.output.audio_sink`: a job's spoken answer streamed to a WAV file;
-- :mod:`~rtbatch.output.atomic`: the one atomic writer every file above goes through.
+- :mod:`~rtbatch.output.atomic`: the one atomic writer every file above goes through;
+- :mod:`~rtbatch.output.writing`: a failed write of any of them, as ``OutputFailed``.
 """

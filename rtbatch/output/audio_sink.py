@@ -21,9 +21,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from rtbatch.errors import OutputFailed, ProtocolError
+from rtbatch.errors import ProtocolError
 from rtbatch.jobs import Job
 from rtbatch.output.atomic import AtomicFile
+from rtbatch.output.writing import writing
 
 if TYPE_CHECKING:
     from rtbatch.audio.wav import WavWriter
@@ -92,10 +93,8 @@ class AudioSink:
             pcm = base64.b64decode(delta, validate=True)
         except binascii.Error:
             raise ProtocolError("output_audio.delta: delta is not base64") from None
-        try:
+        with writing(self.path):
             self._writer().write(pcm)
-        except OSError as exc:
-            raise OutputFailed(f"cannot write {self.path}: {exc.strerror or exc}") from exc
 
     def commit(self) -> str:
         """Close the WAV and rename it into place; its path.
@@ -103,13 +102,11 @@ class AudioSink:
         Raises:
             OutputFailed: the file cannot be written or renamed.
         """
-        try:
+        with writing(self.path):
             wav = self._writer()  # an answer with no audio still gets a (silent) WAV
             wav.close()
             assert self._file is not None
             self._file.commit()
-        except OSError as exc:
-            raise OutputFailed(f"cannot write {self.path}: {exc.strerror or exc}") from exc
         return str(self.path)
 
     def _writer(self) -> WavWriter:

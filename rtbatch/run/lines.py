@@ -1,4 +1,4 @@
-"""What a job's try produced, and what it cost: result lines, transcript files, estimates.
+"""How a job's try becomes its line: result lines, transcript files, expected costs.
 
 Pure builders of :class:`~rtbatch.output.outcome.Outcome` from a reply or a final
 failure (a long file's finished segments make it ``incomplete``), the transcript
@@ -19,7 +19,8 @@ from rtbatch.estimate import Estimator
 from rtbatch.jobs import Job
 from rtbatch.output.outcome import Outcome
 from rtbatch.output.transcript import sum_usage, transcript_output
-from rtbatch.queues import Attempt
+from rtbatch.output.writing import writing
+from rtbatch.run.ledger import Attempt
 from rtbatch.session import JobReply
 
 
@@ -46,7 +47,7 @@ def success_outcome(
         output=reply.output,
         usage=reply.usage,
         model=model,
-        cost_usd=outcome_cost(model, reply.usage),
+        cost_usd=attempt.cost_usd,
         response_id=reply.response_id,
         latency_ms=round((trio.current_time() - started) * 1000),
         metadata=job.metadata,
@@ -96,7 +97,7 @@ async def write_transcripts(
         return
     from rtbatch.output.formats import write_transcripts as write
 
-    try:
+    with writing(f"transcripts of {job.id}"):
         await trio.to_thread.run_sync(
             partial(
                 write,
@@ -108,8 +109,6 @@ async def write_transcripts(
                 config.formats,  # type: ignore[arg-type]
             )
         )
-    except OSError as exc:
-        raise errors.OutputFailed(f"cannot write transcripts of {job.id}: {exc}") from exc
 
 
 async def expected_cost(estimator: Estimator | None, job: Job) -> float:

@@ -7,35 +7,12 @@ from their own kind's queue first and from the other only when theirs is empty.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
 
 import trio
 
 from rtbatch.jobs import Job
-from rtbatch.output.checkpoint import contiguous
-from rtbatch.output.transcript import SegmentRecord
 from rtbatch.protocol import SessionKind
-
-
-@dataclass(slots=True)
-class Attempt:
-    """A job on its way through the pool: the one owner of its tries' bookkeeping.
-
-    ``attempts`` counts tries that ran; ``refusals`` counts tries the service
-    refused before running them (rate or capacity limits). Only
-    :meth:`rtbatch.pool.Run._conclude` changes them.
-    """
-
-    job: Job
-    attempts: int = 0
-    refusals: int = 0
-    first_at: float | None = None
-    #: A long file's segments transcribed so far, by index (kept across tries).
-    segments: dict[int, SegmentRecord] = field(default_factory=dict)
-
-    def done_segments(self) -> list[SegmentRecord]:
-        """The contiguous run of finished segments from the file's start."""
-        return contiguous(self.segments)
+from rtbatch.run.ledger import Attempt
 
 
 def session_kind(job: Job) -> SessionKind:
@@ -52,12 +29,13 @@ class WorkQueues:
     """
 
     def __init__(self, bound: int) -> None:
-        self._queues: dict[SessionKind, deque[Attempt]] = {
+        # Each entry says whether it holds room under the bound (a new job) or not
+        # (a retry), so room is given back exactly once per new job.
+        self._queues: dict[SessionKind, deque[tuple[Attempt, bool]]] = {
             "realtime": deque(),
             "transcription": deque(),
         }
         self._room = bound
-        self._fresh: set[int] = set()
         self._takers = trio.lowlevel.ParkingLot()
         self._putters = trio.lowlevel.ParkingLot()
         self._closed = False
@@ -68,17 +46,16 @@ class WorkQueues:
             await self._putters.park()
         await trio.lowlevel.checkpoint()
         self._room -= 1
-        self._fresh.add(id(attempt))
-        self._push(attempt)
+        self._push(attempt, holds_room=True)
 
     def put_retry(self, attempt: Attempt) -> None:
         """Queue a job again, at once."""
-        self._push(attempt)
+        self._push(attempt, holds_room=False)
 
-    def _push(self, attempt: Attempt) -> None:
+    def _push(self, attempt: Attempt, *, holds_room: bool) -> None:
         if self._closed:
             return
-        self._queues[session_kind(attempt.job)].append(attempt)
+        self._queues[session_kind(attempt.job)].append((attempt, holds_room))
         self._takers.unpark()
 
     async def take(self, prefer: SessionKind | None) -> Attempt | None:
@@ -92,9 +69,8 @@ class WorkQueues:
                 order = ("transcription", "realtime")
             for kind in order:
                 if self._queues[kind]:
-                    attempt = self._queues[kind].popleft()
-                    if id(attempt) in self._fresh:
-                        self._fresh.discard(id(attempt))
+                    attempt, holds_room = self._queues[kind].popleft()
+                    if holds_room:
                         self._room += 1
                         self._putters.unpark()
                     return attempt

@@ -1,0 +1,62 @@
+"""The attempt ledger: one entry per job in the run, the only owner of its tries' bookkeeping.
+
+An :class:`Attempt` travels with its job through the queues, the worker and the
+retry timer, so nothing beside it is keyed by the job or by the entry's identity:
+the count of tries and refusals, when the first try started, the wait before the
+next try, the cost of the try that succeeded, and a long file's finished segments.
+Only the run counts a try (:meth:`Attempt.count`, from
+:meth:`~rtbatch.run.batch.Run.concluded` and :meth:`~rtbatch.run.batch.Run.failed`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rtbatch.jobs import Job
+from rtbatch.output.checkpoint import contiguous
+from rtbatch.output.transcript import SegmentRecord
+
+
+@dataclass(slots=True)
+class Attempt:
+    """A job on its way through the run, with everything its tries left behind.
+
+    ``attempts`` counts tries that ran; ``refusals`` counts tries the service
+    refused before running them (rate or capacity limits), which are not attempts.
+    """
+
+    job: Job
+    attempts: int = 0
+    refusals: int = 0
+    first_at: float | None = None
+    #: The backoff chosen for the next try, once a failure was retried.
+    next_wait_s: float | None = None
+    #: What the try in hand cost, once it succeeded (None: unpriced or failed).
+    cost_usd: float | None = None
+    #: A long file's segments transcribed so far, by index (kept across tries).
+    segments: dict[int, SegmentRecord] = field(default_factory=dict)
+
+    def start(self, now: float) -> None:
+        """A try starts running (past pacing): the first one starts the clock."""
+        if self.first_at is None:
+            self.first_at = now
+        self.cost_usd = None
+
+    def count(self, *, refused: bool) -> None:
+        """Count one try that ended: an attempt, or a refusal that never ran."""
+        if refused:
+            self.refusals += 1
+        else:
+            self.attempts += 1
+
+    def elapsed_s(self, now: float) -> float:
+        """Time since the first try started (0 before any try ran)."""
+        return 0.0 if self.first_at is None else now - self.first_at
+
+    def start_over(self) -> None:
+        """Forget the finished segments: the file's next try starts at its beginning."""
+        self.segments.clear()
+
+    def done_segments(self) -> list[SegmentRecord]:
+        """The contiguous run of finished segments from the file's start."""
+        return contiguous(self.segments)
