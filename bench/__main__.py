@@ -555,7 +555,7 @@ def render(rows: list[Row]) -> str:
 def _warm_up() -> None:
     """Compile every module the children import once, outside any measurement."""
     code = (
-        "import rtbatch.cli, rtbatch.runner, rtbatch.pool, rtbatch.session\n"
+        "import rtbatch.cli, rtbatch.runner, rtbatch.run, rtbatch.session\n"
         "import rtbatch.output.results\n"
         "import rtbatch.emulator, rtbatch.emulator.server\n"
         "import openai, openai.resources.realtime.realtime, websockets.asyncio.client\n"

@@ -161,7 +161,7 @@ engine_options = options(
         type=Duration(),
         default=_seconds(IDLE_TIMEOUT_S),
         help="Give an attempt up as stalled after this long without a server event. "
-        "Unset, the run allows 3x the longest silence of its recent answers (at least "
+        "Unset, the run allows twice the longest silence of its recent answers (at least "
         "2 s) once five have come, up to this default.",
         **env("IDLE_TIMEOUT"),
     ),

@@ -33,6 +33,7 @@ Every failure is classified once, where it happens, into one of three branches::
 Outside it, errors a command or a module handles itself (never a job's fate)::
 
     Exception
+    ├── CheckFailed               rtbatch.catalogue_check: an endpoint's model list cannot be had
     ├── JobFileError              rtbatch.jobs.reader: the job file cannot be read
     ├── Invalid                   rtbatch.jobs.fields: one field of a job line is wrong
     ├── LockBusy                  rtbatch.output.lock: another run holds the result file

@@ -200,13 +200,23 @@ class Session:
             idle = self._silences.deadline_s() + extra
             wake = min(quiet_from + idle, max(quiet_from, pinged) + self._timeouts.ping_interval_s)
             with trio.CancelScope(deadline=wake) as scope:
-                while True:
-                    event = await self._receive_one()
-                    silence = self._last_rx - max(quiet_from, since) - extra
-                    self._longest_silence = max(self._longest_silence, silence)
-                    quiet_from = self._last_rx
-                    if event is not None and want(event):
-                        return event
+
+                def shortened(scope: trio.CancelScope = scope, extra: float = extra) -> None:
+                    # Fires early at worst: the check below decides on the silence.
+                    due = max(self._last_rx, since) + self._silences.deadline_s() + extra
+                    scope.deadline = min(scope.deadline, due)
+
+                unwatch = self._silences.watch(shortened)
+                try:
+                    while True:
+                        event = await self._receive_one()
+                        silence = self._last_rx - max(quiet_from, since) - extra
+                        self._longest_silence = max(self._longest_silence, silence)
+                        quiet_from = self._last_rx
+                        if event is not None and want(event):
+                            return event
+                finally:
+                    unwatch()
             if not scope.cancelled_caught:
                 continue
             now = trio.current_time()

@@ -13,6 +13,7 @@ the run has learned.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 from rtbatch.defaults import IDLE_FLOOR_S, IDLE_LEARN_AFTER, IDLE_LEARN_WINDOW, IDLE_SILENCE_FACTOR
 
@@ -25,7 +26,7 @@ class Silences:
         learn: follow the answers (False: always ``cap_s``, as when the user set it).
     """
 
-    __slots__ = ("_cap", "_learn", "_longest", "_recent", "_seen")
+    __slots__ = ("_cap", "_learn", "_longest", "_recent", "_seen", "_waiting")
 
     def __init__(self, cap_s: float, *, learn: bool = True) -> None:
         self._cap = cap_s
@@ -33,6 +34,14 @@ class Silences:
         self._recent: deque[float] = deque(maxlen=IDLE_LEARN_WINDOW)
         self._longest = 0.0
         self._seen = 0
+        # Waits under way, told when the deadline shortens: a wait that began under
+        # the cap (before the run had answers) is held to what the run learns since.
+        self._waiting: set[Callable[[], None]] = set()
+
+    def watch(self, shortened: Callable[[], None]) -> Callable[[], None]:
+        """Call ``shortened`` whenever the deadline shortens; returns the unwatch call."""
+        self._waiting.add(shortened)
+        return lambda: self._waiting.discard(shortened)
 
     def deadline_s(self) -> float:
         """Seconds of silence after which an attempt is stalled, now."""
@@ -42,6 +51,13 @@ class Silences:
 
     def answered(self, longest_silence_s: float) -> None:
         """A successful attempt kept at most this silence between two server events."""
+        before = self.deadline_s()
+        self._learned(longest_silence_s)
+        if self.deadline_s() < before:
+            for shortened in list(self._waiting):
+                shortened()
+
+    def _learned(self, longest_silence_s: float) -> None:
         self._seen += 1
         dropped = self._recent[0] if len(self._recent) == self._recent.maxlen else None
         self._recent.append(longest_silence_s)

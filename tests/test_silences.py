@@ -17,8 +17,8 @@ def test_the_cap_until_enough_answers_came() -> None:
     for _ in range(IDLE_LEARN_AFTER - 1):
         silences.answered(1.0)
         assert silences.deadline_s() == IDLE_TIMEOUT_S
-    silences.answered(1.0)
-    assert silences.deadline_s() == IDLE_SILENCE_FACTOR * 1.0
+    silences.answered(1.5)
+    assert silences.deadline_s() == IDLE_SILENCE_FACTOR * 1.5
 
 
 def test_the_longest_recent_silence_counts_within_floor_and_cap() -> None:
@@ -27,19 +27,19 @@ def test_the_longest_recent_silence_counts_within_floor_and_cap() -> None:
         silences.answered(gap)
     assert silences.deadline_s() == IDLE_FLOOR_S  # 0.9 s would be below the floor
     silences.answered(2.5)
-    assert silences.deadline_s() == 7.5
+    assert silences.deadline_s() == IDLE_SILENCE_FACTOR * 2.5
     silences.answered(9.0)
-    assert silences.deadline_s() == IDLE_TIMEOUT_S  # 27 s capped
+    assert silences.deadline_s() == IDLE_TIMEOUT_S  # capped
 
 
 def test_a_long_silence_is_forgotten_once_it_leaves_the_window() -> None:
     silences = Silences(IDLE_TIMEOUT_S)
-    silences.answered(3.0)
+    silences.answered(4.0)
     for _ in range(IDLE_LEARN_WINDOW - 1):
-        silences.answered(1.0)
-    assert silences.deadline_s() == 9.0
-    silences.answered(1.0)
-    assert silences.deadline_s() == 3.0
+        silences.answered(1.5)
+    assert silences.deadline_s() == IDLE_SILENCE_FACTOR * 4.0
+    silences.answered(1.5)
+    assert silences.deadline_s() == IDLE_SILENCE_FACTOR * 1.5
 
 
 def test_a_deadline_the_user_set_is_kept() -> None:
@@ -47,3 +47,16 @@ def test_a_deadline_the_user_set_is_kept() -> None:
     for _ in range(50):
         silences.answered(0.5)
     assert silences.deadline_s() == 30.0
+
+
+def test_waits_are_told_when_the_deadline_shortens() -> None:
+    """A wait begun under the cap hears of every shortening, and of nothing else."""
+    silences = Silences(IDLE_TIMEOUT_S)
+    told: list[float] = []
+    unwatch = silences.watch(lambda: told.append(silences.deadline_s()))
+    for _ in range(IDLE_LEARN_AFTER):
+        silences.answered(2.0)
+    silences.answered(1.0)  # not the longest: no change
+    silences.answered(3.0)  # longer: the deadline grows, nobody is told
+    unwatch()
+    assert told == [IDLE_SILENCE_FACTOR * 2.0]

@@ -61,6 +61,7 @@ from rtbatch.run.report import RunReport
 from rtbatch.run.stop import Stop, StopState, gravest
 from rtbatch.run.worker import Crew, Outcomes, work
 from rtbatch.session import JobReply
+from rtbatch.silences import Silences
 from rtbatch.summary import Summary
 from rtbatch.transport import ConnectFn, check_tls, connect_websocket
 
@@ -103,6 +104,9 @@ class Run:
             tpm=self.config.tpm,
             share=Share.of_work(self.config.account_share, self.shard_work, len(self.done)),
         )
+        # One for the run: a session opened after a stall starts with what it learned.
+        timeouts = self.config.timeouts
+        self.silences = Silences(timeouts.idle_s, learn=timeouts.idle_learned)
         self.connections = 0
         self.open_failures = 0
         self.rng = random.Random(self.config.seed)

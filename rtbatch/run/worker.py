@@ -46,6 +46,7 @@ from rtbatch.run.lines import expected_cost, model_of, write_transcripts
 from rtbatch.run.queues import WorkQueues, session_kind
 from rtbatch.run.stop import StopState
 from rtbatch.session import JobReply, Session, open_session
+from rtbatch.silences import Silences
 from rtbatch.transport import ConnectFn
 
 TryState = Literal["ok", "broken", "carry"]
@@ -77,6 +78,8 @@ class Crew(Protocol):
     def estimator(self) -> Estimator | None: ...
     @property
     def pacer(self) -> Pacer: ...
+    @property
+    def silences(self) -> Silences: ...
     @property
     def queues(self) -> WorkQueues: ...
     @property
@@ -197,6 +200,7 @@ async def _open(
         connect=crew.connect,
         ssl_context=crew.ssl_context,
         on_rate_limits=crew.pacer.on_rate_limits,
+        silences=crew.silences,
     )
     try:
         await held.open(kind, opening)
