@@ -39,6 +39,7 @@ from rtbatch.models import lookup
 from rtbatch.output.checkpoint import checkpoint_path
 from tests.audio.samples import Speech, speech, write_speech_wav
 from tests.harness import Harness, by_id, read_results, start_emulator, write_jobs
+from tests.mangler import Mangle, Proxy
 
 pytest.importorskip("av")
 
@@ -264,6 +265,39 @@ async def test_a_drop_mid_file_resends_only_the_unfinished_segments(
     # The retry sent every sample from segment 3's start, and nothing before it.
     assert appended(second) == voice.samples - cuts[3].start_sample
     assert committed_samples(second) == [c.samples for c in cuts[3:]]
+
+
+async def test_a_malformed_transcript_mid_file_keeps_the_segments_before_it(
+    nursery: trio.Nursery, tmp_path: Path, two_minutes: tuple[Path, Speech, list[audio.Cut]]
+) -> None:
+    """Segment 3's transcript arrives with a number for its text (issue 21's regression).
+
+    A protocol error of that try, not a CheckpointMismatch: the segments already
+    recorded survive, and the retry sends only from segment 3's start.
+    """
+    path, voice, cuts = two_minutes
+    h = await start_emulator(nursery, tmp_path)
+    mangle = Mangle("conversation.item.input_audio_transcription.completed", ("transcript",), 7, 3)
+    port = await nursery.start(Proxy(h.emulator.port, mangle).serve)
+    jobs = write_jobs(tmp_path / "jobs.jsonl", [transcribe_job(path)])
+    report, results = await h.run(
+        jobs,
+        url=f"ws://127.0.0.1:{port}/v1/realtime",
+        concurrency=1,
+        max_segment_ms=SHORT_SEGMENT_MS,
+        retry=RetryPolicy(max_attempts=3, initial_s=0.01, max_s=0.05),
+    )
+    assert mangle.applied == 1
+    assert report.exit_code == EXIT_OK
+    (result,) = results
+    assert result["status"] == "completed" and result["attempts"] == 2
+    segments = result["output"]["segments"]
+    assert_tiles(segments, voice.samples)
+    first, second = h.emulator.connections
+    assert committed_samples(first)[:3] == [c.samples for c in cuts[:3]]
+    # The retry sent every sample from segment 3's start, and nothing before it.
+    assert committed_samples(second) == [c.samples for c in cuts[3:]]
+    assert appended(second) == voice.samples - cuts[3].start_sample
 
 
 async def test_a_failed_segment_is_retried_alone_on_the_same_session(
