@@ -9,15 +9,25 @@ kind of rule it breaks.
 
 from __future__ import annotations
 
-import difflib
 import re
 from pathlib import Path
-from typing import Any, Literal, NoReturn, TypeVar, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 import orjson
 
 from rtbatch import models
 from rtbatch.jobs import rules as jobrules
+from rtbatch.jobs.checks import (
+    Invalid,
+    check_known,
+    fail,
+    got,
+    json_type,
+    nonempty_str,
+    one_of,
+    quote,
+    string,
+)
 from rtbatch.jobs.model import (
     Job,
     JobKind,
@@ -30,6 +40,9 @@ from rtbatch.jobs.model import (
 )
 from rtbatch.jobs.rules import JobRules
 
+# Invalid, fail and quote are the reader's too.
+__all__ = ["Invalid", "build_job", "fail", "id_key", "job_id_of", "parse_object", "quote"]
+
 #: Longest id, in characters. Ids name result lines and audio output files.
 MAX_ID_CHARS = 512
 
@@ -40,19 +53,6 @@ _EFFORTS: tuple[ReasoningEffort, ...] = get_args(ReasoningEffort)
 _LANGUAGE = re.compile(r"[a-z]{2,3}")
 _ISO_639_1 = re.compile(r"[a-z]{2}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-class Invalid(Exception):
-    """A line's first problem; caught by the reader and turned into a JobProblem."""
-
-    def __init__(self, field: str | None, message: str) -> None:
-        self.field = field
-        self.message = message
-
-
-def fail(field: str | None, message: str) -> NoReturn:
-    """Stop checking the line: raise its problem."""
-    raise Invalid(field, message)
 
 
 def parse_object(raw: bytes) -> dict[str, Any]:
@@ -67,7 +67,7 @@ def parse_object(raw: bytes) -> dict[str, Any]:
             fail(None, f"not valid UTF-8 (byte 0x{raw[bad.start]:02x} at column {column})")
         fail(None, f"invalid JSON: {exc.msg} at column {exc.colno}")
     if not isinstance(value, dict):
-        fail(None, f"expected a JSON object, got {_json_type(value)}")
+        fail(None, f"expected a JSON object, got {json_type(value)}")
     return value
 
 
@@ -83,7 +83,7 @@ def job_id_of(obj: dict[str, Any]) -> str:
     key = id_key(obj)
     if key not in obj:
         fail("id", "required (or custom_id)")
-    value = _nonempty_str(key, obj[key])
+    value = nonempty_str(key, obj[key])
     if len(value) > MAX_ID_CHARS:
         fail(key, f"longer than {MAX_ID_CHARS} characters ({len(value)})")
     control = _CONTROL.search(value)
@@ -140,7 +140,7 @@ def _service_shapes(obj: dict[str, Any]) -> None:
 def build_job(obj: dict[str, Any], job_id: str, line: int, base: Path, rules: JobRules) -> Job:
     """The job of a line whose JSON and id are good; raises :class:`Invalid` otherwise."""
     _service_shapes(obj)
-    _check_known(obj, _FIELDS, "")
+    check_known(obj, _FIELDS, "")
     kind = _kind(obj)
     if "transcription" in obj and kind != "transcribe":
         fail("transcription", "only for audio jobs with task transcribe")
@@ -152,9 +152,9 @@ def build_job(obj: dict[str, Any], job_id: str, line: int, base: Path, rules: Jo
         id=job_id,
         line=line,
         kind=kind,
-        prompt=_nonempty_str("prompt", obj["prompt"]) if "prompt" in obj else None,
+        prompt=nonempty_str("prompt", obj["prompt"]) if "prompt" in obj else None,
         messages=_messages(obj["messages"]) if "messages" in obj else None,
-        instructions=_str("instructions", obj["instructions"]) if "instructions" in obj else None,
+        instructions=string("instructions", obj["instructions"]) if "instructions" in obj else None,
         options=_options(obj, rules),
         metadata=_metadata(obj["metadata"]) if "metadata" in obj else None,
         audio=_audio_path(obj["audio"], base) if kind != "text" else None,
@@ -182,37 +182,10 @@ def _kind(obj: dict[str, Any]) -> JobKind:
         )
     if "task" not in obj:
         fail("task", f"required with audio: one of {', '.join(_TASKS)}")
-    return _one_of("task", obj["task"], _TASKS)
-
-
-def _check_known(obj: dict[str, Any], known: tuple[str, ...], prefix: str) -> None:
-    for key in obj:
-        if key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f"; did you mean {quote(close[0])}?" if close else ""
-            fail(f"{prefix}{key}", f"unknown field{hint} (expected one of: {', '.join(known)})")
+    return one_of("task", obj["task"], _TASKS)
 
 
 # --- field values -----------------------------------------------------------------------------
-
-
-def _str(name: str, value: object) -> str:
-    if not isinstance(value, str):
-        fail(name, f"expected a string, {_got(value)}")
-    return value
-
-
-def _nonempty_str(name: str, value: object) -> str:
-    if not isinstance(value, str) or not value:
-        fail(name, f"expected a non-empty string, {_got(value)}")
-    return value
-
-
-def _one_of(name: str, value: object, choices: tuple[_T, ...]) -> _T:
-    for choice in choices:
-        if isinstance(value, str) and value == choice:
-            return choice
-    fail(name, f"expected one of {', '.join(choices)}, {_got(value)}")
 
 
 def _max_output_tokens(value: object, rules: JobRules) -> int | Literal["inf"]:
@@ -222,7 +195,7 @@ def _max_output_tokens(value: object, rules: JobRules) -> int | Literal["inf"]:
     if type(value) is not int or value < 1 or (cap is not None and value > cap):
         # Without a catalogue figure (a model it does not know) the endpoint decides.
         expected = f"1..{cap}" if cap is not None else "a positive integer"
-        fail("max_output_tokens", f'expected {expected} or "inf" for {rules.model}, {_got(value)}')
+        fail("max_output_tokens", f'expected {expected} or "inf" for {rules.model}, {got(value)}')
     return value
 
 
@@ -232,7 +205,7 @@ def _temperature(value: object, rules: JobRules) -> float:
         fail("temperature", problem)
     low, high = jobrules.TEMPERATURE_RANGE
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        fail("temperature", f"expected a number {low}..{high}, {_got(value)}")
+        fail("temperature", f"expected a number {low}..{high}, {got(value)}")
     return float(value)
 
 
@@ -241,11 +214,11 @@ def _reasoning(value: object, rules: JobRules) -> ReasoningEffort:
     if problem is not None:
         fail("reasoning", problem)
     if not isinstance(value, dict):
-        fail("reasoning", f'expected an object such as {{"effort": "low"}}, {_got(value)}')
-    _check_known(value, ("effort",), "reasoning.")
+        fail("reasoning", f'expected an object such as {{"effort": "low"}}, {got(value)}')
+    check_known(value, ("effort",), "reasoning.")
     if "effort" not in value:
         fail("reasoning.effort", "required")
-    return _one_of("reasoning.effort", value["effort"], _EFFORTS)
+    return one_of("reasoning.effort", value["effort"], _EFFORTS)
 
 
 def _output_modalities(value: object) -> tuple[Modality, ...]:
@@ -253,7 +226,7 @@ def _output_modalities(value: object) -> tuple[Modality, ...]:
         return ("text",)
     if value == ["audio"]:
         return ("audio",)
-    fail("output_modalities", f'expected ["text"] or ["audio"], {_got(value)}')
+    fail("output_modalities", f'expected ["text"] or ["audio"], {got(value)}')
 
 
 _OPTION_FIELDS = ("max_output_tokens", "temperature", "reasoning", "output_modalities", "voice")
@@ -270,7 +243,7 @@ def _options(obj: dict[str, Any], rules: JobRules) -> ResponseOptions:
         output_modalities=_output_modalities(obj["output_modalities"])
         if "output_modalities" in obj
         else None,
-        voice=_nonempty_str("voice", obj["voice"]) if "voice" in obj else None,
+        voice=nonempty_str("voice", obj["voice"]) if "voice" in obj else None,
         reasoning_effort=_reasoning(obj["reasoning"], rules) if "reasoning" in obj else None,
     )
 
@@ -280,23 +253,23 @@ _NO_OPTIONS = ResponseOptions()
 
 def _messages(value: object) -> tuple[Message, ...]:
     if not isinstance(value, list) or not value:
-        fail("messages", f"expected a non-empty array of {{role, content}} objects, {_got(value)}")
+        fail("messages", f"expected a non-empty array of {{role, content}} objects, {got(value)}")
     return tuple(_message(f"messages[{i}]", item) for i, item in enumerate(value))
 
 
 def _message(where: str, item: object) -> Message:
     if not isinstance(item, dict):
-        fail(where, f"expected an object with role and content, {_got(item)}")
-    _check_known(item, ("role", "content"), f"{where}.")
+        fail(where, f"expected an object with role and content, {got(item)}")
+    check_known(item, ("role", "content"), f"{where}.")
     for key in ("role", "content"):
         if key not in item:
             fail(f"{where}.{key}", "required")
-    role = _one_of(f"{where}.role", item["role"], _ROLES)
-    return Message(role, _nonempty_str(f"{where}.content", item["content"]))
+    role = one_of(f"{where}.role", item["role"], _ROLES)
+    return Message(role, nonempty_str(f"{where}.content", item["content"]))
 
 
 def _audio_path(value: object, base: Path) -> Path:
-    text = _nonempty_str("audio", value)
+    text = nonempty_str("audio", value)
     if "\x00" in text:
         fail("audio", "path contains a NUL character")
     return base / text
@@ -304,16 +277,16 @@ def _audio_path(value: object, base: Path) -> Path:
 
 def _transcription(value: object, rules: JobRules) -> TranscriptionOptions:
     if not isinstance(value, dict):
-        fail("transcription", f"expected an object, {_got(value)}")
-    _check_known(value, ("model", "language", "languages", "prompt"), "transcription.")
+        fail("transcription", f"expected an object, {got(value)}")
+    check_known(value, ("model", "language", "languages", "prompt"), "transcription.")
     model = _transcription_model(value["model"], rules) if "model" in value else None
     language = value.get("language")
     if "language" in value and (not isinstance(language, str) or not _LANGUAGE.fullmatch(language)):
-        fail("transcription.language", f'expected a language code such as "en", {_got(language)}')
+        fail("transcription.language", f'expected a language code such as "en", {got(language)}')
     prompt = languages = None
     if "prompt" in value:
         _check_param("prompt", model, rules)
-        prompt = _str("transcription.prompt", value["prompt"])
+        prompt = string("transcription.prompt", value["prompt"])
     if "languages" in value:
         _check_param("languages", model, rules)
         languages = _languages(value["languages"])
@@ -321,11 +294,11 @@ def _transcription(value: object, rules: JobRules) -> TranscriptionOptions:
 
 
 def _transcription_model(value: object, rules: JobRules) -> str:
-    name = _nonempty_str("transcription.model", value)
+    name = nonempty_str("transcription.model", value)
     if models.lookup(name) is None:
         if rules.known_endpoint:
             usable = jobrules.usable_list("transcription", rules)
-            fail("transcription.model", f"expected one of {usable}, {_got(value)}")
+            fail("transcription.model", f"expected one of {usable}, {got(value)}")
         return name  # another endpoint's own model (a deployment name): it decides
     problem = jobrules.transcription_model_problem(name, rules)
     if problem is not None:
@@ -342,60 +315,18 @@ def _check_param(param: jobrules.TranscriptionParam, model: str | None, rules: J
 def _languages(value: object) -> tuple[str, ...]:
     where = "transcription.languages"
     if not isinstance(value, list) or not value:
-        fail(where, f'expected a non-empty array of codes such as ["en", "fr"], {_got(value)}')
+        fail(where, f'expected a non-empty array of codes such as ["en", "fr"], {got(value)}')
     for i, code in enumerate(value):
         if not isinstance(code, str) or not _ISO_639_1.fullmatch(code):
-            fail(f"{where}[{i}]", f'expected an ISO-639-1 code such as "en", {_got(code)}')
+            fail(f"{where}[{i}]", f'expected an ISO-639-1 code such as "en", {got(code)}')
     return tuple(value)
 
 
 def _metadata(value: object) -> dict[str, Any]:
     if not isinstance(value, dict):
-        fail("metadata", f"expected an object, {_got(value)}")
+        fail("metadata", f"expected an object, {got(value)}")
     try:
         orjson.dumps(value)  # it is copied into the result: it must serialise back
     except orjson.JSONEncodeError as exc:
         fail("metadata", f"cannot be copied into the result: {exc}")
     return value
-
-
-# --- message text -----------------------------------------------------------------------------
-
-_SNIPPET_CHARS = 40
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
-
-
-def _got(value: object) -> str:
-    """``got 12 (integer)``: the offending value, shortened, and its JSON type."""
-    if value == "":
-        return "got an empty string"
-    kind = _json_type(value)
-    if value is None:
-        return "got null"
-    try:
-        text = orjson.dumps(value).decode()
-    except orjson.JSONEncodeError:  # nested too deeply to print
-        return f"got {kind}"
-    if len(text) > _SNIPPET_CHARS:
-        text = text[: _SNIPPET_CHARS - 1] + "…"
-    return f"got {text} ({kind})"
-
-
-def quote(text: str) -> str:
-    """``'text'``, shortened to :data:`_SNIPPET_CHARS` characters."""
-    if len(text) > _SNIPPET_CHARS:
-        text = text[: _SNIPPET_CHARS - 1] + "…"
-    return f"'{text}'"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -42,13 +43,56 @@ class TranscriptionOptions:
     languages: tuple[str, ...] | None = None
 
 
+ToolMode = Literal["auto", "none", "required"]
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionChoice:
+    """A ``tool_choice`` that forces one declared function (the protocol layer spells it)."""
+
+    name: str
+
+
+ToolChoice = ToolMode | FunctionChoice
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptedOutput:
+    """One scripted answer of a function: its output, for calls whose arguments match.
+
+    ``match`` is None for a case that answers every call; otherwise each of its keys
+    must be in the call's arguments with an equal value (objects compare as subsets).
+    """
+
+    output: Any = field(hash=False)
+    match: Mapping[str, Any] | None = field(default=None, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Tools:
+    """A job's function calling: the run's ``--tools`` defaults with its own fields over them.
+
+    Attributes:
+        definitions: the function tools, as sent (``type``, ``name``, …).
+        choice: the first response's ``tool_choice``; None leaves the service's default.
+        parallel_tool_calls: None leaves the model's default.
+        outputs: function name -> its scripted answers, tried in order.
+    """
+
+    definitions: tuple[Mapping[str, Any], ...] = field(default=(), hash=False)
+    choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    outputs: Mapping[str, tuple[ScriptedOutput, ...]] = field(default_factory=dict, hash=False)
+
+
 @dataclass(frozen=True, slots=True)
 class Job:
     """One valid line of a job file.
 
     ``kind`` says which input is set: ``prompt`` or ``messages`` for ``"text"``,
     ``audio`` (an absolute path) for ``"transcribe"`` and ``"respond"``.
-    ``transcription`` is set for every transcribe job and only for those.
+    ``transcription`` is set for every transcribe job and only for those;
+    ``tools`` for a job that declares functions (its own, or the run's defaults).
     """
 
     id: str
@@ -61,6 +105,7 @@ class Job:
     metadata: dict[str, Any] | None = field(default=None, hash=False)
     audio: Path | None = None
     transcription: TranscriptionOptions | None = None
+    tools: Tools | None = None
 
 
 @dataclass(frozen=True, slots=True)
