@@ -17,6 +17,7 @@ import orjson
 
 from rtbatch import models
 from rtbatch.jobs import rules as jobrules
+from rtbatch.jobs import tools as jobtools
 from rtbatch.jobs.checks import (
     Invalid,
     check_known,
@@ -108,6 +109,7 @@ _FIELDS = (
     "reasoning",
     "output_modalities",
     "voice",
+    *jobtools.FIELDS,
     "metadata",
 )
 
@@ -145,7 +147,7 @@ def build_job(obj: dict[str, Any], job_id: str, line: int, base: Path, rules: Jo
     if "transcription" in obj and kind != "transcribe":
         fail("transcription", "only for audio jobs with task transcribe")
     if kind == "transcribe":
-        for name in ("instructions", *_OPTION_FIELDS):
+        for name in ("instructions", *_OPTION_FIELDS, *jobtools.FIELDS):
             if name in obj:
                 fail(name, "not allowed with task transcribe (it produces no response)")
     return Job(
@@ -161,6 +163,8 @@ def build_job(obj: dict[str, Any], job_id: str, line: int, base: Path, rules: Jo
         transcription=_transcription(obj.get("transcription", {}), rules)
         if kind == "transcribe"
         else None,
+        # A transcribe job makes no response: the run's tool defaults skip it.
+        tools=jobtools.job_tools(obj, rules) if kind != "transcribe" else None,
     )
 
 
@@ -210,7 +214,7 @@ def _temperature(value: object, rules: JobRules) -> float:
 
 
 def _reasoning(value: object, rules: JobRules) -> ReasoningEffort:
-    problem = jobrules.reasoning_problem(rules)
+    problem = jobrules.ga_param_problem("reasoning", rules)
     if problem is not None:
         fail("reasoning", problem)
     if not isinstance(value, dict):

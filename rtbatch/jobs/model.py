@@ -86,6 +86,16 @@ class Tools:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolFields:
+    """The tool fields one source gives (a job line, or the ``--tools`` file); None where absent."""
+
+    definitions: tuple[Mapping[str, Any], ...] | None = field(default=None, hash=False)
+    choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    outputs: Mapping[str, tuple[ScriptedOutput, ...]] | None = field(default=None, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Job:
     """One valid line of a job file.
 

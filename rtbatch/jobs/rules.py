@@ -30,6 +30,7 @@ from typing import Literal
 
 from rtbatch import models
 from rtbatch.defaults import DEFAULT_MODEL, DEFAULT_TRANSCRIPTION_MODEL
+from rtbatch.jobs.model import ToolFields
 from rtbatch.models import DialectName, Model, ModelKind
 
 #: Temperature range of the beta dialect; GA has no temperature.
@@ -56,6 +57,8 @@ class JobRules:
             where the catalogue's rules hold whole; False for other endpoints,
             where models the catalogue does not know pass and shutdowns do not apply.
         today: The date lifecycles are read at.
+        tools: The run-wide function calling defaults (``--tools FILE``), merged
+            under each job's own fields.
     """
 
     dialect: DialectName = "ga"
@@ -63,6 +66,7 @@ class JobRules:
     transcription_model: str = DEFAULT_TRANSCRIPTION_MODEL
     known_endpoint: bool = True
     today: dt.date = field(default_factory=dt.date.today)
+    tools: ToolFields | None = None
 
 
 # --- the run's models -------------------------------------------------------------------------
@@ -164,18 +168,21 @@ def output_cap(rules: JobRules) -> int | None:
     return row.max_output_tokens if row is not None else None
 
 
-def reasoning_problem(rules: JobRules) -> str | None:
-    """Why a job may not set ``reasoning`` in this run, or None.
+GaModelParam = Literal["reasoning", "parallel_tool_calls"]
 
-    The beta dialect has no reasoning; in GA only models that accept it take it (a
+
+def ga_param_problem(param: GaModelParam, rules: JobRules) -> str | None:
+    """Why a job may not set ``reasoning`` or ``parallel_tool_calls`` in this run, or None.
+
+    The beta dialect has neither; in GA only models that accept the field take it (a
     model the catalogue does not know passes).
     """
     if rules.dialect == "beta":
-        return "the beta interface has no reasoning (it is GA only)"
+        return f"the beta interface has no {param} (it is GA only)"
     row = _run_row(rules)
-    if row is None or row.accepts("reasoning"):
+    if row is None or row.accepts(param):
         return None
-    return f"{row.id} does not take reasoning (models that do: {_takers('reasoning', rules)})"
+    return f"{row.id} does not take {param} (models that do: {_takers(param, rules)})"
 
 
 def transcription_model_problem(name: str, rules: JobRules) -> str | None:
@@ -275,7 +282,9 @@ def _run_row(rules: JobRules) -> Model | None:
 
 
 def _takers(param: models.Param, rules: JobRules) -> str:
-    kind: ModelKind = "realtime" if param == "reasoning" else "transcription"
+    kind: ModelKind = (
+        "realtime" if param in ("reasoning", "parallel_tool_calls") else "transcription"
+    )
     usable = set(usable_models(kind, rules))
     takers = [m.id for m in models.models_of(kind) if m.accepts(param) and m.id in usable]
     return ", ".join(takers) or _none_in(rules)
