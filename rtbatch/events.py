@@ -153,11 +153,19 @@ class ContentPart(Struct, kw_only=True):
 
 
 class OutputItem(Struct, kw_only=True):
-    """An output item of a response (a message; other types carry no content)."""
+    """An output item of a response: a message (its content), or a ``function_call``.
+
+    A call's ``call_id``, ``name`` and ``arguments`` are optional here, since other
+    item types lack them; :func:`rtbatch.protocol.read_response` requires them of
+    a ``function_call``.
+    """
 
     type: str
     id: str | None = None
     content: list[ContentPart] | None = None
+    call_id: str | None = None
+    name: str | None = None
+    arguments: str | None = None
 
 
 class StatusDetails(Struct, kw_only=True):

@@ -9,7 +9,7 @@ names onto.
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -257,6 +257,15 @@ def encode(event: Event) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class FunctionCall:
+    """A ``function_call`` output item: the model asks for a function's result."""
+
+    call_id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
 class ResponseResult:
     """What a job's result needs from one ``response.done``."""
 
@@ -267,26 +276,33 @@ class ResponseResult:
     usage: dict[str, Any] | None
     reason: str | None
     error: ErrorDetail | None
+    calls: tuple[FunctionCall, ...] = ()
 
 
 def read_response(response: events.Response) -> ResponseResult:
     """Aggregate a ``response.done``'s response: output text, transcript, usage.
 
-    Every output item is read (a reasoning model may answer with several).
+    Every output item is read (a reasoning model may answer with several, and
+    mix messages with function calls).
 
     Raises:
-        MalformedEvent: a response that says it completed carries no output: a
-            completed line with nothing in it would be a job lost for good.
+        MalformedEvent: a response that says it completed carries no output (a
+            completed line with nothing in it would be a job lost for good), or a
+            ``function_call`` item lacks its call id, name or arguments.
     """
     texts: list[str] = []
     transcripts: list[str] = []
-    for item in response.output or ():
+    calls: list[FunctionCall] = []
+    for index, item in enumerate(response.output or ()):
+        if item.type == "function_call":
+            calls.append(_function_call(index, item))
+            continue
         for part in item.content or ():
             if part.type in ("text", "output_text") and part.text is not None:
                 texts.append(part.text)
             elif part.type in ("audio", "output_audio") and part.transcript is not None:
                 transcripts.append(part.transcript)
-    if response.status == "completed" and not texts and not transcripts:
+    if response.status == "completed" and not texts and not transcripts and not calls:
         raise MalformedEvent("response.done: a completed response without output")
     details = response.status_details
     return ResponseResult(
@@ -297,9 +313,67 @@ def read_response(response: events.Response) -> ResponseResult:
         usage=response.usage.as_dict() if response.usage is not None else None,
         reason=details.reason if details is not None else None,
         error=details.error if details is not None else None,
+        calls=tuple(calls),
     )
+
+
+def _function_call(index: int, item: events.OutputItem) -> FunctionCall:
+    # Without its call id a call cannot be answered, and without a name not scripted.
+    for key in ("call_id", "name"):
+        if not getattr(item, key):
+            raise MalformedEvent(f"response.done: output[{index}]: a function_call without {key}")
+    if item.arguments is None:
+        raise MalformedEvent(f"response.done: output[{index}]: a function_call without arguments")
+    assert item.call_id is not None and item.name is not None
+    return FunctionCall(item.call_id, item.name, item.arguments)
+
+
+def function_call_item(call: FunctionCall) -> Event:
+    """A call replayed in a later round's out-of-band ``input`` (both dialects alike)."""
+    return {
+        "type": "function_call",
+        "call_id": call.call_id,
+        "name": call.name,
+        "arguments": call.arguments,
+    }
+
+
+def function_call_output_item(call_id: str, output: str) -> Event:
+    """A call's answer, as the ``function_call_output`` item both dialects take."""
+    return {"type": "function_call_output", "call_id": call_id, "output": output}
 
 
 def beta_names(dialect: DialectName) -> dict[str, str] | None:
     """The dialect's server event names that differ from GA's, for :func:`rtbatch.events.decode`."""
     return _BETA_TO_GA if dialect == "beta" else None
+
+
+def tool_fields(
+    dialect: DialectName,
+    definitions: Sequence[Mapping[str, Any]],
+    *,
+    mode: str | None = None,
+    function: str | None = None,
+    parallel: bool | None = None,
+) -> Event:
+    """The ``response.create`` fields of function calling: tools, tool_choice, parallel calls.
+
+    Args:
+        dialect: GA spells a forced function ``{"type": "function", "name": N}``,
+            beta as its bare name ``"N"``.
+        definitions: the function tools, sent as given.
+        mode: ``auto``, ``none`` or ``required``; None leaves the service's default.
+        function: the function to force (instead of ``mode``).
+        parallel: ``parallel_tool_calls`` (GA, models that take it: job validation
+            refuses it elsewhere); None leaves the model's default.
+    """
+    out: Event = {"tools": [dict(d) for d in definitions]}
+    if function is not None:
+        out["tool_choice"] = (
+            function if dialect == "beta" else {"type": "function", "name": function}
+        )
+    elif mode is not None:
+        out["tool_choice"] = mode
+    if parallel is not None:
+        out["parallel_tool_calls"] = parallel
+    return out

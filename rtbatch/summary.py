@@ -163,12 +163,16 @@ class Summary:
     not_started: int = 0
     wall_s: float = 0.0
     stopped: str | None = None
+    #: Function calls the results record (``output.tool_calls``), by function name.
+    tool_calls: Counter[str] = field(default_factory=Counter)
 
     def add(self, outcome: Outcome) -> None:
-        """Count one written result: its status, usage and cost."""
+        """Count one written result: its status, usage, cost and function calls."""
         self.counts[outcome.status] += 1
         self.usage.add(outcome.usage)
         self.cost.add(outcome.model, outcome.usage, outcome.cost_usd)
+        for call in (outcome.output or {}).get("tool_calls") or ():
+            self.tool_calls[str(call.get("name"))] += 1
 
     @property
     def finished(self) -> int:
@@ -203,6 +207,7 @@ class Summary:
             "not_started": self.not_started,
             "usage": usage,
             "cost": self.cost.to_dict(),
+            "tool_calls": dict(sorted(self.tool_calls.items())),
             "wall_s": round(self.wall_s, 3),
             "jobs_per_s": round(self.finished / self.wall_s, 2) if self.wall_s > 0 else None,
             "stopped": self.stopped,
@@ -223,6 +228,9 @@ class Summary:
         if u.transcription_seconds:
             lines.append(f"transcribed audio billed by duration: {u.transcription_seconds:.1f} s")
         lines.append(self.cost.render())
+        if self.tool_calls:
+            calls = ", ".join(f"{name} {n}" for name, n in sorted(self.tool_calls.items()))
+            lines.append(f"tool calls: {sum(self.tool_calls.values())} ({calls})")
         lines.append(f"time: {self.wall_s:.2f} s, {rate} jobs/s")
         if self.stopped:
             lines.append(f"stopped: {self.stopped}")

@@ -70,6 +70,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "rtbatch.session_audio",
             "rtbatch.reply",
             "rtbatch.silences",
+            "rtbatch.tool_rounds",
             "rtbatch.transport",
             "rtbatch.retry",
         ),
