@@ -22,6 +22,7 @@ from rtbatch.cli_options import (
     EMULATE,
     FORMAT,
     JOBS_FILE,
+    MAX_TOOL_ROUNDS_OPTION,
     TRANSCRIBE_MODEL,
     URL,
     engine_options,
@@ -154,6 +155,7 @@ def validate(jobs_file: str, **params: Any) -> None:
     **env("TRANSCRIPTS"),
 )
 @FORMAT
+@MAX_TOOL_ROUNDS_OPTION
 @engine_options
 def run(jobs_file: str, **params: Any) -> None:
     """Run every job of JOBS.jsonl and append one result line per job.

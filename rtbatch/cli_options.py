@@ -8,6 +8,7 @@ neither is written here again. The commands themselves are in :mod:`rtbatch.cli`
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -20,6 +21,7 @@ from rtbatch.config import (
     NOT_NEGATIVE,
     POSITIVE,
     SEGMENT_MS,
+    TOOL_ROUNDS,
 )
 from rtbatch.defaults import (
     AUDIO_FORMATS,
@@ -34,6 +36,7 @@ from rtbatch.defaults import (
     JOB_TIMEOUT_S,
     MAX_ATTEMPTS,
     MAX_SEGMENT_MS,
+    MAX_TOOL_ROUNDS,
     MAX_WAIT_S,
     SIGNAL_GRACE_S,
 )
@@ -105,8 +108,24 @@ TRANSCRIBE_MODEL = click.option(
     help="Transcription model.",
     **{**env("TRANSCRIPTION_MODEL"), "show_default": _TRANSCRIPTION_DEFAULTS},
 )
+TOOLS = click.option(
+    "--tools",
+    "tools_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON file of function calling defaults (tools, tool_choice, parallel_tool_calls, "
+    "tool_outputs), merged under each job's own.",
+    **env("TOOLS"),
+)
 #: What a job file is checked against (validate, estimate, run): a :class:`Target`.
-target_options = options(URL, MODEL, TRANSCRIPTION_MODEL, BETA, EMULATE)
+target_options = options(URL, MODEL, TRANSCRIPTION_MODEL, BETA, EMULATE, TOOLS)
+#: ``rtbatch run``'s bound on a tool job's rounds.
+MAX_TOOL_ROUNDS_OPTION = click.option(
+    "--max-tool-rounds",
+    type=Bounded(int, TOOL_ROUNDS),
+    default=MAX_TOOL_ROUNDS,
+    help="Tool rounds (calls answered, then a new response) per job; past them it is incomplete.",
+    **env("MAX_TOOL_ROUNDS"),
+)
 
 FORMAT = click.option(
     "--format",

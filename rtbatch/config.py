@@ -38,9 +38,11 @@ from rtbatch.defaults import (
     MAX_CONCURRENCY,
     MAX_REFUSALS,
     MAX_SEGMENT_MS,
+    MAX_TOOL_ROUNDS,
     MAX_WAIT_S,
     MIN_SEGMENT_MS,
     MOST_ATTEMPTS,
+    MOST_TOOL_ROUNDS,
     PING_INTERVAL_S,
     PING_TIMEOUT_S,
     RETRY_TOTAL_S,
@@ -90,6 +92,7 @@ class Bounds:
 
 CONCURRENCY: Final = Bounds(1, MAX_CONCURRENCY)
 ATTEMPTS: Final = Bounds(1, MOST_ATTEMPTS)
+TOOL_ROUNDS: Final = Bounds(0, MOST_TOOL_ROUNDS)
 #: --rpm, --tpm and --shards.
 AT_LEAST_ONE: Final = Bounds(1)
 #: Deadlines and the spend cap.
@@ -196,6 +199,8 @@ class Target:
         model: The realtime model.
         transcription_model: The model of transcribe jobs that name none.
         emulate: Run against the built-in emulator, started for the run.
+        tools_file: The run-wide function calling defaults (``--tools``), merged
+            under each job's own tool fields.
     """
 
     url: str = DEFAULT_URL
@@ -203,6 +208,7 @@ class Target:
     model: str = ""
     transcription_model: str = ""
     emulate: bool = False
+    tools_file: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.url.startswith(("ws://", "wss://")):
@@ -260,9 +266,12 @@ class RunConfig(Target):
     shard: str | None = None
     shards: int | None = None
     account_share: float = 1.0
+    #: Tool rounds a job may make before it ends incomplete.
+    max_tool_rounds: int = MAX_TOOL_ROUNDS
 
     def __post_init__(self) -> None:
         Target.__post_init__(self)
+        TOOL_ROUNDS.check("max_tool_rounds", self.max_tool_rounds)
         CONCURRENCY.check("concurrency", self.concurrency)
         AT_LEAST_ONE.check("rpm", self.rpm)
         AT_LEAST_ONE.check("tpm", self.tpm)

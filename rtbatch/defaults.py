@@ -57,6 +57,11 @@ PING_INTERVAL_S = 20.0
 PING_TIMEOUT_S = 10.0
 
 MAX_ATTEMPTS = 5
+# Tool rounds a job may make (each: its calls answered, then a new response) before it
+# ends incomplete. A scenario of a few lookups takes two or three; the bound stops a
+# model that keeps calling, and each round is a billed response.
+MAX_TOOL_ROUNDS = 8
+MOST_TOOL_ROUNDS = 100
 # More attempts than this cannot fit in RETRY_TOTAL_S at any useful backoff.
 MOST_ATTEMPTS = 100
 BACKOFF_INITIAL_S = 0.5

@@ -168,13 +168,17 @@ def response_create(
     audio_item_id: str | None = None,
     instructions: str | None,
     options: ResponseSettings,
+    extra_items: Sequence[Event] = (),
+    tools: Event | None = None,
 ) -> Event:
     """An out-of-band ``response.create`` holding everything the job needs.
 
     Out of band (``conversation: "none"``) with the job's own items as ``input``
     (``audio_item_id`` when set, else ``turns``), so no job ever sees another
     job's turns on a reused connection. The job id travels in ``metadata`` and
-    comes back on ``response.done``.
+    comes back on ``response.done``. A tool job's later rounds add its calls and
+    their outputs so far (``extra_items``, after the job's items) and every round
+    its function calling fields (``tools``, from :func:`tool_fields`).
 
     Options the dialect does not have (GA has no temperature) are refused by job
     validation before anything is sent; they are never sent here.
@@ -187,11 +191,13 @@ def response_create(
     response: dict[str, Any] = {
         "conversation": "none",
         "metadata": {"job_id": metadata_job_id(job_id)},
-        "input": items,
+        "input": [*items, *extra_items],
     }
     if instructions is not None:
         response["instructions"] = instructions
     _apply_options(dialect, options, response)
+    if tools is not None:
+        response.update(tools)
     return {"type": "response.create", "event_id": event_id, "response": response}
 
 

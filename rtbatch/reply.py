@@ -61,6 +61,19 @@ def classified(error: ErrorDetail | None) -> errors.RtbatchError:
     return classify_server_error(error.as_dict() if error is not None else None)
 
 
+def answered(result: protocol.ResponseResult) -> protocol.ResponseResult:
+    """A read ``response.done`` that answered (completed or incomplete), as it is.
+
+    Raises:
+        RtbatchError: the response failed or ended otherwise; already classified.
+    """
+    if result.status == "failed":
+        raise classified(result.error)
+    if result.status not in ("completed", "incomplete"):
+        raise errors.ServerError(f"the response ended {result.status}", code=result.status)
+    return result
+
+
 def reply_of(result: protocol.ResponseResult) -> JobReply:
     """A read ``response.done`` as the job's reply.
 
@@ -68,10 +81,7 @@ def reply_of(result: protocol.ResponseResult) -> JobReply:
         RtbatchError: the response failed or ended otherwise than completed or
             incomplete; already classified.
     """
-    if result.status == "failed":
-        raise classified(result.error)
-    if result.status not in ("completed", "incomplete"):
-        raise errors.ServerError(f"the response ended {result.status}", code=result.status)
+    answered(result)
     output: dict[str, Any] = {"text": result.text}
     if result.transcript is not None:
         output["transcript"] = result.transcript

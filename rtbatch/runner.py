@@ -33,6 +33,7 @@ from rtbatch.jobs import (
     JobRules,
     model_problem,
     read_jobs,
+    read_tool_file,
     shutdown_warning,
 )
 from rtbatch.models import ModelKind, lookup
@@ -90,17 +91,25 @@ def job_rules(config: Target) -> JobRules:
     The catalogue's rules hold whole on OpenAI's endpoint and on the emulator's
     default mode (which answers as OpenAI does); ``--beta --emulate`` emulates a
     compatible server, and other endpoints (Azure deployments, gateways) may name
-    models the catalogue does not know.
+    models the catalogue does not know. The ``--tools`` defaults are read here,
+    by the same rules (``parallel_tool_calls`` depends on the model).
+
+    Raises:
+        ToolFileError: the ``--tools`` file is unreadable or a field of it is bad
+            (a ValueError: the command line reports it as bad usage, exit 2).
     """
     openai = urlsplit(config.url).hostname == OPENAI_HOST
     emulate = config.emulate
     known = (emulate and config.dialect == "ga") or (openai and not emulate)
-    return JobRules(
+    rules = JobRules(
         dialect=config.dialect,
         model=config.model,
         transcription_model=config.transcription_model,
         known_endpoint=known,
     )
+    if config.tools_file is None:
+        return rules
+    return replace(rules, tools=read_tool_file(config.tools_file, rules))
 
 
 def model_check(rules: JobRules, kind: ModelKind = "realtime") -> str | None:

@@ -46,15 +46,16 @@ from rtbatch.events import (
     SessionEvent,
     decode,
 )
-from rtbatch.jobs import Job
+from rtbatch.jobs import Job, Tools
 from rtbatch.output.transcript import SegmentRecord
 from rtbatch.protocol import SessionKind
-from rtbatch.reply import AudioOut, JobReply, answers_job, classified, reply_of
+from rtbatch.reply import AudioOut, JobReply, answered, answers_job, classified, reply_of
 from rtbatch.session_audio import SegmentHook, send_audio, transcribe
 
 # The reply shapes live in rtbatch.reply; they are named here too, since callers
 # (the pool, the settling of a try) take them from the session they ran on.
 from rtbatch.silences import Silences
+from rtbatch.tool_rounds import run_rounds
 from rtbatch.transport import WS_ERRORS, ConnectFn, connect_websocket, translate
 
 __all__ = [
@@ -376,13 +377,35 @@ class Session:
                 return await transcribe(self, job, done, on_segment)
             item_id = await send_audio(self, job) if job.kind == "respond" else None
             try:
+                if job.tools is not None:
+                    return await self._tool_rounds(job, job.tools, item_id, audio_out)
                 await self.send(self._response_create(job, item_id))
-                return await self._collect_response(job, audio_out)
+                return reply_of(await self._read_response(job, audio_out))
             finally:
                 if item_id is not None:
                     await self.tidy(protocol.delete_item_event(item_id, self.new_event_id()))
 
-    def _response_create(self, job: Job, audio_item_id: str | None = None) -> ClientEvent:
+    async def _tool_rounds(
+        self, job: Job, tools: Tools, item_id: str | None, audio_out: AudioOut | None
+    ) -> JobReply:
+        """A tool job's responses, each call answered from its script (see tool_rounds)."""
+
+        async def respond(
+            extra: Sequence[ClientEvent], tool_fields: ClientEvent
+        ) -> protocol.ResponseResult:
+            await self.send(self._response_create(job, item_id, extra, tool_fields))
+            return answered(await self._read_response(job, audio_out))
+
+        rounds = await run_rounds(respond, tools, self._dialect, self.config.max_tool_rounds)
+        return JobReply(rounds.status, rounds.output, rounds.usage, rounds.response_id)
+
+    def _response_create(
+        self,
+        job: Job,
+        audio_item_id: str | None = None,
+        extra_items: Sequence[ClientEvent] = (),
+        tools: ClientEvent | None = None,
+    ) -> ClientEvent:
         if job.messages is not None:
             turns = [(m.role, m.content) for m in job.messages]
         else:
@@ -397,6 +420,8 @@ class Session:
             if job.instructions is not None
             else self.config.instructions,
             options=job.options,
+            extra_items=extra_items,
+            tools=tools,
         )
 
     async def tidy(self, event: ClientEvent) -> None:
@@ -411,7 +436,7 @@ class Session:
             except errors.RtbatchError as exc:
                 log.debug("clean-up event not sent: %s", exc.message)
 
-    async def _collect_response(self, job: Job, audio_out: AudioOut | None) -> JobReply:
+    async def _read_response(self, job: Job, audio_out: AudioOut | None) -> protocol.ResponseResult:
         def want(event: Event) -> bool:
             if isinstance(event, AudioDelta):
                 if audio_out is not None:
@@ -421,7 +446,7 @@ class Session:
 
         done = await self.next_event(want)
         assert isinstance(done, ResponseDone)
-        return reply_of(protocol.read_response(done.response))
+        return protocol.read_response(done.response)
 
 
 def _limit_entries(event: RateLimitsUpdated) -> list[dict[str, Any]]:

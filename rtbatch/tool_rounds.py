@@ -4,7 +4,7 @@ A response that ends with ``function_call`` items gets each call answered (its
 scripted output, :func:`answer`, JSON-encoded, in a ``function_call_output``
 item) and a new response; that is one *tool round*. Rounds go on until a response
 makes no call, or ``max_rounds`` tool rounds have been made: a response that still
-calls then ends the job ``incomplete``, reason :data:`MAX_TOOL_ROUNDS` (its calls
+calls then ends the job ``incomplete``, reason :data:`ROUND_BOUND_REASON` (its calls
 recorded, unanswered).
 
 Every response is out of band, like every job's (``conversation: "none"``): its
@@ -38,7 +38,7 @@ from rtbatch.protocol import FunctionCall, ResponseResult
 
 __all__ = [
     "INVALID_ARGUMENTS",
-    "MAX_TOOL_ROUNDS",
+    "ROUND_BOUND_REASON",
     "UNSCRIPTED_CALL",
     "Answer",
     "Respond",
@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 #: ``output.reason`` of a job whose model still called after the last round allowed.
-MAX_TOOL_ROUNDS = "max_tool_rounds"
+ROUND_BOUND_REASON = "max_tool_rounds"
 #: The ``error.type`` the model sees for a call no scripted case answers.
 UNSCRIPTED_CALL = "unscripted_call"
 #: The ``error.type`` the model sees for a call whose arguments are not JSON.
@@ -225,7 +225,7 @@ async def run_rounds(
     Returns:
         ``completed`` with the last response's text once a response makes no call;
         ``incomplete`` when a response was cut short (its reason) or the model
-        still called after ``max_rounds`` rounds (:data:`MAX_TOOL_ROUNDS`).
+        still called after ``max_rounds`` rounds (:data:`ROUND_BOUND_REASON`).
 
     Raises:
         RtbatchError: a response failed; from ``respond``, already classified.
@@ -243,6 +243,6 @@ async def run_rounds(
         if len(state.rounds) > max_rounds:
             for call in result.calls:
                 state.add_call(call, None)
-            return state.reply(result, "incomplete", MAX_TOOL_ROUNDS)
+            return state.reply(result, "incomplete", ROUND_BOUND_REASON)
         for call in result.calls:
             state.add_call(call, answer(tools, call.name, call.arguments))

@@ -13,7 +13,7 @@ from rtbatch.jobs.model import FunctionChoice, ScriptedOutput, Tools
 from rtbatch.protocol import FunctionCall, ResponseResult
 from rtbatch.tool_rounds import (
     INVALID_ARGUMENTS,
-    MAX_TOOL_ROUNDS,
+    ROUND_BOUND_REASON,
     UNSCRIPTED_CALL,
     answer,
     matches,
@@ -143,7 +143,7 @@ async def test_the_round_bound_ends_the_job_incomplete(bound: int) -> None:
     call = FunctionCall("c", "get_weather", '{"city":"Paris"}')
     fake = FakeSession([[call]] * 10)
     reply = await run_rounds(fake, TOOLS, "ga", max_rounds=bound)
-    assert reply.status == "incomplete" and reply.output["reason"] == MAX_TOOL_ROUNDS
+    assert reply.status == "incomplete" and reply.output["reason"] == ROUND_BOUND_REASON
     assert len(fake.sent) == bound + 1
     assert [c["output"] is None for c in reply.output["tool_calls"]] == [False] * bound + [True]
 

@@ -15,10 +15,13 @@ not refuse job by job. The run's own models are checked once, by
 
 Modules: :mod:`~rtbatch.jobs.model` (the data), :mod:`~rtbatch.jobs.reader` (the
 file, its lines and ids, and the audio files they name), :mod:`~rtbatch.jobs.fields`
-(one line), :mod:`~rtbatch.jobs.rules` (the dialect's and the models' rules).
+(one line), :mod:`~rtbatch.jobs.tools` (function calling fields and the ``--tools``
+file), :mod:`~rtbatch.jobs.checks` (the problems' wording), :mod:`~rtbatch.jobs.rules`
+(the dialect's and the models' rules).
 """
 
 from rtbatch.jobs.model import (
+    FunctionChoice,
     Job,
     JobKind,
     JobProblem,
@@ -27,12 +30,18 @@ from rtbatch.jobs.model import (
     ReasoningEffort,
     ResponseOptions,
     Role,
+    ScriptedOutput,
+    ToolChoice,
+    ToolFields,
+    Tools,
     TranscriptionOptions,
 )
 from rtbatch.jobs.reader import JobFileError, Probe, read_jobs
 from rtbatch.jobs.rules import JobRules, model_problem, shutdown_warning, usable_models
+from rtbatch.jobs.tools import ToolFileError, read_tool_file
 
 __all__ = [
+    "FunctionChoice",
     "Job",
     "JobFileError",
     "JobKind",
@@ -44,9 +53,15 @@ __all__ = [
     "ReasoningEffort",
     "ResponseOptions",
     "Role",
+    "ScriptedOutput",
+    "ToolChoice",
+    "ToolFields",
+    "ToolFileError",
+    "Tools",
     "TranscriptionOptions",
     "model_problem",
     "read_jobs",
+    "read_tool_file",
     "shutdown_warning",
     "usable_models",
 ]

@@ -314,7 +314,7 @@ def _check_matches(
 # --- the --tools file -------------------------------------------------------------------------
 
 
-class ToolFileError(Exception):
+class ToolFileError(ValueError):
     """Raised when the ``--tools`` file cannot be read or one of its fields is bad.
 
     The message reads like a job line's problem: ``FILE:LINE: FIELD: MESSAGE``.
