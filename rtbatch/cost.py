@@ -70,6 +70,35 @@ def outcome_cost(
     return None if parts is None else sum(parts) / NANOS_PER_USD
 
 
+def reply_cost(
+    model_id: str | None, usage: dict[str, Any] | None, output: dict[str, Any]
+) -> float | None:
+    """A finished try's ``cost_usd``: its rounds' (:func:`priced_rounds`) for a tool job,
+    else its usage's (:func:`outcome_cost`)."""
+    if "rounds" in output:
+        return priced_rounds(model_id, output)
+    return outcome_cost(model_id, usage)
+
+
+def priced_rounds(model_id: str | None, output: dict[str, Any]) -> float | None:
+    """A tool job's cost: each of ``output["rounds"]`` priced (its ``cost_usd`` set), summed.
+
+    Each round is priced as a job of its own usage, and the job's ``cost_usd`` is
+    their sum in whole nano-dollars, so the line's figures add up exactly.
+
+    Returns:
+        The sum in USD, or None when a round cannot be priced (then no round is).
+    """
+    rounds = output.get("rounds") or []
+    parts = [cost_parts(model_id, r.get("usage")) for r in rounds]
+    if not rounds or any(p is None for p in parts):
+        return None
+    nanos = [sum(p) for p in parts if p is not None]
+    for record, amount in zip(rounds, nanos, strict=True):
+        record["cost_usd"] = amount / NANOS_PER_USD
+    return sum(nanos) / NANOS_PER_USD
+
+
 def format_usd(usd: float) -> str:
     """An amount for people: cents for large sums, more places for small ones."""
     if usd == 0:

@@ -9,6 +9,16 @@ plus ``"line"`` for an invalid job line. ``model`` is the model that did the wor
 (the realtime model of a text or respond job, the transcription model of a
 transcribe job) and ``cost_usd`` what its usage cost at the catalogue's prices
 (:func:`rtbatch.cost.outcome_cost`); both are ``null`` where unknown.
+
+A job with tools (:mod:`rtbatch.tool_rounds`) adds to its ``output``::
+
+    "tool_calls": [{"name", "arguments", "call_id", "round", "output", "error"?}],
+    "rounds": [{"round", "response_id", "status", "usage", "cost_usd", "text"?}]
+
+``arguments`` parsed from JSON (the raw string, with an ``error``, when they are
+not JSON), ``output`` what rtbatch answered (``null`` when it did not answer: the
+round bound, or a response cut short); its ``text`` is the last response's, its
+``usage`` and ``cost_usd`` the rounds' sums (:func:`rtbatch.cost.priced_rounds`).
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ import trio
 from rtbatch import errors
 from rtbatch.budget import Budget
 from rtbatch.config import RunConfig
-from rtbatch.cost import outcome_cost
+from rtbatch.cost import reply_cost
 from rtbatch.estimate import Estimator
 from rtbatch.output.audio_sink import AudioSink, wants_audio, wav_name
 from rtbatch.output.checkpoint import Checkpoint
@@ -252,7 +252,9 @@ async def _try_started(
             failure = exc
         else:
             crew.pacer.on_done(reply.total_tokens, ticket)
-            attempt.cost_usd = outcome_cost(model_of(crew.config, attempt.job), reply.usage)
+            attempt.cost_usd = reply_cost(
+                model_of(crew.config, attempt.job), reply.usage, reply.output
+            )
             await crew.concluded(attempt, reply, started, out)
             return "ok"
     await crew.failed(attempt, failure, out, ticket)
