@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -182,7 +183,7 @@ def estimate(jobs_file: str, as_json: bool, **params: Any) -> None:
     """
     from rtbatch.commands import estimate_command
 
-    sys.exit(estimate_command(jobs_file, _target(**params), as_json=as_json))
+    _exit(partial(estimate_command, as_json=as_json), jobs_file, _target(**params))
 
 
 _WHISPER_EXAMPLES = """\b

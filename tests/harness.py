@@ -17,7 +17,7 @@ import trio
 
 from rtbatch.config import ApiKey, RetryPolicy, RunConfig, Timeouts
 from rtbatch.emulator import Emulator, EmulatorConfig, serve
-from rtbatch.jobs import read_jobs
+from rtbatch.jobs import JobRules, read_jobs
 from rtbatch.output.results import ResultFile
 from rtbatch.output.resume import prepare_resume
 from rtbatch.run import Run, RunReport
@@ -63,15 +63,25 @@ class Harness:
         )
 
     async def run(
-        self, jobs_file: Path, results: Path | None = None, **overrides: Any
+        self,
+        jobs_file: Path,
+        results: Path | None = None,
+        *,
+        rules: JobRules | None = None,
+        **overrides: Any,
     ) -> tuple[RunReport, list[dict[str, Any]]]:
-        """Run a job file to the end (resuming like the CLI); the report and all result lines."""
+        """Run a job file to the end (resuming like the CLI); the report and all result lines.
+
+        ``rules`` check the file (default: GA and its default models), as a run's
+        options would.
+        """
         results = results or jobs_file.with_suffix(".results.jsonl")
         config = self.config(**overrides)
         index = prepare_resume(results, retry_failed=config.retry_failed)
         out = ResultFile.open(results)
-        total = sum(1 for _ in read_jobs(jobs_file))
-        self.last = Run(config, read_jobs(jobs_file), out, done=index.done, total=total)
+        total = sum(1 for _ in read_jobs(jobs_file, rules=rules))
+        jobs = read_jobs(jobs_file, rules=rules)
+        self.last = Run(config, jobs, out, done=index.done, total=total)
         try:
             report = await self.last.run()
         finally:
