@@ -311,3 +311,46 @@ def test_tools_file_choice_names_a_function_no_job_declares(tmp_path: Path) -> N
     problem = _read(tmp_path, [{"id": "j", "prompt": "x", "tools": [TIME]}], rules)[0]
     assert isinstance(problem, JobProblem) and problem.field == "tool_choice"
     assert "(in the --tools file)" in problem.message
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "jobs"
+
+
+def test_the_agent_example_validates_with_its_tools_file() -> None:
+    """jobs/agent.jsonl (make demo) reads whole with jobs/agent.tools.json, every job with tools."""
+    rules = JobRules(today=TODAY)
+    rules = JobRules(today=TODAY, tools=read_tool_file(EXAMPLES / "agent.tools.json", rules))
+    items = list(read_jobs(EXAMPLES / "agent.jsonl", rules=rules))
+    assert len(items) >= 5 and all(isinstance(i, Job) and i.tools is not None for i in items)
+    jobs = [i for i in items if isinstance(i, Job)]
+    assert any(isinstance(j.tools and j.tools.choice, FunctionChoice) for j in jobs)
+    assert any(
+        j.tools and any(c.match for cs in j.tools.outputs.values() for c in cs) for j in jobs
+    )
+
+
+DOC_CASES: list[dict[str, Any]] = [
+    {"tools": [{"type": "mcp", "name": "x"}]},
+    {"tools": [{"type": "function", "name": "a b"}]},
+    {"tools": [TIME, TIME]},
+    {"tools": [{**TIME, "parameters": {"type": "array"}}]},
+    {"tools": [TIME], "tool_choice": "get_tim"},
+    {"tool_choice": "auto"},
+    {"tools": [TIME], "tool_outputs": {"get_tme": {"output": 1}}},
+    {"tools": [WEATHER], "tool_outputs": {"get_weather": {"match": {"town": 1}, "output": 1}}},
+    {"tools": [TIME], "tool_outputs": {"get_time": [{"output": 1}, {"output": 2}]}},
+    {"tools": [TIME], "parallel_tool_calls": True},
+]
+
+
+@pytest.mark.parametrize("rules", [GA, BETA], ids=["ga", "beta"])
+def test_docs_show_the_tool_problems_the_reader_gives(tmp_path: Path, rules: JobRules) -> None:
+    """docs/jobs.md's table of function calling problems quotes the reader word for word."""
+    doc = (EXAMPLES.parent / "docs" / "jobs.md").read_text()
+    table = doc.split("## Function calling", 1)[1].split("\n## ", 1)[0]
+    lines = [{"id": str(i), "prompt": "x", **case} for i, case in enumerate(DOC_CASES)]
+    problems = [p for p in _read(tmp_path, lines, rules) if isinstance(p, JobProblem)]
+    assert len(problems) == len(DOC_CASES)
+    for problem in problems:
+        if problem.field == "parallel_tool_calls" or rules is GA:
+            assert f"`{problem.field}: {problem.message}`" in table
