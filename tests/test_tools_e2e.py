@@ -324,3 +324,29 @@ def test_a_bad_tools_file_is_bad_usage(tmp_path: Path) -> None:
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert done.returncode == EXIT_USAGE
     assert f"{tools}:3: tools[0].name: expected a function name" in done.stderr, done.stderr
+
+
+async def test_tool_jobs_under_drops_end_once_with_their_calls_once(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    """1,000 tool jobs at -c 32 under 20 % drops: each line once, holding one try's calls."""
+    fault = "drop"
+    h = await start_emulator(
+        nursery, tmp_path, faults={fault: 0.2}, seed=5, latency_ms=20, record=False
+    )
+    jobs = [{**_job("Call get_time and get_weather."), "id": f"t-{i}"} for i in range(1000)]
+    path = write_jobs(tmp_path / "jobs.jsonl", jobs)
+    report, results = await h.run(
+        path, concurrency=32, retry=RetryPolicy(max_attempts=12, initial_s=0.1, max_s=5.0)
+    )
+    got = by_id(results)
+    assert len(got) == 1000 and report.exit_code == EXIT_OK
+    assert {r["status"] for r in results} == {"completed"}
+    assert max(r["attempts"] for r in results) > 1  # the faults did land
+    for line in results:
+        assert [(c["name"], c["round"]) for c in line["output"]["tool_calls"]] == [
+            ("get_time", 1),
+            ("get_weather", 1),
+        ]
+        assert [r["round"] for r in line["output"]["rounds"]] == [1, 2]
+    assert report.summary.tool_calls == {"get_time": 1000, "get_weather": 1000}
