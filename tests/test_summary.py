@@ -158,3 +158,17 @@ def test_snapshot_reads_the_running_figures() -> None:
     assert (snap.done, snap.failed, snap.in_flight, snap.todo, snap.tokens) == (5, 1, 2, 20, 28)
     assert (snap.cost_usd, snap.rate, snap.eta_s) == (0.000304, 2.0, 7.5)
     assert summary.snapshot(in_flight=0, total=None, elapsed_s=0.0).eta_s is None
+
+
+def test_tool_calls_are_counted_by_name_in_the_summary() -> None:
+    """Each line's output.tool_calls counted by function name, on stderr and in --summary JSON."""
+    summary = Summary()
+    calls = [{"name": "get_weather"}, {"name": "lookup_order"}, {"name": "get_weather"}]
+    summary.add(
+        _outcome("gpt-realtime-1.5", RESPONSE_USAGE, output={"text": "x", "tool_calls": calls})
+    )
+    summary.add(_outcome("gpt-realtime-1.5", RESPONSE_USAGE, job_id="b", output={"text": "y"}))
+    assert summary.to_dict()["tool_calls"] == {"get_weather": 2, "lookup_order": 1}
+    assert "tool calls: 3 (get_weather 2, lookup_order 1)" in summary.render().splitlines()
+    assert Summary().to_dict()["tool_calls"] == {}
+    assert "tool calls" not in Summary().render()

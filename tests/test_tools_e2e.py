@@ -22,11 +22,13 @@ import trio.testing
 from rtbatch.config import RetryPolicy
 from rtbatch.exitcodes import EXIT_OK, EXIT_USAGE
 from rtbatch.jobs import JobRules
-from tests.contract import assert_conforms, client_adapter
+from tests.contract import assert_conforms, assert_ga_response_with_references, client_adapter
 from tests.harness import Harness, by_id, received, start_emulator, write_jobs
 from tests.mangler import DROP, Mangle, Proxy
 
-pytestmark = pytest.mark.usefixtures("autojump_clock")
+#: Text jobs run on trio's virtual clock; audio jobs in real time (their decoding
+#: threads are invisible to it, so it would jump past their deadlines).
+virtual = pytest.mark.usefixtures("autojump_clock")
 
 DIALECTS = [("ga", "gpt-realtime-1.5"), ("beta", "gpt-realtime")]
 CITY = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
@@ -63,6 +65,7 @@ def _check_contract(h: Harness, dialect: str) -> None:
         assert_conforms(client_adapter(dialect), event)
 
 
+@virtual
 @pytest.mark.parametrize(("dialect", "model"), DIALECTS)
 async def test_a_tool_round_ends_in_text_with_the_call_recorded(
     nursery: trio.Nursery, tmp_path: Path, dialect: str, model: str
@@ -98,6 +101,7 @@ async def test_a_tool_round_ends_in_text_with_the_call_recorded(
     _check_contract(h, dialect)
 
 
+@virtual
 @pytest.mark.parametrize(("dialect", "model"), DIALECTS)
 async def test_parallel_calls_are_all_answered_in_one_round(
     nursery: trio.Nursery, tmp_path: Path, dialect: str, model: str
@@ -118,6 +122,7 @@ async def test_parallel_calls_are_all_answered_in_one_round(
     _check_contract(h, dialect)
 
 
+@virtual
 async def test_parallel_tool_calls_false_reaches_a_reasoning_model(
     nursery: trio.Nursery, tmp_path: Path
 ) -> None:
@@ -145,6 +150,7 @@ async def test_parallel_tool_calls_false_reaches_a_reasoning_model(
     ],
     ids=["required", "object", "bare-name"],
 )
+@virtual
 async def test_tool_choice_is_spelt_by_the_dialect_then_reset_to_auto(
     nursery: trio.Nursery,
     tmp_path: Path,
@@ -171,6 +177,7 @@ async def test_tool_choice_is_spelt_by_the_dialect_then_reset_to_auto(
     _check_contract(h, dialect)
 
 
+@virtual
 @pytest.mark.parametrize(("dialect", "model"), DIALECTS)
 async def test_an_unscripted_call_gets_the_default_error_output(
     nursery: trio.Nursery, tmp_path: Path, dialect: str, model: str
@@ -191,6 +198,7 @@ async def test_an_unscripted_call_gets_the_default_error_output(
     assert orjson.loads(sent["output"]) == {"error": error}
 
 
+@virtual
 @pytest.mark.parametrize(("dialect", "model"), DIALECTS)
 async def test_the_round_bound_makes_the_job_incomplete(
     nursery: trio.Nursery, tmp_path: Path, dialect: str, model: str
@@ -222,6 +230,7 @@ async def _via_proxy(
     return h, by_id(results)["j"]
 
 
+@virtual
 async def test_a_model_that_keeps_calling_stops_at_the_bound(
     nursery: trio.Nursery, tmp_path: Path
 ) -> None:
@@ -257,6 +266,7 @@ async def test_a_model_that_keeps_calling_stops_at_the_bound(
         ("name", []),
     ],
 )
+@virtual
 async def test_a_malformed_function_call_is_a_retried_protocol_error(
     nursery: trio.Nursery, tmp_path: Path, path: str, value: object
 ) -> None:
@@ -269,6 +279,7 @@ async def test_a_malformed_function_call_is_a_retried_protocol_error(
     assert [r["round"] for r in line["output"]["rounds"]] == [1, 2]
 
 
+@virtual
 async def test_arguments_that_are_not_json_are_recorded_raw_and_answered_with_an_error(
     nursery: trio.Nursery, tmp_path: Path
 ) -> None:
@@ -326,6 +337,7 @@ def test_a_bad_tools_file_is_bad_usage(tmp_path: Path) -> None:
     assert f"{tools}:3: tools[0].name: expected a function name" in done.stderr, done.stderr
 
 
+@virtual
 async def test_tool_jobs_under_drops_end_once_with_their_calls_once(
     nursery: trio.Nursery, tmp_path: Path
 ) -> None:
@@ -350,3 +362,36 @@ async def test_tool_jobs_under_drops_end_once_with_their_calls_once(
         ]
         assert [r["round"] for r in line["output"]["rounds"]] == [1, 2]
     assert report.summary.tool_calls == {"get_time": 1000, "get_weather": 1000}
+
+
+AUDIO = Path(__file__).resolve().parent.parent / "jobs" / "audio"
+
+
+@pytest.mark.parametrize(("dialect", "model"), DIALECTS)
+async def test_a_respond_job_keeps_its_audio_item_in_every_round(
+    nursery: trio.Nursery, tmp_path: Path, dialect: str, model: str
+) -> None:
+    """Audio in, a required call: each round's input is the audio item, then the calls so far."""
+    h = await start_emulator(nursery, tmp_path)
+    job = {
+        "id": "j",
+        "audio": str(AUDIO / "question.ogg"),
+        "task": "respond",
+        "tools": [TIME],
+        "tool_choice": "required",
+        "tool_outputs": {"get_time": {"output": "noon"}},
+    }
+    _, results = await _run(h, tmp_path, dialect, model, [job])
+    line = results["j"]
+    assert line["status"] == "completed" and line["kind"] == "respond"
+    assert [c["output"] for c in line["output"]["tool_calls"]] == ["noon"]
+    inputs = [e["response"]["input"] for e in received(h.emulator, "response.create")]
+    assert [[i["type"] for i in items] for items in inputs] == [
+        ["item_reference"],
+        ["item_reference", "function_call", "function_call_output"],
+    ]
+    for event in received(h.emulator, "response.create"):
+        if dialect == "ga":
+            assert_ga_response_with_references(event)
+        else:
+            assert_conforms(client_adapter(dialect), event)
