@@ -396,8 +396,7 @@ class Session:
             await self.send(self._response_create(job, item_id, extra, tool_fields))
             return answered(await self._read_response(job, audio_out))
 
-        rounds = await run_rounds(respond, tools, self._dialect, self.config.max_tool_rounds)
-        return JobReply(rounds.status, rounds.output, rounds.usage, rounds.response_id)
+        return await run_rounds(respond, tools, self._dialect, self.config.max_tool_rounds)
 
     def _response_create(
         self,

@@ -35,6 +35,7 @@ from rtbatch.jobs.model import FunctionChoice, Tools
 from rtbatch.models import DialectName
 from rtbatch.output.transcript import sum_usage
 from rtbatch.protocol import FunctionCall, ResponseResult
+from rtbatch.reply import JobReply
 
 __all__ = [
     "INVALID_ARGUMENTS",
@@ -42,7 +43,6 @@ __all__ = [
     "UNSCRIPTED_CALL",
     "Answer",
     "Respond",
-    "ToolReply",
     "answer",
     "matches",
     "run_rounds",
@@ -131,19 +131,6 @@ class Respond(Protocol):
 
 
 @dataclass(slots=True)
-class ToolReply:
-    """A tool job's answer, for the session's :class:`~rtbatch.session.JobReply`.
-
-    ``usage`` is the rounds' usage summed; ``response_id`` the last response's.
-    """
-
-    status: str
-    output: dict[str, Any]
-    usage: dict[str, Any] | None
-    response_id: str | None
-
-
-@dataclass(slots=True)
 class _Rounds:
     """What a job's rounds produced so far."""
 
@@ -179,7 +166,7 @@ class _Rounds:
             output = orjson.dumps(found.output).decode()
             self.items.append(protocol.function_call_output_item(call.call_id, output))
 
-    def reply(self, result: ResponseResult, status: str, reason: str | None) -> ToolReply:
+    def reply(self, result: ResponseResult, status: str, reason: str | None) -> JobReply:
         output: dict[str, Any] = {"text": result.text}
         if result.transcript is not None:
             output["transcript"] = result.transcript
@@ -188,7 +175,7 @@ class _Rounds:
         if status == "incomplete":
             output["reason"] = reason
         usage = sum_usage(r["usage"] for r in self.rounds)
-        return ToolReply(status, output, usage, result.response_id)
+        return JobReply(status, output, usage, result.response_id)
 
 
 def _parsed(raw: str) -> Any:
@@ -213,7 +200,7 @@ def tool_fields_for(dialect: DialectName, tools: Tools, first: bool) -> protocol
 
 async def run_rounds(
     respond: Respond, tools: Tools, dialect: DialectName, max_rounds: int
-) -> ToolReply:
+) -> JobReply:
     """Run a tool job's responses until one makes no call or the bound is reached.
 
     Args:
@@ -223,7 +210,9 @@ async def run_rounds(
         max_rounds: the most tool rounds (answers and a new response) to make.
 
     Returns:
-        ``completed`` with the last response's text once a response makes no call;
+        The job's reply, its usage the rounds' summed and its response id the
+        last response's: ``completed`` with the last response's text once a
+        response makes no call;
         ``incomplete`` when a response was cut short (its reason) or the model
         still called after ``max_rounds`` rounds (:data:`ROUND_BOUND_REASON`).
 
