@@ -259,3 +259,28 @@ def test_an_idle_timeout_the_user_sets_is_not_learned_over(
     assert _run(["run", str(jobs)], env={**env, "RTBATCH_IDLE_TIMEOUT": "4"}).exit_code == 0
     got = [(r.config.timeouts.idle_s, r.config.timeouts.idle_learned) for r in captured]
     assert got == [(10.0, True), (30.0, False), (4.0, False)]
+
+
+def test_tool_options_reach_the_config_and_the_rules(
+    jobs: Path, captured: list[RunRequest], tmp_path: Path
+) -> None:
+    """--tools is read into the job rules; --max-tool-rounds (or its variable) into the config."""
+    tools = tmp_path / "tools.json"
+    tools.write_text('{"tools": [{"type": "function", "name": "get_time"}]}')
+    env = {"OPENAI_API_KEY": "sk-x", "RTBATCH_MAX_TOOL_ROUNDS": "3"}
+    result = _run(["run", str(jobs), "--tools", str(tools)], env=env)
+    assert result.exit_code == 0, result.output
+    (request,) = captured
+    assert request.config.tools_file == tools and request.config.max_tool_rounds == 3
+    assert request.rules.tools is not None and request.rules.tools.definitions is not None
+    assert [d["name"] for d in request.rules.tools.definitions] == ["get_time"]
+
+
+@pytest.mark.parametrize("rounds", ["-1", "101", "x"])
+def test_max_tool_rounds_out_of_range_is_bad_usage(
+    jobs: Path, captured: list[RunRequest], rounds: str
+) -> None:
+    """0 to 100 rounds; anything else exits 2 naming the option, before any run."""
+    result = _run(["run", str(jobs), "--max-tool-rounds", rounds], env={"OPENAI_API_KEY": "sk-x"})
+    assert result.exit_code == 2 and "--max-tool-rounds" in result.output
+    assert captured == []
