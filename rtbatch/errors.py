@@ -35,7 +35,7 @@ Outside it, errors a command or a module handles itself (never a job's fate)::
     Exception
     ├── CheckFailed               rtbatch.catalogue_check: an endpoint's model list cannot be had
     ├── JobFileError              rtbatch.jobs.reader: the job file cannot be read
-    ├── Invalid                   rtbatch.jobs.fields: one field of a job line is wrong
+    ├── Invalid                   rtbatch.jobs.checks: one field of a job line is wrong
     ├── LockBusy                  rtbatch.output.lock: another run holds the result file
     ├── MergeError                rtbatch.shards.merge: shard result files cannot be merged
     ├── ModelUnusable             rtbatch.runner: the run's transcription model cannot be used
@@ -45,7 +45,8 @@ Outside it, errors a command or a module handles itself (never a job's fate)::
         ├── InputError            rtbatch.audio.discover: a transcribe PATH names no audio
         ├── SegmentMismatch       rtbatch.audio.segments: recorded segments do not fit the file
         ├── MalformedEvent        rtbatch.events: a server event does not decode
-        └── ShardError            rtbatch.shards.partition: a shard cannot be worked out
+        ├── ShardError            rtbatch.shards.partition: a shard cannot be worked out
+        └── ToolFileError         rtbatch.jobs.tools: the --tools file is unreadable or bad
 
 Each error carries the context a log line or a result needs: the server's
 ``code``, the WebSocket close code or handshake status where there is one, and the
