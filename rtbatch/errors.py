@@ -34,6 +34,7 @@ Outside it, errors a command or a module handles itself (never a job's fate)::
 
     Exception
     ├── CheckFailed               rtbatch.catalogue_check: an endpoint's model list cannot be had
+    ├── Silent                    rtbatch.boundary: the server was silent for the idle deadline
     ├── JobFileError              rtbatch.jobs.reader: the job file cannot be read
     ├── Invalid                   rtbatch.jobs.checks: one field of a job line is wrong
     ├── LockBusy                  rtbatch.output.lock: another run holds the result file

@@ -8,7 +8,7 @@ What a job's try returns is :mod:`rtbatch.reply`'s; the audio a job sends (whole
 or in segments for a transcript) is :mod:`rtbatch.session_audio`'s, run here.
 
 Everything else that can go wrong while a job waits on the service is translated
-in one place, :func:`_boundary`, around the session's start and around each job:
+in one place, :func:`~rtbatch.boundary.boundary`, around the session's start and around each job:
 a frame that does not decode into its typed event (:mod:`rtbatch.events`: a wrong
 type, a missing key, a truncated frame) or a duplicated one is a
 :class:`~rtbatch.errors.ProtocolError` named by its event type; the job's deadline
@@ -24,15 +24,14 @@ from __future__ import annotations
 import logging
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 import trio
 
 from rtbatch import errors, protocol, transport
-from rtbatch.audio.segments import SegmentMismatch
+from rtbatch.boundary import Silent, boundary
 from rtbatch.config import RunConfig
 from rtbatch.events import (
     AudioDelta,
@@ -104,33 +103,6 @@ RECYCLE_MARGIN_S = 60.0
 SEEN_EVENT_IDS = 512
 
 
-class _Silent(Exception):
-    """The server sent nothing for the idle deadline while a job waited on it."""
-
-
-@contextmanager
-def _boundary(
-    deadline_code: str, deadline_message: str, *, audio: Path | None = None
-) -> Iterator[None]:
-    """The one place a session's own failures become rtbatch errors (see the module doc).
-
-    ``audio`` names the file a segment mismatch is about.
-    """
-    try:
-        yield
-    except SegmentMismatch as exc:
-        name = audio.name if audio is not None else "the audio"
-        raise errors.CheckpointMismatch(
-            f"the recorded segments do not fit {name} as it is now: {exc}"
-        ) from None
-    except MalformedEvent as exc:
-        raise errors.ProtocolError(str(exc), code="malformed_event") from None
-    except _Silent as exc:
-        raise errors.ResponseTimeout(str(exc), code="idle_timeout") from None
-    except trio.TooSlowError:
-        raise errors.ResponseTimeout(deadline_message, code=deadline_code) from None
-
-
 class Session:
     """An open, configured Realtime session. Create with :func:`open_session`."""
 
@@ -191,7 +163,7 @@ class Session:
         their scope fires, so the per-frame path opens no cancel scope.
 
         Raises:
-            _Silent: the idle deadline passed (translated by :func:`_boundary`).
+            Silent: the idle deadline passed (translated by :func:`~rtbatch.boundary.boundary`).
         """
         since = trio.current_time()
         pinged = since
@@ -225,7 +197,7 @@ class Session:
             # The same sums as the deadline's: a difference can round below it and
             # re-enter a scope already past its deadline, forever.
             if now >= quiet_from + idle:
-                raise _Silent(f"no server event for {now - quiet_from:g} s (idle deadline)")
+                raise Silent(f"no server event for {now - quiet_from:g} s (idle deadline)")
             if now >= max(quiet_from, pinged) + self._timeouts.ping_interval_s:
                 await transport.ping(self._ws, self._timeouts.ping_timeout_s)
                 pinged = trio.current_time()
@@ -316,7 +288,7 @@ class Session:
             # unknown model): frames received before a close can still be read.
             refused = exc
         with (
-            _boundary("session_timeout", "no session.created in time"),
+            boundary("session_timeout", "no session.created in time"),
             trio.fail_after(self._timeouts.session_s),
         ):
             created = await self.wait_for("session.created")
@@ -370,7 +342,7 @@ class Session:
     ) -> JobReply:
         job_s = self._timeouts.job_s
         with (
-            _boundary("job_timeout", f"no response within {job_s:g} s", audio=job.audio),
+            boundary("job_timeout", f"no response within {job_s:g} s", audio=job.audio),
             trio.fail_after(job_s),
         ):
             if job.kind == "transcribe":

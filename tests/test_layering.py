@@ -67,6 +67,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "session",
         (
             "rtbatch.session",
+            "rtbatch.boundary",
             "rtbatch.session_audio",
             "rtbatch.reply",
             "rtbatch.silences",
