@@ -170,13 +170,13 @@ class Session:
         while True:
             quiet_from = max(self._last_rx, since)
             extra = extra_idle() if extra_idle is not None else 0.0
-            idle = self._silences.deadline_s() + extra
+            idle = self._silences.deadline_s(extra)
             wake = min(quiet_from + idle, max(quiet_from, pinged) + self._timeouts.ping_interval_s)
             with trio.CancelScope(deadline=wake) as scope:
 
                 def shortened(scope: trio.CancelScope = scope, extra: float = extra) -> None:
                     # Fires early at worst: the check below decides on the silence.
-                    due = max(self._last_rx, since) + self._silences.deadline_s() + extra
+                    due = max(self._last_rx, since) + self._silences.deadline_s(extra)
                     scope.deadline = min(scope.deadline, due)
 
                 unwatch = self._silences.watch(shortened)
@@ -330,8 +330,13 @@ class Session:
         self._job_events.clear()  # the previous job's errors are no longer ours
         self._longest_silence = 0.0
         reply = await self._run_job(job, audio_out, done, on_segment)
-        self._silences.answered(self._longest_silence)
+        self.note_answer()
         return reply
+
+    def note_answer(self) -> None:
+        """An answer came whole (a job's reply, a segment's transcript): learn its silences."""
+        self._silences.answered(self._longest_silence)
+        self._longest_silence = 0.0
 
     async def _run_job(
         self,

@@ -40,6 +40,8 @@ class SessionChannel(Protocol):
 
     async def tidy(self, event: protocol.Event) -> None: ...
 
+    def note_answer(self) -> None: ...
+
 
 async def transcribe(
     session: SessionChannel,
@@ -98,6 +100,8 @@ async def transcribe(
         usage = event.usage.as_dict() if event.usage is not None else None
         record = SegmentRecord(cut.index, cut.start_sample, cut.end_sample, event.transcript, usage)
         finished[cut.index] = record
+        # Each transcript is an answer: a long file teaches the idle deadline as it goes.
+        session.note_answer()
         if on_segment is not None:
             on_segment(record)
         return False

@@ -43,11 +43,17 @@ class Silences:
         self._waiting.add(shortened)
         return lambda: self._waiting.discard(shortened)
 
-    def deadline_s(self) -> float:
-        """Seconds of silence after which an attempt is stalled, now."""
+    def deadline_s(self, allowance_s: float = 0.0) -> float:
+        """Seconds of silence after which an attempt is stalled, now.
+
+        Args:
+            allowance_s: what this wait may take beyond an answer's silence (a
+                transcript's time for its audio); silences are learned without it.
+        """
         if not self._learn or self._seen < IDLE_LEARN_AFTER:
-            return self._cap
-        return min(self._cap, max(IDLE_FLOOR_S, IDLE_SILENCE_FACTOR * self._longest))
+            return self._cap + allowance_s
+        learned = min(self._cap, IDLE_SILENCE_FACTOR * max(0.0, self._longest))
+        return max(IDLE_FLOOR_S, learned + allowance_s)
 
     def answered(self, longest_silence_s: float) -> None:
         """A successful attempt kept at most this silence between two server events."""

@@ -80,10 +80,10 @@ TIMEOUTS = Timeouts(job_s=60.0)
 #: Real seconds a faulty run may take (they take one or two): a livelock fails, not hangs.
 REAL_LIMIT_S = 8.0
 _STALL = (
-    "client: a long file's attempt is a whole file of segments, so the run learns its idle "
-    "deadline (rtbatch/silences.py) only from files that got through; until then each "
-    "stalled segment costs the 10 s cap: 40 s against 4 s (10x). Learning from each "
-    "segment's transcript would fix it"
+    "client: a long file's attempt is a whole file of segments; a stall in any of its "
+    "segments sends the rest again, and each stalled segment costs the learned deadline "
+    "plus its transcript allowance (rtbatch/silences.py): 21 s against 4 s (5.3x; 40 s "
+    "with the fixed 10 s deadline)"
 )
 #: A client defect that keeps a cell out of its bound: (fault, kind) -> reason.
 KNOWN: dict[tuple[str, str], str] = {

@@ -60,3 +60,15 @@ def test_waits_are_told_when_the_deadline_shortens() -> None:
     silences.answered(3.0)  # longer: the deadline grows, nobody is told
     unwatch()
     assert told == [IDLE_SILENCE_FACTOR * 2.0]
+
+
+def test_a_transcript_s_allowance_is_added_to_what_was_learned() -> None:
+    """Silences are learned net of the allowance; the floor holds for the whole wait."""
+    silences = Silences(IDLE_TIMEOUT_S)
+    assert silences.deadline_s(2.0) == IDLE_TIMEOUT_S + 2.0  # nothing learned yet
+    for _ in range(IDLE_LEARN_AFTER):
+        silences.answered(-0.5)  # transcripts that came sooner than their allowance
+    assert silences.deadline_s(2.0) == 2.0
+    assert silences.deadline_s(0.5) == IDLE_FLOOR_S
+    silences.answered(1.5)
+    assert silences.deadline_s(2.0) == IDLE_SILENCE_FACTOR * 1.5 + 2.0
