@@ -12,9 +12,11 @@ import trio
 import trio.lowlevel
 import trio.testing
 
+from rtbatch import errors
+from rtbatch.config import RetryPolicy
 from rtbatch.pacing.buckets import Allowance, Bucket
 from rtbatch.pacing.pacer import Pacer
-from rtbatch.retry import CAPACITY_RETRY_MAX_S, CAPACITY_RETRY_S
+from rtbatch.retry import decide
 
 MockClock = trio.testing.MockClock
 
@@ -465,8 +467,12 @@ class BusyService:
         return True
 
 
+#: The pool's own policy: a capacity refusal waits what retry.decide says.
+POLICY = RetryPolicy()
+
+
 async def run_busy(pacer: Pacer, service: BusyService, jobs: int, latency_s: float) -> float:
-    """Workers as the pool runs them, a refused job waiting its capacity backoff; the end."""
+    """Workers as the pool runs them, a refused job waiting retry.decide's backoff; the end."""
     queue = [0] * jobs  # each job's refusals so far
     rng = random.Random(1)
 
@@ -482,8 +488,12 @@ async def run_busy(pacer: Pacer, service: BusyService, jobs: int, latency_s: flo
                 pacer.on_done(40, ticket)
                 continue
             pacer.on_refusal(None, capacity=True, ticket=ticket)
-            cap = min(CAPACITY_RETRY_MAX_S, CAPACITY_RETRY_S * 2.0**refusals)
-            await trio.sleep(rng.uniform(0, cap))
+            refused = errors.Overloaded("We're currently processing too many requests")
+            decision = decide(
+                refused, attempts=0, refusals=refusals + 1, elapsed_s=0.0, policy=POLICY, rng=rng
+            )
+            assert decision.action == "retry"
+            await trio.sleep(decision.wait_s)
             queue.append(refusals + 1)
 
     async with trio.open_nursery() as nursery:
