@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from rtbatch.catalogue import CATALOGUE, Model
+from rtbatch.catalogue import CATALOGUE
+from rtbatch.models import lifecycle_text
 
 #: How long the model list may take to come.
 CHECK_TIMEOUT_S = 30.0
@@ -114,15 +115,8 @@ def _date(date: dt.date | None) -> str:
 
 def table(today: dt.date) -> str:
     """The catalogue as ``rtbatch models`` prints it: one model a line."""
-    lines = [f"{'model':<40} {'kind':<13} {'dialects':<8} {'lifecycle':<10} shutdown → use"]
+    lines = [f"{'model':<40} {'kind':<13} {'dialects':<8} lifecycle"]
     for m in CATALOGUE:
-        lines.append(
-            f"{m.id:<40} {m.kind:<13} {'/'.join(sorted(m.dialects)):<8} "
-            f"{m.lifecycle(today):<10} {_shutdown(m)}"
-        )
+        dialects = "/".join(sorted(m.dialects))
+        lines.append(f"{m.id:<40} {m.kind:<13} {dialects:<8} {lifecycle_text(m, today)}")
     return "\n".join(lines)
-
-
-def _shutdown(m: Model) -> str:
-    when = m.shutdown.isoformat() if m.shutdown else ("gone" if m.shut_down else "-")
-    return f"{when} → {m.replacement}" if m.replacement else when

@@ -47,6 +47,7 @@ __all__ = [
     "TokenPrices",
     "alias_of",
     "cost",
+    "lifecycle_text",
     "lookup",
     "markdown_table",
     "models_of",
@@ -221,15 +222,18 @@ def markdown_table(today: dt.date) -> str:
             )
         else:
             price = "unknown"
-        state = m.lifecycle(today)
-        if state == "deprecated" and m.shutdown is not None:
-            life = f"shuts down {m.shutdown.isoformat()} → {m.replacement or '?'}"
-        elif state == "shut_down":
-            life = f"shut down → {m.replacement or '?'}"
-        else:
-            life = "current"
-        rows.append(f"| `{m.id}` | {m.kind} | {limits} | {price} | {life} |")
+        rows.append(f"| `{m.id}` | {m.kind} | {limits} | {price} | {lifecycle_text(m, today)} |")
     return "\n".join(rows)
+
+
+def lifecycle_text(m: Model, today: dt.date) -> str:
+    """``current``, ``shuts down DATE → REPLACEMENT`` or ``shut down → REPLACEMENT``."""
+    state = m.lifecycle(today)
+    if state == "deprecated" and m.shutdown is not None:
+        return f"shuts down {m.shutdown.isoformat()} → {m.replacement or '?'}"
+    if state == "shut_down":
+        return f"shut down → {m.replacement or '?'}"
+    return "current"
 
 
 if __name__ == "__main__":
