@@ -252,6 +252,11 @@ def commit_event(event_id: str) -> Event:
     return {"type": "input_audio_buffer.commit", "event_id": event_id}
 
 
+def clear_event(event_id: str) -> Event:
+    """Drop what the input buffer holds (audio that cannot be sent whole)."""
+    return {"type": "input_audio_buffer.clear", "event_id": event_id}
+
+
 def delete_item_event(item_id: str, event_id: str) -> Event:
     """Remove an item a job created, so the next job on the connection starts clean."""
     return {"type": "conversation.item.delete", "event_id": event_id, "item_id": item_id}

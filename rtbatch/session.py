@@ -329,9 +329,7 @@ class Session:
         """
         self._job_events.clear()  # the previous job's errors are no longer ours
         self._longest_silence = 0.0
-        reply = await self._run_job(job, audio_out, done, on_segment)
-        self.note_answer()
-        return reply
+        return await self._run_job(job, audio_out, done, on_segment)
 
     def note_answer(self) -> None:
         """An answer came whole (a job's reply, a segment's transcript): learn its silences."""
@@ -357,7 +355,9 @@ class Session:
                 if job.tools is not None:
                     return await self._tool_rounds(job, job.tools, item_id, audio_out)
                 await self.send(self._response_create(job, item_id))
-                return reply_of(await self._read_response(job, audio_out))
+                result = await self._read_response(job, audio_out)
+                self.note_answer()  # as each tool round and each segment's transcript do
+                return reply_of(result)
             finally:
                 if item_id is not None:
                     await self.tidy(protocol.delete_item_event(item_id, self.new_event_id()))
@@ -371,7 +371,9 @@ class Session:
             extra: Sequence[ClientEvent], tool_fields: ClientEvent
         ) -> protocol.ResponseResult:
             await self.send(self._response_create(job, item_id, extra, tool_fields))
-            return answered(await self._read_response(job, audio_out))
+            result = answered(await self._read_response(job, audio_out))
+            self.note_answer()  # each round is an answer the idle deadline learns from
+            return result
 
         return await run_rounds(respond, tools, self._dialect, self.config.max_tool_rounds)
 

@@ -126,7 +126,7 @@ async def transcribe(
                 else:
                     await session.send(protocol.append_frame(item))
     except errors.BadAudio:
-        await session.tidy({"type": "input_audio_buffer.clear", "event_id": session.new_event_id()})
+        await session.tidy(protocol.clear_event(session.new_event_id()))
         raise
     while waiting and not failed:
         await session.next_event(
@@ -174,7 +174,7 @@ async def send_audio(session: SessionChannel, job: Job) -> str:
             async for chunk in chunks:
                 await session.send(protocol.append_frame(chunk))
     except errors.BadAudio:
-        await session.tidy({"type": "input_audio_buffer.clear", "event_id": session.new_event_id()})
+        await session.tidy(protocol.clear_event(session.new_event_id()))
         raise
     await session.send(protocol.commit_event(session.new_event_id()))
     committed = await session.next_event(lambda e: isinstance(e, Committed))

@@ -59,7 +59,7 @@ RUN_FATAL = {
     "account_fatal": "a dead account (quota, billing, deactivated) stops the run with exit 3",
 }
 TRANSIENT = sorted(FAULT_KINDS - RUN_FATAL.keys())
-KINDS = ("text", "text_audio_out", "respond", "transcribe", "segments")
+KINDS = ("text", "text_audio_out", "respond", "transcribe", "segments", "tools")
 
 RATE = 0.2
 #: Jobs and concurrency per kind: four rounds each, so a retry's cost shows against the
@@ -89,6 +89,18 @@ _STALL = (
 KNOWN: dict[tuple[str, str], str] = {
     ("stall", "segments"): _STALL,
 }
+#: A function a tools job declares (the emulator calls it: the prompt names it).
+LOOKUP_ORDER = {
+    "type": "function",
+    "name": "lookup_order",
+    "description": "An order's state.",
+    "parameters": {
+        "type": "object",
+        "properties": {"order_id": {"type": "string"}},
+        "required": ["order_id"],
+    },
+}
+
 #: Faults that fail an attempt (a garbled frame is skipped, a refusal is no attempt).
 RETRIED = frozenset(RESPONSE_FAULTS - {"invalid_frame", "rate_limit", "inference_rate_limit"})
 RESULTS = "jobs.results.jsonl"
@@ -127,6 +139,16 @@ def _jobs(kind: str, tmp: Path) -> list[dict[str, Any]]:
         return [{"id": i, "audio": str(AUDIO / "question.ogg"), "task": "respond"} for i in ids]
     if kind == "transcribe":
         return [{"id": i, "audio": str(AUDIO / "hello.wav"), "task": "transcribe"} for i in ids]
+    if kind == "tools":  # two rounds each: the call, then the answer with its output
+        return [
+            {
+                "id": i,
+                "prompt": f"Where is order {i}? Please lookup_order.",
+                "tools": [LOOKUP_ORDER],
+                "tool_outputs": {"lookup_order": [{"output": {"status": "shipped"}}]},
+            }
+            for i in ids
+        ]
     path = tmp / "long.wav"
     write_speech_wav(path, speech(24_000, repeats=1))  # about 40 s: three segments
     return [{"id": i, "audio": str(path), "task": "transcribe"} for i in ids]
@@ -147,6 +169,8 @@ def _check_outputs(kind: str, results: list[dict[str, Any]]) -> None:
         if kind == "text_audio_out":
             with wave.open(output["audio_path"]) as wav:
                 assert wav.getnframes() > 0
+        if kind == "tools":  # one attempt's calls only, however many attempts it took
+            assert [call["name"] for call in output["tool_calls"]] == ["lookup_order"], record
 
 
 def _write(tmp: Path, jobs: list[dict[str, Any]]) -> Path:

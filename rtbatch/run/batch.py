@@ -281,7 +281,9 @@ class Run:
                     limits=failure.limits,
                     ticket=ticket,
                 )
-        else:
+        elif ticket is not None:
+            # A request ran and failed. A session that never opened held no slot: it
+            # is no completion, and must not grow a concurrency cut back.
             self.pacer.on_done(0, ticket)
         failure.job_id, failure.attempt = job.id, attempt.attempts
         if isinstance(failure, errors.CheckpointMismatch):
