@@ -22,13 +22,14 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from rtbatch.catalogue import CATALOGUE
-from rtbatch.models import lifecycle_text
+from rtbatch.models import lifecycle_text, lookup
 
 #: How long the model list may take to come.
 CHECK_TIMEOUT_S = 30.0
 _KEYISH = re.compile(r"\bsk-\S*")
-#: Names of models a Realtime catalogue should know, when an endpoint lists them.
-_REALTIME_WORDS = ("realtime", "transcribe", "whisper", "gpt-audio")
+#: Names of models a Realtime catalogue should know, when an endpoint lists them (the
+#: chat-completions audio models, ``gpt-audio``, ``gpt-4o-audio-preview``, are not).
+_REALTIME_WORDS = ("realtime", "transcribe")
 
 
 class CheckFailed(Exception):
@@ -88,12 +89,11 @@ def _listed(row: Mapping[str, Any]) -> Listed:
 
 def behind(listed: Iterable[Listed], today: dt.date) -> list[str]:
     """Where the catalogue is behind the endpoint's list, one sentence each."""
-    known = {m.id: m for m in CATALOGUE}
     seen: set[str] = set()
     notes: list[str] = []
     for row in listed:
         seen.add(row.id)
-        model = known.get(row.id)
+        model = lookup(row.id)
         if model is None:
             if any(word in row.id for word in _REALTIME_WORDS):
                 notes.append(f"{row.id}: listed by the endpoint, not in the catalogue")

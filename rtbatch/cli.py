@@ -273,7 +273,10 @@ def merge(jobs_file: str, result_files: tuple[str, ...], output: str) -> None:
     sys.exit(code)
 
 
-@main.command(epilog=EPILOG)
+@main.command(
+    epilog="Exit codes: 0 the catalogue printed (and, with --check, current); "
+    "1 the catalogue is behind the endpoint; 2 bad usage; 3 the model list cannot be had."
+)
 @click.option(
     "--check",
     is_flag=True,

@@ -99,7 +99,7 @@ def test_an_unknown_realtime_model_is_news_and_others_are_not() -> None:
     today = dt.date(2026, 12, 7)
     listed = [Listed(m.id, m.shutdown) for m in CATALOGUE if m.lifecycle(today) != "shut_down"]
     assert behind(listed, today) == []
-    extra = [Listed("gpt-realtime-3", None), Listed("gpt-5", None), Listed("dall-e-3", None)]
+    extra = [Listed("gpt-realtime-3", None), Listed("gpt-5", None), Listed("gpt-audio", None)]
     assert behind([*listed, *extra], today) == [
         "gpt-realtime-3: listed by the endpoint, not in the catalogue"
     ]
