@@ -112,6 +112,11 @@ _BOTH = frozenset({"ga", "beta"})
 _REASONING = frozenset({"reasoning", "parallel_tool_calls"})
 _SHUTDOWN_REALTIME = dt.date(2027, 1, 20)
 _SHUTDOWN_TRANSCRIBE = dt.date(2027, 2, 26)
+#: Saved prompts (``prompt: {"id": "pmpt_…"}``) are shut down from this day on
+#: (SDK 3.63.0 docstrings; protocol notes 0a).
+SAVED_PROMPTS_SHUTDOWN = dt.date(2026, 11, 30)
+#: The ``noise_reduction`` types a session takes (SDK 3.63.0: required when it is an object).
+NOISE_REDUCTION_TYPES = ("near_field", "far_field")
 #: The replacements OpenAI's deprecations page gives, as three independent sources cite
 #: it (protocol notes 0a): the page itself is out of reach from here.
 _DEPRECATIONS = (

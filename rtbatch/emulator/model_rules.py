@@ -23,7 +23,7 @@ from rtbatch.emulator.errors import (
     unsupported_parameter,
 )
 from rtbatch.emulator.validation import value_issue
-from rtbatch.models import Model, Param, lookup, same_model
+from rtbatch.models import SAVED_PROMPTS_SHUTDOWN, Model, Param, lookup, same_model
 
 #: Fields only reasoning models take; sent to another model they end the session.
 REASONING_FIELDS: tuple[Param, ...] = ("reasoning", "parallel_tool_calls")
@@ -31,9 +31,6 @@ REASONING_FIELDS: tuple[Param, ...] = ("reasoning", "parallel_tool_calls")
 TRANSCRIPTION_FIELDS: tuple[Param, ...] = ("prompt", "languages")
 
 
-#: Saved prompts (``prompt: {"id": "pmpt_…"}``) are shut down from this day on
-#: (SDK 3.63.0 docstrings; protocol notes §0a).
-SAVED_PROMPTS_SHUTDOWN = dt.date(2026, 11, 30)
 MIGRATE_PROMPTS_URL = (
     "https://developers.openai.com/api/docs/guides/prompting/migrate-from-prompt-object"
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args
+from typing import Any, Literal, get_args
 
 import orjson
 
@@ -40,6 +40,7 @@ from rtbatch.jobs.model import (
     TranscriptionOptions,
 )
 from rtbatch.jobs.rules import JobRules
+from rtbatch.models import NOISE_REDUCTION_TYPES, SAVED_PROMPTS_SHUTDOWN
 
 # Invalid, fail and quote are the reader's too.
 __all__ = ["Invalid", "build_job", "fail", "id_key", "job_id_of", "parse_object", "quote"]
@@ -47,7 +48,6 @@ __all__ = ["Invalid", "build_job", "fail", "id_key", "job_id_of", "parse_object"
 #: Longest id, in characters. Ids name result lines and audio output files.
 MAX_ID_CHARS = 512
 
-_T = TypeVar("_T", bound=str)
 _TASKS: tuple[Literal["transcribe", "respond"], ...] = ("transcribe", "respond")
 _ROLES: tuple[Role, ...] = get_args(Role)
 _EFFORTS: tuple[ReasoningEffort, ...] = get_args(ReasoningEffort)
@@ -115,8 +115,6 @@ _FIELDS = (
 
 
 #: Saved prompts (``prompt: {"id": "pmpt_…"}``) are shut down from this day on (SDK 3.63.0).
-SAVED_PROMPTS_SHUTDOWN = "2026-11-30"
-_NOISE_TYPES = ("near_field", "far_field")
 
 
 def _service_shapes(obj: dict[str, Any]) -> None:
@@ -127,15 +125,17 @@ def _service_shapes(obj: dict[str, Any]) -> None:
         saved = f" ({quote(prompt['id'])})" if isinstance(prompt.get("id"), str) else ""
         fail(
             "prompt",
-            f"a saved prompt{saved}: saved prompts were shut down on {SAVED_PROMPTS_SHUTDOWN}; "
+            f"a saved prompt{saved}: saved prompts were shut down on "
+            f"{SAVED_PROMPTS_SHUTDOWN.isoformat()}; "
             "write the prompt's text here as a string",
         )
     noise = obj.get("noise_reduction")
-    if isinstance(noise, dict) and noise.get("type") not in _NOISE_TYPES:
+    if isinstance(noise, dict) and noise.get("type") not in NOISE_REDUCTION_TYPES:
         fail(
             "noise_reduction",
-            f"an object needs type {' or '.join(_NOISE_TYPES)} (null turns noise reduction "
-            "off); jobs do not set noise reduction yet, so leave the field out",
+            f"an object needs type {' or '.join(NOISE_REDUCTION_TYPES)} "
+            "(null turns noise reduction off); jobs do not set noise reduction yet, "
+            "so leave the field out",
         )
 
 

@@ -17,6 +17,7 @@ from rtbatch.emulator.validation import (
     Spec,
     Str,
 )
+from rtbatch.models import NOISE_REDUCTION_TYPES
 
 #: Client item ids longer than this are refused (protocol notes §3).
 MAX_ITEM_ID_LEN = 32
@@ -40,7 +41,7 @@ TRACING = Nullable(
 FUNCTION_TOOL = Obj(
     {"type": Enum("function"), "name": Str(), "description": Str(), "parameters": AnyValue()}
 )
-NOISE_TYPE = Enum("near_field", "far_field")
+NOISE_TYPE = Enum(*NOISE_REDUCTION_TYPES)
 #: The one ``include`` value (SDK, both dialects): input transcription with logprobs.
 LOGPROBS = "item.input_audio_transcription.logprobs"
 
