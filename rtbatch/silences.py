@@ -26,13 +26,12 @@ class Silences:
         learn: follow the answers (False: always ``cap_s``, as when the user set it).
     """
 
-    __slots__ = ("_cap", "_learn", "_longest", "_recent", "_seen", "_waiting")
+    __slots__ = ("_cap", "_learn", "_recent", "_seen", "_waiting")
 
     def __init__(self, cap_s: float, *, learn: bool = True) -> None:
         self._cap = cap_s
         self._learn = learn
         self._recent: deque[float] = deque(maxlen=IDLE_LEARN_WINDOW)
-        self._longest = 0.0
         self._seen = 0
         # Waits under way, told when the deadline shortens: a wait that began under
         # the cap (before the run had answers) is held to what the run learns since.
@@ -52,22 +51,15 @@ class Silences:
         """
         if not self._learn or self._seen < IDLE_LEARN_AFTER:
             return self._cap + allowance_s
-        learned = min(self._cap, IDLE_SILENCE_FACTOR * max(0.0, self._longest))
+        longest = max(self._recent, default=0.0)  # at most IDLE_LEARN_WINDOW of them
+        learned = min(self._cap, IDLE_SILENCE_FACTOR * max(0.0, longest))
         return max(IDLE_FLOOR_S, learned + allowance_s)
 
     def answered(self, longest_silence_s: float) -> None:
-        """A successful attempt kept at most this silence between two server events."""
+        """An answer (a response, a tool round, a transcript) kept at most this silence."""
         before = self.deadline_s()
-        self._learned(longest_silence_s)
+        self._seen += 1
+        self._recent.append(longest_silence_s)
         if self.deadline_s() < before:
             for shortened in list(self._waiting):
                 shortened()
-
-    def _learned(self, longest_silence_s: float) -> None:
-        self._seen += 1
-        dropped = self._recent[0] if len(self._recent) == self._recent.maxlen else None
-        self._recent.append(longest_silence_s)
-        if longest_silence_s >= self._longest:
-            self._longest = longest_silence_s
-        elif dropped is not None and dropped >= self._longest:
-            self._longest = max(self._recent)  # the longest left the window
