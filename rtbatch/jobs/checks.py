@@ -7,6 +7,7 @@ Shared by :mod:`~rtbatch.jobs.fields` (a line's fields) and
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from typing import Any, NoReturn, TypeVar
 
 import orjson
@@ -27,12 +28,17 @@ def fail(field: str | None, message: str) -> NoReturn:
     raise Invalid(field, message)
 
 
+def did_you_mean(name: str, choices: Sequence[str]) -> str:
+    """``; did you mean 'closest'?`` for the closest of ``choices``, or nothing."""
+    close = difflib.get_close_matches(name, choices, n=1)
+    return f"; did you mean {quote(close[0])}?" if close else ""
+
+
 def check_known(obj: dict[str, Any], known: tuple[str, ...], prefix: str) -> None:
     """Refuse the first key of ``obj`` not in ``known``, suggesting the closest."""
     for key in obj:
         if key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f"; did you mean {quote(close[0])}?" if close else ""
+            hint = did_you_mean(key, known)
             fail(f"{prefix}{key}", f"unknown field{hint} (expected one of: {', '.join(known)})")
 
 

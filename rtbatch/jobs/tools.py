@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 
 from rtbatch.jobs import rules as jobrules
-from rtbatch.jobs.checks import Invalid, check_known, fail, got, one_of, quote
+from rtbatch.jobs.checks import Invalid, check_known, did_you_mean, fail, got, one_of, quote
 from rtbatch.jobs.model import (
     FunctionChoice,
     ScriptedOutput,
@@ -124,15 +124,8 @@ def _merge_definitions(
 
 
 def _undeclared(name: str, by_name: Mapping[str, object]) -> str:
-    close = _close(name, list(by_name))
+    close = did_you_mean(name, list(by_name))
     return f"function {quote(name)} is not declared{close} (declared: {', '.join(by_name)})"
-
-
-def _close(name: str, names: list[str]) -> str:
-    import difflib
-
-    found = difflib.get_close_matches(name, names, n=1)
-    return f"; did you mean {quote(found[0])}?" if found else ""
 
 
 # --- the fields -------------------------------------------------------------------------------
@@ -306,7 +299,7 @@ def _check_matches(
                 place = f"{where}[{i}]" if len(cases) > 1 else where
                 fail(
                     f"{place}.match.{key}",
-                    f"not a parameter of {definition['name']}{_close(key, list(props))} "
+                    f"not a parameter of {definition['name']}{did_you_mean(key, list(props))} "
                     f"(parameters: {', '.join(props)})",
                 )
 
