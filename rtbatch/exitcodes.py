@@ -9,7 +9,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 """Bad usage or bad input: nothing was sent."""
 EXIT_FATAL = 3
-"""A run-fatal error (bad key, unknown model, quota, refused dialect) stopped the run."""
+"""A run-fatal error (bad key, a model the service refuses, quota, dialect) stopped the run."""
 EXIT_BUDGET = 4
 """--max-cost was reached: no new jobs were started; rerun with a larger budget to go on."""
 EXIT_INTERNAL = 70
@@ -24,7 +24,7 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (EXIT_OK, "all jobs completed"),
     (EXIT_FAILED, "some jobs failed"),
     (EXIT_USAGE, "bad usage or bad input (nothing sent)"),
-    (EXIT_FATAL, "stopped by a run-fatal error (bad key, unknown model, quota)"),
+    (EXIT_FATAL, "stopped by a run-fatal error (bad key, a model the service refuses, quota)"),
     (EXIT_BUDGET, "stopped at --max-cost"),
     (EXIT_INTERNAL, "internal error"),
     (EXIT_TRY_LATER, "try later (a rate limit resets later than --max-wait; rerun to resume)"),
