@@ -61,6 +61,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "rtbatch.budget",
             "rtbatch.cost",
             "rtbatch.progress",
+            "rtbatch.evals",
+            "rtbatch.evals.*",
         ),
     ),
     (
@@ -71,6 +73,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "rtbatch.session_audio",
             "rtbatch.reply",
             "rtbatch.silences",
+            "rtbatch.latency",
             "rtbatch.tool_rounds",
             "rtbatch.transport",
             "rtbatch.retry",
