@@ -60,3 +60,7 @@ class Attempt:
     def done_segments(self) -> list[SegmentRecord]:
         """The contiguous run of finished segments from the file's start."""
         return contiguous(self.segments)
+
+    def finished_segments(self) -> list[SegmentRecord]:
+        """Every finished segment, in order: a retry sends none of them again."""
+        return [self.segments[i] for i in sorted(self.segments)]
