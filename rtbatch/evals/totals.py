@@ -69,9 +69,10 @@ class CheckTotals:
         if not self.jobs and not self.settled_failed:
             return None
         rate = self.pass_rate
-        line = f"checks: {self.passed}/{self.jobs} jobs passed"
-        if rate is not None:
-            line += f" ({rate:.1%})"
+        if rate is None:
+            line = "checks: no line of this run checked"
+        else:
+            line = f"checks: {self.passed}/{self.jobs} jobs passed ({rate:.1%})"
         if self.failures:
             line += "; failed: " + ", ".join(f"{k} {n}" for k, n in sorted(self.failures.items()))
         if self.not_run:
