@@ -28,6 +28,7 @@ from rtbatch.exitcodes import EXIT_FAILED, EXIT_OK
 from tests.harness import Harness, by_id, received, start_emulator, write_jobs
 
 virtual = pytest.mark.usefixtures("autojump_clock")
+EXAMPLES = Path(__file__).resolve().parent.parent / "jobs"
 
 #: Real idleness, in seconds, before the exact clock jumps. trio's autojump_clock (0)
 #: may jump while loopback bytes are still being delivered by the kernel (nothing is
@@ -374,3 +375,26 @@ def test_the_command_line_exit_code_and_summary(tmp_path: Path) -> None:
         "failed_by_check": {"regex": 1},
         "settled_failed": 0,
     }
+
+
+@virtual
+async def test_the_example_file_passes_but_for_the_job_meant_to_fail(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    """jobs/checks.jsonl (make demo), with jobs/agent.tools.json: each check type, one failing."""
+    from dataclasses import replace
+
+    from rtbatch.jobs import JobRules, read_tool_file
+    from rtbatch.jobs.expect import CHECK_NAMES
+
+    examples = EXAMPLES
+    rules = JobRules()
+    rules = replace(rules, tools=read_tool_file(examples / "agent.tools.json", rules))
+    h = await start_emulator(nursery, tmp_path)
+    report, results = await h.run(
+        examples / "checks.jsonl", tmp_path / "checks.results.jsonl", rules=rules
+    )
+    lines = by_id(results)
+    assert {i for i, line in lines.items() if not line["passed"]} == {"fails-on-purpose"}
+    assert {c["check"] for line in lines.values() for c in line["checks"]} == set(CHECK_NAMES)
+    assert report.summary.checks.failures == {"contains": 1}

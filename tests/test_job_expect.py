@@ -125,6 +125,13 @@ BAD: list[tuple[object, dict[str, Any], str, str]] = [
         "expect.not_contains",
         "is also in contains",
     ),
+    (
+        {"contains": "Paris", "not_contains": "Par"},
+        {},
+        "expect.not_contains",
+        "'Par' is part of 'Paris' in contains: the two can never both pass",
+    ),
+    ({"contains": None}, {}, "expect.contains", "expected a non-empty string, got null"),
     ({"ignore_case": "yes", "contains": "a"}, {}, "expect.ignore_case", "expected true or false"),
     (
         {"regex": "(a"},

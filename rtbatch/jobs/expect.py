@@ -88,15 +88,19 @@ def read_expect(
             fail(f"{_WHERE}.ignore_case", f"expected true or false, {got(value['ignore_case'])}")
         ignore_case = value["ignore_case"]
     checks: list[Check] = []
-    contains = _strings("contains", value.get("contains"))
+    contains = _strings("contains", value)
     checks += [Contains(n, ignore_case) for n in contains]
-    required = {n.casefold() if ignore_case else n for n in contains}
-    forbidden = _strings("not_contains", value.get("not_contains"))
+    forbidden = _strings("not_contains", value)
     for i, needle in enumerate(forbidden):
-        if (needle.casefold() if ignore_case else needle) in required:
+        # A text with the required needle has every piece of it too.
+        piece = _fold(needle, ignore_case)
+        clash = next((n for n in contains if piece in _fold(n, ignore_case)), None)
+        if clash is not None:
+            same = _fold(clash, ignore_case) == piece
+            within = "is also in" if same else f"is part of {quote(clash)} in"
             fail(
                 _place("not_contains", value, i),
-                f"{quote(needle)} is also in contains: the two can never both pass",
+                f"{quote(needle)} {within} contains: the two can never both pass",
             )
     checks += [NotContains(n, ignore_case) for n in forbidden]
     checks += _regexes(value, ignore_case)
@@ -112,10 +116,11 @@ def read_expect(
     return tuple(checks)
 
 
-def _strings(name: str, value: object) -> tuple[str, ...]:
+def _strings(name: str, expect: Mapping[str, Any]) -> tuple[str, ...]:
     """A check's string or non-empty list of non-empty strings (none when absent)."""
-    if value is None:
+    if name not in expect:
         return ()
+    value = expect[name]
     where = f"{_WHERE}.{name}"
     items = value if isinstance(value, list) else [value]
     if not items:
@@ -129,6 +134,10 @@ def _strings(name: str, value: object) -> tuple[str, ...]:
     return tuple(items)
 
 
+def _fold(text: str, ignore_case: bool) -> str:
+    return text.casefold() if ignore_case else text
+
+
 def _place(name: str, value: Mapping[str, Any], i: int) -> str:
     """``expect.NAME[i]`` for a list as written, ``expect.NAME`` for a single value."""
     return f"{_WHERE}.{name}" + (f"[{i}]" if isinstance(value[name], list) else "")
@@ -136,7 +145,7 @@ def _place(name: str, value: Mapping[str, Any], i: int) -> str:
 
 def _regexes(value: Mapping[str, Any], ignore_case: bool) -> list[Check]:
     out: list[Check] = []
-    sources = _strings("regex", value.get("regex"))
+    sources = _strings("regex", value)
     for i, source in enumerate(sources):
         try:
             pattern = re.compile(source, re.IGNORECASE if ignore_case else 0)
