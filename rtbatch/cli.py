@@ -157,6 +157,13 @@ def validate(jobs_file: str, **params: Any) -> None:
 )
 @FORMAT
 @MAX_TOOL_ROUNDS_OPTION
+@click.option(
+    "--fail-on-check",
+    is_flag=True,
+    help="Exit 1 when a line of the result file did not pass its checks (a job's expect): "
+    "this run's lines and those an earlier run settled.",
+    **env("FAIL_ON_CHECK"),
+)
 @engine_options
 def run(jobs_file: str, **params: Any) -> None:
     """Run every job of JOBS.jsonl and append one result line per job.

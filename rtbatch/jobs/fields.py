@@ -29,6 +29,7 @@ from rtbatch.jobs.checks import (
     quote,
     string,
 )
+from rtbatch.jobs.expect import read_expect
 from rtbatch.jobs.model import (
     Job,
     JobKind,
@@ -110,6 +111,7 @@ _FIELDS = (
     "output_modalities",
     "voice",
     *jobtools.FIELDS,
+    "expect",
     "metadata",
 )
 
@@ -150,21 +152,29 @@ def build_job(obj: dict[str, Any], job_id: str, line: int, base: Path, rules: Jo
         for name in ("instructions", *_OPTION_FIELDS, *jobtools.FIELDS):
             if name in obj:
                 fail(name, "not allowed with task transcribe (it produces no response)")
+    prompt = nonempty_str("prompt", obj["prompt"]) if "prompt" in obj else None
+    messages = _messages(obj["messages"]) if "messages" in obj else None
+    instructions = string("instructions", obj["instructions"]) if "instructions" in obj else None
+    options = _options(obj, rules)
+    # A transcribe job makes no response: the run's tool defaults skip it.
+    tools = jobtools.job_tools(obj, rules) if kind != "transcribe" else None
+    # After the fields it is checked against: what the job can answer, and its tools.
+    expect = read_expect(obj["expect"], kind, tools, options) if "expect" in obj else None
     return Job(
         id=job_id,
         line=line,
         kind=kind,
-        prompt=nonempty_str("prompt", obj["prompt"]) if "prompt" in obj else None,
-        messages=_messages(obj["messages"]) if "messages" in obj else None,
-        instructions=string("instructions", obj["instructions"]) if "instructions" in obj else None,
-        options=_options(obj, rules),
+        prompt=prompt,
+        messages=messages,
+        instructions=instructions,
+        options=options,
         metadata=_metadata(obj["metadata"]) if "metadata" in obj else None,
         audio=_audio_path(obj["audio"], base) if kind != "text" else None,
         transcription=_transcription(obj.get("transcription", {}), rules)
         if kind == "transcribe"
         else None,
-        # A transcribe job makes no response: the run's tool defaults skip it.
-        tools=jobtools.job_tools(obj, rules) if kind != "transcribe" else None,
+        tools=tools,
+        expect=expect,
     )
 
 

@@ -5,12 +5,14 @@ A line reads::
     {"id", "status", "kind", "model", "output", "usage", "cost_usd",
      "response_id", "attempts", "latency_ms", "latency", "error", "metadata"}
 
-plus ``"line"`` for an invalid job line. ``model`` is the model that did the work
-(the realtime model of a text or respond job, the transcription model of a
-transcribe job) and ``cost_usd`` what its usage cost at the catalogue's prices
-(:func:`rtbatch.cost.outcome_cost`); both are ``null`` where unknown. ``latency_ms``
-runs from the job's start to its line; ``latency`` gives the stages of its last try
-(:mod:`rtbatch.latency`), ``null`` for a job that did not answer.
+plus ``"line"`` for an invalid job line, and ``"checks"`` and ``"passed"`` for a
+job with an ``expect`` (:mod:`rtbatch.evals.checks`; absent from other lines).
+``model`` is the model that did the work (the realtime model of a text or
+respond job, the transcription model of a transcribe job) and ``cost_usd`` what
+its usage cost at the catalogue's prices (:func:`rtbatch.cost.outcome_cost`);
+both are ``null`` where unknown. ``latency_ms`` runs from the job's start to its
+line; ``latency`` gives the stages of its last try (:mod:`rtbatch.latency`),
+``null`` for a job that did not answer.
 
 A job with tools (:mod:`rtbatch.tool_rounds`) adds to its ``output``::
 
@@ -57,6 +59,10 @@ class Outcome:
     metadata: dict[str, Any] | None = None
     model: str | None = None
     cost_usd: float | None = None
+    #: Each check's ``{"check", "passed", "detail"}``; None: the job has no ``expect``.
+    checks: list[dict[str, Any]] | None = None
+    #: Every check passed (False for a job whose checks did not run).
+    passed: bool | None = None
 
     def to_json(self) -> bytes:
         """The result line, newline included."""
@@ -75,6 +81,9 @@ class Outcome:
             "error": self.error,
             "metadata": self.metadata,
         }
+        if self.checks is not None:
+            record["checks"] = self.checks
+            record["passed"] = self.passed
         if self.kind == INVALID_KIND or (self.error or {}).get("type") == InvalidJob.kind:
             record["line"] = self.line
         return orjson.dumps(record) + b"\n"

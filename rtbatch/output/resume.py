@@ -75,10 +75,13 @@ class ResumeIndex:
     Attributes:
         done: the keys (:func:`job_key`) of settled jobs.
         dropped_torn: torn or unreadable lines removed by the repair.
+        failed_checks: settled lines whose checks did not pass (``passed`` false):
+            skipped by the rerun, yet still part of the file ``--fail-on-check`` answers for.
     """
 
     done: IdIndex = field(default_factory=IdIndex)
     dropped_torn: int = 0
+    failed_checks: int = 0
 
 
 def prepare_resume(path: Path, *, retry_failed: bool) -> ResumeIndex:
@@ -123,6 +126,7 @@ def prepare_resume(path: Path, *, retry_failed: bool) -> ResumeIndex:
                 repair.drop()
                 continue
             repair.keep(raw)
+            index.failed_checks += record.get("passed") is False
     return index
 
 
