@@ -205,12 +205,19 @@ Examples (as a whisper user would start):
     **env("TRANSCRIBE_DIR"),
 )
 @FORMAT
+@click.option(
+    "--references",
+    is_flag=True,
+    help="Score each file's transcript against the text file beside it (call.mp3: "
+    "call.txt), where there is one: word error rate per file and for the corpus.",
+    **env("REFERENCES"),
+)
 @TRANSCRIBE_MODEL
 @URL
 @BETA
 @EMULATE
 @engine_options
-def transcribe(paths: tuple[str, ...], output_dir: str, **params: Any) -> None:
+def transcribe(paths: tuple[str, ...], output_dir: str, references: bool, **params: Any) -> None:
     """Transcribe audio files, folders (searched recursively) and globs.
 
     Each file becomes a job whose id is its path relative to the inputs' common
@@ -220,7 +227,8 @@ def transcribe(paths: tuple[str, ...], output_dir: str, **params: Any) -> None:
     """
     from rtbatch.commands import transcribe_command
 
-    _exit(transcribe_command, paths, output_dir, _run_config(**params))
+    command = partial(transcribe_command, references=references)
+    _exit(command, paths, output_dir, _run_config(**params))
 
 
 def _api_key(key_file: str | None, *, emulate: bool) -> str:

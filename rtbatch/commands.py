@@ -67,12 +67,15 @@ TRANSCRIBE_JOBS = "transcribe.jobs.jsonl"
 TRANSCRIBE_RESULTS = "results.jsonl"
 
 
-def transcribe_command(paths: tuple[str, ...], out_dir: str, config: RunConfig) -> int:
+def transcribe_command(
+    paths: tuple[str, ...], out_dir: str, config: RunConfig, *, references: bool = False
+) -> int:
     """``rtbatch transcribe``: audio files, folders and globs to transcript files in OUT_DIR.
 
     The inputs become a job file in OUT_DIR (ids: paths relative to their common
     root, stable across reruns), run like ``rtbatch run`` with its results in
-    OUT_DIR/results.jsonl; so a rerun skips the inputs already done.
+    OUT_DIR/results.jsonl; so a rerun skips the inputs already done. With
+    ``references``, each file with a ``.txt`` beside it is scored against it (WER).
 
     Raises:
         ValueError: a PATH matches no audio file, or an option is refused.
@@ -83,7 +86,7 @@ def transcribe_command(paths: tuple[str, ...], out_dir: str, config: RunConfig) 
 
     directory = Path(out_dir)
     jobs_file = directory / TRANSCRIBE_JOBS
-    count = write_job_file(find_audio(paths), jobs_file)
+    count = write_job_file(find_audio(paths), jobs_file, references=references)
     log.info("transcribe: %d audio file(s); jobs in %s", count, jobs_file)
     config = replace(config, output=str(directory / TRANSCRIBE_RESULTS), transcripts=directory)
     return run_command(str(jobs_file), config)

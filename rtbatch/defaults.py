@@ -97,3 +97,7 @@ AUDIO_CHUNK_MS = 2000
 MAX_SEGMENT_MS = 300_000
 # Below this a segment's search window (a fifth of it) cannot hold a committable piece.
 MIN_SEGMENT_MS = 1_000
+
+# A transcribe job's reference text (its "reference" field, or the file it names) is
+# read whole when the job is read; a transcript of hours of speech is well under this.
+MAX_REFERENCE_BYTES = 4 * 1024 * 1024

@@ -39,6 +39,7 @@ from rtbatch.jobs.model import (
     Role,
     TranscriptionOptions,
 )
+from rtbatch.jobs.reference import reference_text
 from rtbatch.jobs.rules import JobRules
 from rtbatch.models import NOISE_REDUCTION_TYPES, SAVED_PROMPTS_SHUTDOWN
 
@@ -103,6 +104,7 @@ _FIELDS = (
     "audio",
     "task",
     "transcription",
+    "reference",
     "instructions",
     "max_output_tokens",
     "temperature",
@@ -146,6 +148,8 @@ def build_job(obj: dict[str, Any], job_id: str, line: int, base: Path, rules: Jo
     kind = _kind(obj)
     if "transcription" in obj and kind != "transcribe":
         fail("transcription", "only for audio jobs with task transcribe")
+    if "reference" in obj and kind != "transcribe":
+        fail("reference", "only for audio jobs with task transcribe (it scores the transcript)")
     if kind == "transcribe":
         for name in ("instructions", *_OPTION_FIELDS, *jobtools.FIELDS):
             if name in obj:
@@ -165,6 +169,7 @@ def build_job(obj: dict[str, Any], job_id: str, line: int, base: Path, rules: Jo
         else None,
         # A transcribe job makes no response: the run's tool defaults skip it.
         tools=jobtools.job_tools(obj, rules) if kind != "transcribe" else None,
+        reference=reference_text(obj["reference"], base) if "reference" in obj else None,
     )
 
 

@@ -102,7 +102,8 @@ class Job:
     ``kind`` says which input is set: ``prompt`` or ``messages`` for ``"text"``,
     ``audio`` (an absolute path) for ``"transcribe"`` and ``"respond"``.
     ``transcription`` is set for every transcribe job and only for those;
-    ``tools`` for a job that declares functions (its own, or the run's defaults).
+    ``tools`` for a job that declares functions (its own, or the run's defaults);
+    ``reference`` for a transcribe job scored against a text (its text, read).
     """
 
     id: str
@@ -116,6 +117,7 @@ class Job:
     audio: Path | None = None
     transcription: TranscriptionOptions | None = None
     tools: Tools | None = None
+    reference: str | None = field(default=None, hash=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
