@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 import trio
@@ -159,3 +160,39 @@ async def _check_models(url: str, emulate: bool, api_key: str, today: dt.date) -
     verdict = f"the catalogue is behind in {len(notes)} place(s)" if notes else "up to date"
     print(f"{list_url}: {len(listed)} model(s) listed; {verdict}", file=sys.stderr)
     return EXIT_FAILED if notes else EXIT_OK
+
+
+#: ``compare``'s gates as the command line gives them (``latency``: the raw texts).
+CompareGates = dict[str, Any]
+
+
+def compare_command(
+    path_a: str, path_b: str, gates: CompareGates, *, as_json: bool, listed: int
+) -> int:
+    """``rtbatch compare``: what changed from A to B, judged by the gates given.
+
+    Returns:
+        1 when B regresses past a gate, else 0; 2 when a file cannot be read.
+
+    Raises:
+        ValueError: a gate's text is malformed (bad usage).
+    """
+    from rtbatch.evals import compare_view
+    from rtbatch.evals.compare import compare
+    from rtbatch.evals.gates import Gates, judge, latency_gate
+    from rtbatch.evals.records import ResultFileError
+
+    chosen = Gates(**{**gates, "latency": tuple(latency_gate(g) for g in gates["latency"])})
+    try:
+        found = compare(path_a, path_b)
+    except ResultFileError as exc:
+        print(f"rtbatch: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    verdicts = judge(chosen, found.a.totals, found.b.totals, found.new_failures)
+    if as_json:
+        data = orjson.dumps(compare_view.to_dict(found, verdicts), option=orjson.OPT_INDENT_2)
+        sys.stdout.buffer.write(data + b"\n")
+        sys.stdout.flush()
+    else:
+        print(compare_view.render(found, verdicts, listed=listed))
+    return EXIT_FAILED if any(v.failed for v in verdicts) else EXIT_OK
