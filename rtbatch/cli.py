@@ -390,6 +390,31 @@ def compare(a_file: str, b_file: str, as_json: bool, listed: int, **gates: Any) 
     _exit(partial(compare_command, as_json=as_json, listed=listed), a_file, b_file, gates)
 
 
+@main.command(
+    epilog="Exit codes: 0 the page is written; 2 bad usage, or a file that cannot be read or "
+    "holds no result line; 3 the page cannot be written."
+)
+@click.argument("results", metavar="RESULTS.jsonl", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="The HTML page (replaced whole if it exists).",
+    **{**env("REPORT_OUTPUT"), "show_default": "NAME.report.html beside NAME.results.jsonl"},
+)
+def report(results: str, output: str | None) -> None:
+    """Write one self-contained HTML page of a result file, to look at rather than read.
+
+    The summary, latency histograms by stage, cost by model, failed jobs and jobs
+    whose checks failed with their errors, transcripts with their WER, and players
+    for saved spoken answers (linked relative to the page). No script, no network:
+    inline CSS and SVG. The file is streamed, and the page's lists are bounded.
+    """
+    from rtbatch.commands import report_command
+
+    _exit(report_command, results, output)
+
+
 def _register() -> None:
     from rtbatch.emulator.cli import serve
 

@@ -196,3 +196,39 @@ def compare_command(
     else:
         print(compare_view.render(found, verdicts, listed=listed))
     return EXIT_FAILED if any(v.failed for v in verdicts) else EXIT_OK
+
+
+def report_path(results: str) -> Path:
+    """The page's default path: ``NAME.report.html`` beside ``NAME.results.jsonl``."""
+    path = Path(results)
+    stem = path.name.removesuffix(".jsonl").removesuffix(".results")
+    return path.with_name(f"{stem}.report.html")
+
+
+def report_command(results: str, output: str | None) -> int:
+    """``rtbatch report``: a result file as one self-contained HTML page.
+
+    Returns:
+        0 when the page is written; 2 when the result file cannot be read; 3 when
+        the page cannot be written.
+    """
+    from rtbatch.evals.records import ResultFileError
+    from rtbatch.evals.report import page
+    from rtbatch.evals.report_data import collect
+    from rtbatch.output.atomic import write_whole
+
+    target = Path(output) if output else report_path(results)
+    try:
+        data = collect(results)
+    except ResultFileError as exc:
+        print(f"rtbatch: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        write_whole(target, [page(data, target).encode("utf-8")])
+    except OSError as exc:
+        print(f"rtbatch: cannot write {target}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FATAL
+    if (warning := data.unreadable.warning()) is not None:
+        print(f"rtbatch: {results}: {warning}", file=sys.stderr)
+    print(f"rtbatch: report of {data.totals.lines} line(s) in {target}", file=sys.stderr)
+    return EXIT_OK
