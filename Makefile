@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck pytest serve bench audio-samples clean
+.PHONY: setup demo test lint typecheck pytest serve bench audio-samples browser clean
 
 setup: $(STAMP)
 
@@ -21,7 +21,9 @@ demo: $(STAMP)
 	$(BIN)/rtbatch run jobs/demo.jsonl --emulate -o out/demo.results.jsonl -c 8
 	$(BIN)/rtbatch run jobs/audio.jsonl --emulate -o out/audio.results.jsonl -c 4 --audio-out out/audio
 	$(BIN)/rtbatch run jobs/agent.jsonl --tools jobs/agent.tools.json --emulate -o out/agent.results.jsonl -c 4
-	@echo "results: out/demo.results.jsonl out/audio.results.jsonl out/agent.results.jsonl (answers in out/audio/)"
+	$(BIN)/rtbatch report out/demo.results.jsonl
+	$(BIN)/rtbatch report out/audio.results.jsonl
+	@echo "results: out/demo.results.jsonl out/audio.results.jsonl out/agent.results.jsonl (answers in out/audio/); pages: out/demo.report.html out/audio.report.html"
 
 lint: $(STAMP)
 	$(BIN)/ruff check rtbatch tests bench
@@ -65,6 +67,11 @@ merge-shards: shards
 # Regenerates jobs/audio/*: needs espeak-ng (apt-get install espeak-ng); the tests do not.
 audio-samples: $(STAMP)
 	$(BIN)/python jobs/audio/make_samples.py
+
+# Debian's chromium, with which tests/evals/test_report_browser.py renders a report
+# headless (the test skips, saying why, where it is missing). Needs root, as CI has.
+browser:
+	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 
 clean:
 	rm -rf $(VENV) out .mypy_cache .ruff_cache .pytest_cache
