@@ -7,6 +7,7 @@ trio's ``autojump_clock`` so that the latency the emulators add is exact.
 
 from __future__ import annotations
 
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -266,3 +267,28 @@ def test_help_names_every_stage_and_figure() -> None:
     text = " ".join(CliRunner().invoke(cli.main, ["compare", "--help"]).output.split())
     assert f"({', '.join(STAGES)})" in text
     assert f"({', '.join(FIGURES)}; default p95)" in text
+
+
+def _many(path: Path, n: int, status: str) -> str:
+    with path.open("wb") as out:
+        for i in range(n):
+            out.write(orjson.dumps(_line(f"job-{i:07d}", status=status, latency={"done": i % 500})))
+            out.write(b"\n")
+    return str(path)
+
+
+def _compare_peak(tmp_path: Path, n: int) -> int:
+    a = _many(tmp_path / f"a{n}.jsonl", n, "completed")
+    b = _many(tmp_path / f"b{n}.jsonl", n, "completed")
+    tracemalloc.start()
+    try:
+        compare(a, b)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_memory_grows_by_a_few_bytes_an_id(tmp_path: Path) -> None:
+    """No line is held: 15,000 more ids cost well under 100 bytes each (the index, the prints)."""
+    small, large = _compare_peak(tmp_path, 5_000), _compare_peak(tmp_path, 20_000)
+    assert (large - small) / 15_000 < 100, (small, large)

@@ -101,3 +101,17 @@ def test_no_reference_no_line() -> None:
     totals = WerTotals()
     assert totals.render() is None
     assert totals.to_dict()["corpus_wer"] is None
+
+
+def test_a_line_is_scored_on_the_transcript_it_has() -> None:
+    """Completed or incomplete, the transcript there is scored; none, or no reference: None."""
+    from pathlib import Path
+
+    from rtbatch.jobs import Job
+    from rtbatch.run.lines import scored
+
+    job = Job(id="j", line=1, kind="transcribe", audio=Path("a.wav"), reference="one two three")
+    partial = {"transcript": "one two", "reason": "segment_failed"}
+    assert scored(job, partial) == word_errors("one two three", "one two").to_dict()
+    assert scored(job, None) is None
+    assert scored(Job(id="k", line=2, kind="transcribe", audio=Path("a.wav")), partial) is None
