@@ -5,7 +5,7 @@ bytes each, as resume's does: A's ids in an :class:`~rtbatch.idindex.IdIndex`
 (18-36 bytes), and per id its status, whether its checks passed, and a 64-bit
 digest of its checks and of its function calls (names and arguments). The passes:
 
-1. A: its figures (:class:`~rtbatch.evals.totals.ResultTotals`) and each id's print;
+1. A: its figures (:class:`~rtbatch.evals.figures.ResultTotals`) and each id's print;
 2. B: its figures; each id's print against A's: a difference is a *change*, kept
    with B's side; an id A lacks is *only in B*;
 3. A again, only when there is something to name: A's side of each change, and
@@ -26,8 +26,7 @@ from typing import Any
 
 import orjson
 
-from rtbatch.evals.records import Unreadable, records
-from rtbatch.evals.totals import (
+from rtbatch.evals.figures import (
     ResultTotals,
     checks_of,
     failing_checks,
@@ -35,6 +34,7 @@ from rtbatch.evals.totals import (
     passed_of,
     tool_calls,
 )
+from rtbatch.evals.records import Unreadable, records
 from rtbatch.idindex import IdIndex
 from rtbatch.summary import STATUSES
 
@@ -55,7 +55,7 @@ def _status_code(record: dict[str, Any]) -> int:
 
 
 def _checks_print(record: dict[str, Any]) -> int:
-    return _digest([[c.get("check"), c["passed"]] for c in checks_of(record)])
+    return _digest([[c.get("check"), c.get("passed")] for c in checks_of(record)])
 
 
 def _ok(status: str | None, passed: bool | None) -> bool:

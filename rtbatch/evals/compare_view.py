@@ -8,8 +8,8 @@ import orjson
 
 from rtbatch.cost import format_usd
 from rtbatch.evals.compare import ASPECTS, Change, Comparison, FileSide
+from rtbatch.evals.figures import ResultTotals
 from rtbatch.evals.gates import Verdict
-from rtbatch.evals.totals import ResultTotals
 from rtbatch.latency import STAGES
 from rtbatch.summary import STATUSES
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rtbatch.defaults import COMPARE_LATENCY_FIGURE
-from rtbatch.evals.totals import ResultTotals
+from rtbatch.evals.figures import ResultTotals
 from rtbatch.latency import PERCENTILES, STAGES
 
 #: The figures of a stage a latency gate may hold.

@@ -24,8 +24,8 @@ from urllib.parse import quote
 
 from rtbatch.cost import NANOS_PER_USD, format_usd
 from rtbatch.evals import charts
+from rtbatch.evals.figures import ALL_MODELS
 from rtbatch.evals.report_data import ReportData
-from rtbatch.evals.totals import ALL_MODELS
 from rtbatch.latency import PERCENTILES, STAGES
 from rtbatch.summary import STATUSES
 

@@ -1,6 +1,6 @@
 """What ``rtbatch report`` shows, collected from one pass over a result file in flat memory.
 
-Besides the file's figures (:class:`~rtbatch.evals.totals.ResultTotals`: counts and
+Besides the file's figures (:class:`~rtbatch.evals.figures.ResultTotals`: counts and
 value counts), the page lists jobs, and every list is bounded: the first
 :data:`~rtbatch.defaults.REPORT_LISTED` failed jobs, jobs with failing checks and
 saved answers, and the transcripts with the worst WER (a heap of that size); each
@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from rtbatch.defaults import REPORT_LISTED, REPORT_TEXT_CHARS
+from rtbatch.evals.figures import ResultTotals, checks_of, obj, passed_of
 from rtbatch.evals.records import Unreadable, records
-from rtbatch.evals.totals import ResultTotals, checks_of, obj, passed_of
 
 _T = TypeVar("_T")
 
@@ -129,9 +129,9 @@ def _id(record: dict[str, Any]) -> str:
 def _problem(record: dict[str, Any], status: str) -> Problem:
     error = obj(record, "error")
     failing = tuple(
-        (str(c.get("check")), clip(c.get("detail"), 300))
+        (str(c.get("check")), clip(c.get("detail") or "not run", 300))
         for c in checks_of(record)
-        if not c["passed"]
+        if c.get("passed") is not True
     )
     kind = "/".join(str(error.get(k)) for k in ("type", "code") if error.get(k))
     output = obj(record, "output")

@@ -292,3 +292,20 @@ def test_memory_grows_by_a_few_bytes_an_id(tmp_path: Path) -> None:
     """No line is held: 15,000 more ids cost well under 100 bytes each (the index, the prints)."""
     small, large = _compare_peak(tmp_path, 5_000), _compare_peak(tmp_path, 20_000)
     assert (large - small) / 15_000 < 100, (small, large)
+
+
+def test_checks_that_did_not_run(tmp_path: Path) -> None:
+    """A job that stopped answering: its checks ``not run`` (passed null) are a change, named."""
+    a = _write(tmp_path / "a.jsonl", [_line("x", **_checks(contains=True))])
+    not_run = [{"check": "contains", "passed": None, "detail": "not run"}]
+    b = _write(
+        tmp_path / "b.jsonl",
+        [_line("x", status="failed", error={"type": "timeout"}, checks=not_run, passed=False)],
+    )
+    (change,) = compare(a, b).changes
+    assert change.aspects == ("status", "checks")
+    assert change.b["failing_checks"] == ["contains (not run)"]
+    _, out = _cli(a, b)
+    assert (
+        "x: status completed → failed (timeout); checks passed → failed (contains (not run))" in out
+    )

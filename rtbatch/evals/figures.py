@@ -42,16 +42,24 @@ def tool_calls(record: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def checks_of(record: dict[str, Any]) -> list[dict[str, Any]]:
-    """A line's checks (``{check, passed, detail}``), the well-formed ones; [] without."""
+    """A line's checks (``{check, passed, detail}``); [] without.
+
+    A check's ``passed`` is true, false, or null for a check that did not run (the
+    job did not answer), as :mod:`rtbatch.evals.checks` writes them.
+    """
     checks = record.get("checks")
     if not isinstance(checks, list):
         return []
-    return [c for c in checks if isinstance(c, dict) and isinstance(c.get("passed"), bool)]
+    return [c for c in checks if isinstance(c, dict)]
 
 
 def failing_checks(record: dict[str, Any]) -> list[str]:
-    """The names of a line's checks that failed."""
-    return [str(c.get("check")) for c in checks_of(record) if not c["passed"]]
+    """The names of a line's checks that did not pass: failed, or ``(not run)``."""
+    return [
+        str(c.get("check")) + ("" if c.get("passed") is False else " (not run)")
+        for c in checks_of(record)
+        if c.get("passed") is not True
+    ]
 
 
 def passed_of(record: dict[str, Any]) -> bool | None:
@@ -88,7 +96,9 @@ class ResultTotals:
         if passed is not None:
             self.checked += 1
             self.passed += passed
-            self.failed_checks.update(failing_checks(record))
+            self.failed_checks.update(
+                str(c.get("check")) for c in checks_of(record) if c.get("passed") is False
+            )
         model = record.get("model") if isinstance(record.get("model"), str) else None
         usage = obj(record, "usage") or None
         cost = record.get("cost_usd")
