@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck pytest serve bench audio-samples browser clean
+.PHONY: setup demo test lint typecheck pytest serve bench bench-tools audio-samples browser clean
 
 setup: $(STAMP)
 
@@ -40,8 +40,17 @@ test: lint typecheck pytest
 serve: $(STAMP)
 	$(BIN)/rtbatch serve
 
-bench: $(STAMP)
+# The audio rows compare with FFmpeg's CLI: Debian's ffmpeg, installed where apt can
+# (as root, or with passwordless sudo); elsewhere those rows say why they are missing.
+bench: $(STAMP) bench-tools
 	$(BIN)/python -m bench
+
+APT := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n) apt-get
+
+bench-tools:
+	@command -v ffmpeg >/dev/null || { $(APT) install -y -q ffmpeg || \
+	  { $(APT) update -q && $(APT) install -y -q ffmpeg; }; } >/dev/null 2>&1 || \
+	  echo "ffmpeg not installed: the FFmpeg CLI rows of make bench are skipped"
 
 # Shards on this machine (docs/scale-out.md): `make -j4 merge-shards` runs SHARDS
 # processes, one per shard, then merges their result files into SHARD_OUT. A rerun
@@ -69,9 +78,10 @@ audio-samples: $(STAMP)
 	$(BIN)/python jobs/audio/make_samples.py
 
 # Debian's chromium, with which tests/evals/test_report_browser.py renders a report
-# headless (the test skips, saying why, where it is missing). Needs root, as CI has.
+# headless (the test skips, saying why, where it is missing). As bench-tools, through
+# apt as root or with passwordless sudo; a failure is make's, and .ci/run goes on.
 browser:
-	command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+	command -v chromium >/dev/null || { $(APT) update -qq && $(APT) install -y -qq chromium; }
 
 clean:
 	rm -rf $(VENV) out .mypy_cache .ruff_cache .pytest_cache
