@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench import bench_audio
+from bench.bench_audio import TARGET_FFMPEG_RATIO
 
 
 def case(kind: str, variant: str, per_hour: float) -> dict[str, Any]:
@@ -12,7 +13,7 @@ def case(kind: str, variant: str, per_hour: float) -> dict[str, Any]:
 
 
 def test_side_by_side_divides_the_segmenting_decode_by_ffmpeg() -> None:
-    """One row per source that has an ffmpeg case, judged against the 1.25x target."""
+    """One row per source that has an ffmpeg case, judged against the target (1.1x)."""
     cases = [
         case("mp3", "segmented_pcm", 9.0),
         case("mp3", "segmented", 10.0),
@@ -22,8 +23,9 @@ def test_side_by_side_divides_the_segmenting_decode_by_ffmpeg() -> None:
         case("opus", "ffmpeg_cli", 10.0),
         case("wav", "segmented", 1.0),
     ]
+    assert TARGET_FFMPEG_RATIO == 1.1  # issue 20's; the figures below are judged by it
     rows = bench_audio.side_by_side(cases)
     assert [(r["source"], r["ratio"], r["ratio_with_events"], r["meets_target"]) for r in rows] == [
-        ("mp3", 1.12, 1.25, True),
+        ("mp3", 1.12, 1.25, False),
         ("opus", 1.4, 1.5, False),
     ]
