@@ -87,7 +87,7 @@ class Change:
     def new_failure(self) -> bool:
         """It was fine in A (completed, checks passed) and is not in B."""
         a, b = self.a, self.b
-        return _ok(a["status"], a["passed"]) and not _ok(b["status"], b["passed"])
+        return _ok(a.get("status"), a.get("passed")) and not _ok(b["status"], b["passed"])
 
     def to_dict(self) -> dict[str, Any]:
         """The change as JSON: its id, what changed, and both sides."""
