@@ -12,6 +12,7 @@ from typing import Any
 
 from rtbatch.cost import MODALITIES, NANOS_PER_USD, cost_parts, format_usd
 from rtbatch.evals.totals import CheckTotals
+from rtbatch.evals.wer import WerTotals
 from rtbatch.latency import LatencyTotals
 from rtbatch.models import PRICES_AS_OF, MinutePrice, lookup
 from rtbatch.output.outcome import Outcome
@@ -170,9 +171,11 @@ class Summary:
     latency: LatencyTotals = field(default_factory=LatencyTotals)
     #: The lines' checks (``expect``): pass rate and failures by check name.
     checks: CheckTotals = field(default_factory=CheckTotals)
+    #: The corpus word error rate of the transcribe jobs with a reference.
+    wer: WerTotals = field(default_factory=WerTotals)
 
     def add(self, outcome: Outcome) -> None:
-        """Count one written result: its status, usage, cost, latency, calls and checks."""
+        """Count one written result: its status, usage, cost, latency, calls, checks, WER."""
         self.counts[outcome.status] += 1
         self.usage.add(outcome.usage)
         self.cost.add(outcome.model, outcome.usage, outcome.cost_usd)
@@ -180,6 +183,8 @@ class Summary:
         for call in (outcome.output or {}).get("tool_calls") or ():
             self.tool_calls[str(call.get("name"))] += 1
         self.checks.add(outcome.checks, outcome.passed)
+        if outcome.has_reference:
+            self.wer.add(outcome.wer)
 
     @property
     def finished(self) -> int:
@@ -217,6 +222,7 @@ class Summary:
             "tool_calls": dict(sorted(self.tool_calls.items())),
             "latency_ms": self.latency.to_dict(),
             "checks": self.checks.to_dict(),
+            "wer": self.wer.to_dict(),
             "wall_s": round(self.wall_s, 3),
             "jobs_per_s": round(self.finished / self.wall_s, 2) if self.wall_s > 0 else None,
             "stopped": self.stopped,
@@ -243,6 +249,8 @@ class Summary:
         lines.extend(self.latency.render())
         if (checks := self.checks.render()) is not None:
             lines.append(checks)
+        if (wer := self.wer.render()) is not None:
+            lines.append(wer)
         lines.append(f"time: {self.wall_s:.2f} s, {rate} jobs/s")
         if self.stopped:
             lines.append(f"stopped: {self.stopped}")

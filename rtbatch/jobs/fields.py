@@ -40,6 +40,7 @@ from rtbatch.jobs.model import (
     Role,
     TranscriptionOptions,
 )
+from rtbatch.jobs.reference import reference_text
 from rtbatch.jobs.rules import JobRules
 from rtbatch.models import NOISE_REDUCTION_TYPES, SAVED_PROMPTS_SHUTDOWN
 
@@ -104,6 +105,7 @@ _FIELDS = (
     "audio",
     "task",
     "transcription",
+    "reference",
     "instructions",
     "max_output_tokens",
     "temperature",
@@ -148,6 +150,8 @@ def build_job(obj: dict[str, Any], job_id: str, line: int, base: Path, rules: Jo
     kind = _kind(obj)
     if "transcription" in obj and kind != "transcribe":
         fail("transcription", "only for audio jobs with task transcribe")
+    if "reference" in obj and kind != "transcribe":
+        fail("reference", "only for audio jobs with task transcribe (it scores the transcript)")
     if kind == "transcribe":
         for name in ("instructions", *_OPTION_FIELDS, *jobtools.FIELDS):
             if name in obj:
@@ -174,6 +178,7 @@ def build_job(obj: dict[str, Any], job_id: str, line: int, base: Path, rules: Jo
         if kind == "transcribe"
         else None,
         tools=tools,
+        reference=reference_text(obj["reference"], base) if "reference" in obj else None,
         expect=expect,
     )
 

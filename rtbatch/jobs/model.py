@@ -199,6 +199,7 @@ class Job:
     ``tools`` for a job that declares functions (its own, or the run's defaults);
     ``expect`` for a job with checks, one :data:`Check` per assertion, in the order
     of ``docs/jobs.md``.
+    ``reference`` for a transcribe job scored against a text (its text, read).
     """
 
     id: str
@@ -213,6 +214,7 @@ class Job:
     transcription: TranscriptionOptions | None = None
     tools: Tools | None = None
     expect: tuple[Check, ...] | None = None
+    reference: str | None = field(default=None, hash=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

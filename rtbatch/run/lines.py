@@ -18,6 +18,7 @@ from rtbatch.config import RunConfig
 from rtbatch.cost import outcome_cost
 from rtbatch.estimate import Estimator
 from rtbatch.evals.checks import all_passed, answer_of, evaluate, not_run
+from rtbatch.evals.wer import word_errors
 from rtbatch.jobs import Job
 from rtbatch.output.outcome import Outcome
 from rtbatch.output.transcript import sum_usage, transcript_output
@@ -32,6 +33,14 @@ def model_of(config: RunConfig, job: Job) -> str:
         return config.model
     named = job.transcription.model if job.transcription else None
     return named or config.transcription_model
+
+
+def scored(job: Job, output: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The ``wer`` of a job with a reference: its transcript scored, None without one."""
+    transcript = (output or {}).get("transcript")
+    if job.reference is None or not isinstance(transcript, str):
+        return None
+    return word_errors(job.reference, transcript).to_dict()
 
 
 def success_outcome(
@@ -56,6 +65,8 @@ def success_outcome(
             latency_ms=round((trio.current_time() - started) * 1000),
             latency=reply.latency,
             metadata=job.metadata,
+            has_reference=job.reference is not None,
+            wer=scored(job, reply.output),
         ),
     )
 
@@ -108,6 +119,8 @@ def failed_outcome(config: RunConfig, attempt: Attempt, failure: errors.RtbatchE
             cost_usd=outcome_cost(model, usage) if usage else None,
             error=failure.to_result(),
             metadata=job.metadata,
+            has_reference=job.reference is not None,
+            wer=scored(job, output),
         ),
     )
 

@@ -75,7 +75,13 @@ def test_the_readme_results_table_names_every_field_a_line_can_have() -> None:
         if row.startswith("| `")
     ]
     full = Outcome(
-        job_id="a", status="failed", kind="invalid", line=2, checks=[], passed=False
+        job_id="a",
+        status="failed",
+        kind="invalid",
+        line=2,
+        checks=[],
+        passed=False,
+        has_reference=True,
     ).to_json()
     assert listed == list(orjson.loads(full))
 
