@@ -26,6 +26,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any, Protocol
 
 import trio
@@ -33,6 +34,7 @@ import trio
 from rtbatch import errors, protocol, transport
 from rtbatch.boundary import Silent, boundary
 from rtbatch.config import RunConfig
+from rtbatch.conversation import Speaker, TurnHook, converse
 from rtbatch.events import (
     AudioDelta,
     Committed,
@@ -47,9 +49,10 @@ from rtbatch.events import (
 )
 from rtbatch.jobs import Job, Tools
 from rtbatch.output.transcript import SegmentRecord
+from rtbatch.output.turns import TurnRecord
 from rtbatch.protocol import SessionKind
 from rtbatch.reply import AudioOut, JobReply, answered, answers_job, classified, reply_of
-from rtbatch.session_audio import SegmentHook, send_audio, transcribe
+from rtbatch.session_audio import SegmentHook, commit_audio, send_audio, transcribe
 
 # The reply shapes live in rtbatch.reply; they are named here too, since callers
 # (the pool, the settling of a try) take them from the session they ran on.
@@ -315,6 +318,8 @@ class Session:
         audio_out: AudioOut | None = None,
         done: Sequence[SegmentRecord] = (),
         on_segment: SegmentHook | None = None,
+        done_turns: Sequence[TurnRecord] = (),
+        on_turn: TurnHook | None = None,
     ) -> JobReply:
         """Run one try of a job under its deadline; its reply.
 
@@ -323,13 +328,16 @@ class Session:
             audio_out: where a spoken answer's audio goes, when the caller keeps it.
             done: a transcribe job's segments finished earlier (see :meth:`_transcribe`).
             on_segment: called with each segment of a transcribe job as it arrives.
+            done_turns: a conversation's turns finished earlier (replayed, not asked).
+            on_turn: called with each turn of a conversation as it finishes.
 
         Raises:
             RtbatchError: the try failed; already classified.
         """
         self._job_events.clear()  # the previous job's errors are no longer ours
         self._longest_silence = 0.0
-        return await self._run_job(job, audio_out, done, on_segment)
+        turns = (done_turns, on_turn)
+        return await self._run_job(job, audio_out, done, on_segment, turns)
 
     def note_answer(self) -> None:
         """An answer came whole (a job's reply, a segment's transcript): learn its silences."""
@@ -342,6 +350,7 @@ class Session:
         audio_out: AudioOut | None,
         done: Sequence[SegmentRecord],
         on_segment: SegmentHook | None,
+        turns: tuple[Sequence[TurnRecord], TurnHook | None],
     ) -> JobReply:
         job_s = self._timeouts.job_s
         with (
@@ -350,6 +359,8 @@ class Session:
         ):
             if job.kind == "transcribe":
                 return await transcribe(self, job, done, on_segment)
+            if job.kind == "conversation":
+                return await self._converse(job, audio_out, *turns)
             item_id = await send_audio(self, job) if job.kind == "respond" else None
             try:
                 if job.tools is not None:
@@ -377,6 +388,30 @@ class Session:
 
         return await run_rounds(respond, tools, self._dialect, self.config.max_tool_rounds)
 
+    async def _converse(
+        self,
+        job: Job,
+        audio_out: AudioOut | None,
+        done: Sequence[TurnRecord],
+        on_turn: TurnHook | None,
+    ) -> JobReply:
+        """A conversation's unfinished turns, each its own responses (see conversation)."""
+
+        async def respond(
+            items: Sequence[ClientEvent], tool_fields: ClientEvent | None
+        ) -> protocol.ResponseResult:
+            await self.send(self._response_create(job, None, items, tool_fields))
+            result = answered(await self._read_response(job, audio_out))
+            self.note_answer()  # each turn's answer teaches the idle deadline
+            return result
+
+        async def delete(item_id: str) -> None:
+            await self.tidy(protocol.delete_item_event(item_id, self.new_event_id()))
+
+        speaker = Speaker(respond, partial(commit_audio, self), delete)
+        rounds = self.config.max_tool_rounds
+        return await converse(speaker, job, self._dialect, rounds, done, on_turn)
+
     def _response_create(
         self,
         job: Job,
@@ -384,7 +419,9 @@ class Session:
         extra_items: Sequence[ClientEvent] = (),
         tools: ClientEvent | None = None,
     ) -> ClientEvent:
-        if job.messages is not None:
+        if job.turns is not None:
+            turns = []  # a conversation's items are all in extra_items
+        elif job.messages is not None:
             turns = [(m.role, m.content) for m in job.messages]
         else:
             turns = [("user", job.prompt or "")]

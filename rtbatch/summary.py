@@ -12,7 +12,7 @@ from typing import Any
 
 from rtbatch.cost import MODALITIES, NANOS_PER_USD, cost_parts, format_usd
 from rtbatch.models import PRICES_AS_OF, MinutePrice, lookup
-from rtbatch.output.outcome import Outcome
+from rtbatch.output.outcome import Outcome, recorded_calls
 from rtbatch.progress import Snapshot
 
 #: Every status a result line can have, in the order the summary lists them.
@@ -171,7 +171,7 @@ class Summary:
         self.counts[outcome.status] += 1
         self.usage.add(outcome.usage)
         self.cost.add(outcome.model, outcome.usage, outcome.cost_usd)
-        for call in (outcome.output or {}).get("tool_calls") or ():
+        for call in recorded_calls(outcome.output):
             self.tool_calls[str(call.get("name"))] += 1
 
     @property

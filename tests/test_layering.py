@@ -72,6 +72,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "rtbatch.reply",
             "rtbatch.silences",
             "rtbatch.tool_rounds",
+            "rtbatch.conversation",
             "rtbatch.transport",
             "rtbatch.retry",
         ),
