@@ -57,6 +57,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "accounting",
         (
             "rtbatch.estimate",
+            "rtbatch.job_estimate",
             "rtbatch.summary",
             "rtbatch.budget",
             "rtbatch.cost",
