@@ -22,9 +22,8 @@ TURN_KEYS = ("text", "audio")
 def parse_turns(value: object, base: Path) -> tuple[Turn, ...]:
     """The ``turns`` of a line; raises :class:`~rtbatch.jobs.checks.Invalid` naming the turn."""
     if not isinstance(value, list) or not value:
-        fail(
-            "turns", f'expected a non-empty array of {{"text"}} or {{"audio"}} turns, {got(value)}'
-        )
+        expected = 'expected a non-empty array of {"text": …} or {"audio": …} turns'
+        fail("turns", f"{expected}, {got(value)}")
     return tuple(_turn(f"turns[{i}]", item, base) for i, item in enumerate(value))
 
 
