@@ -17,11 +17,12 @@ $(STAMP): pyproject.toml
 
 # A demo writes fresh results each time (a rerun on the same file would skip all).
 demo: $(STAMP)
-	rm -f out/demo.results.jsonl out/audio.results.jsonl out/agent.results.jsonl
+	rm -f out/demo.results.jsonl out/audio.results.jsonl out/agent.results.jsonl out/conversation.results.jsonl
 	$(BIN)/rtbatch run jobs/demo.jsonl --emulate -o out/demo.results.jsonl -c 8
 	$(BIN)/rtbatch run jobs/audio.jsonl --emulate -o out/audio.results.jsonl -c 4 --audio-out out/audio
 	$(BIN)/rtbatch run jobs/agent.jsonl --tools jobs/agent.tools.json --emulate -o out/agent.results.jsonl -c 4
-	@echo "results: out/demo.results.jsonl out/audio.results.jsonl out/agent.results.jsonl (answers in out/audio/)"
+	$(BIN)/rtbatch run jobs/conversation.jsonl --emulate -o out/conversation.results.jsonl -c 4
+	@echo "results: out/demo.results.jsonl out/audio.results.jsonl out/agent.results.jsonl out/conversation.results.jsonl (answers in out/audio/)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check rtbatch tests bench
