@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+import wave
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import pytest
 import trio
 
 from rtbatch.emulator import FaultSchedule
+from rtbatch.emulator.replies import WORD_AUDIO_MS
 from rtbatch.exitcodes import EXIT_OK
 from rtbatch.output.checkpoint import checkpoint_path
 from tests.contract import assert_conforms, client_adapter
@@ -172,6 +174,25 @@ async def test_audio_turns_are_committed_referenced_and_deleted_after_the_job(
     assert deleted == {first[0]["id"], third[-1]["id"]}
     # The next job on the same connection read only its own prompt.
     assert [_said(i) for i in _inputs(h)[3]] == [("user", "Hi")]
+
+
+@virtual
+async def test_spoken_answers_are_replayed_as_their_transcripts_and_kept_in_one_wav(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    """A spoken turn's transcript is the next turn's assistant message; one WAV holds both."""
+    h = await start_emulator(nursery, tmp_path)
+    job = _chat(said=SAID[:2], output_modalities=["audio"])
+    _, results = await _run(h, tmp_path, [job], audio_out=tmp_path / "answers")
+    output = results["chat"]["output"]
+    first, second = output["turns"]
+    assert first["text"] is None and first["transcript"] and second["transcript"]
+    assert output["transcript"] == second["transcript"]
+    assert _said(_inputs(h)[1][1]) == ("assistant", first["transcript"])
+    with wave.open(output["audio_path"]) as wav:
+        seconds = wav.getnframes() / wav.getframerate()
+    words = len(first["transcript"].split()) + len(second["transcript"].split())
+    assert seconds == pytest.approx(words * WORD_AUDIO_MS / 1000)
 
 
 @virtual
