@@ -105,6 +105,10 @@ async def converse(
     keys = [turn_key(t) for t in turns]
     by_index = {r.index: r for r in done}
     records = contiguous_turns(by_index, keys)
+    if len(records) == len(turns):
+        # Every turn was answered (a run killed before the line was written): there
+        # is nothing to ask, so nothing to replay, and no audio to send again.
+        return _reply(records)
     history: list[protocol.Event] = []
     audio_items: list[str] = []
     try:

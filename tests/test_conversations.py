@@ -302,3 +302,41 @@ async def test_kill_9_mid_conversation_then_rerun_asks_only_the_unfinished_turns
     assert [_said(i) for i in again] == [(m["role"], m["content"]) for m in _history(SAID, answers)]
     assert line["usage"]["total_tokens"] == sum(t["usage"]["total_tokens"] for t in turns)
     assert not checkpoint_path(out).exists()  # forgotten once the line was written
+
+
+async def test_a_conversation_recorded_whole_is_written_without_asking_or_sending_audio(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    """Killed after its last turn but before its line: the rerun writes it from the record."""
+    import orjson
+
+    from rtbatch.jobs import Turn
+    from rtbatch.output.turns import turn_key
+
+    h = await start_emulator(nursery, tmp_path)
+    job = {"id": "chat", "turns": [{"audio": str(AUDIO / "hello.wav")}, {"text": "And?"}]}
+    jobs = write_jobs(tmp_path / "jobs.jsonl", [job])
+    first = tmp_path / "first.jsonl"
+    args = [sys.executable, "-m", "rtbatch", "run", str(jobs), "--url", h.emulator.url, "-q"]
+    done = await trio.run_process([*args, "-o", str(first)], env=_env(), capture_stderr=True)
+    assert done.returncode == EXIT_OK, done.stderr.decode()
+    (line,) = read_results(first)
+    # The checkpoint as a run killed between the last turn and its line leaves it.
+    out = tmp_path / "results.jsonl"
+    keys = [turn_key(Turn(audio=AUDIO / "hello.wav")), turn_key(Turn(text="And?"))]
+    checkpoint_path(out).write_bytes(
+        b"".join(
+            orjson.dumps({"job": "chat", "turn": i, "key": keys[i], "output": t}) + b"\n"
+            for i, t in enumerate(line["output"]["turns"])
+        )
+    )
+    sent = len(received(h.emulator, "input_audio_buffer.append"))
+    asked = len(_inputs(h))
+    rerun = await trio.run_process([*args, "-o", str(out)], env=_env(), capture_stderr=True)
+    assert rerun.returncode == EXIT_OK, rerun.stderr.decode()
+    (again,) = read_results(out)
+    assert again["output"]["turns"] == line["output"]["turns"]
+    assert (again["usage"], again["cost_usd"]) == (line["usage"], line["cost_usd"])
+    assert len(_inputs(h)) == asked
+    assert len(received(h.emulator, "input_audio_buffer.append")) == sent
+    assert not checkpoint_path(out).exists()
