@@ -68,6 +68,13 @@ BACKOFF_INITIAL_S = 0.5
 BACKOFF_MAX_S = 30.0
 BACKOFF_BASE = 2.0
 RETRY_TOTAL_S = 900.0
+# Retry budgets (rtbatch/run/health.py): while at most this share of the run's last
+# RECENT_TRIES tries failed, a failure is retried within a typical try's time. A third
+# leaves room above the 20 % of the fault tests and below a service in real trouble,
+# where every other try fails.
+ISOLATED_FAILURE_SHARE = 1 / 3
+RECENT_TRIES = 100
+RECENT_TRIES_MIN = 10
 # Refused requests (rate or capacity limits) never ran, so they are not attempts; this
 # caps them per job so that a service refusing forever cannot hold a job forever.
 MAX_REFUSALS = 100

@@ -33,6 +33,8 @@ class JobReply:
     output: dict[str, Any]
     usage: dict[str, Any] | None
     response_id: str | None
+    #: The stages the try reached, in ms (:mod:`rtbatch.latency`); set by the session.
+    latency: dict[str, int] | None = None
 
     @property
     def total_tokens(self) -> int:

@@ -199,11 +199,16 @@ def _parse_retry_after(value: str | None) -> float | None:
 
 
 def backoff_s(
-    policy: RetryPolicy, attempt: int, rng: random.Random, hint_s: float | None = None
+    policy: RetryPolicy,
+    attempt: int,
+    rng: random.Random,
+    hint_s: float | None = None,
+    quick_s: float | None = None,
 ) -> float:
     """The wait before the next attempt, after ``attempt`` attempts have failed.
 
-    Full jitter: uniform in ``[0, min(max_s, initial_s * base ** (attempt - 1))]``.
+    Full jitter: uniform in ``[0, min(max_s, initial_s * base ** (attempt - 1))]``,
+    and within ``quick_s`` when given (an isolated failure, :mod:`rtbatch.run.health`).
     A server hint replaces the draw (plus a little jitter so that workers told
     the same time do not return in lockstep), capped at ``max_s`` so that an
     outsized hint costs an attempt rather than parking the job for hours.
@@ -211,6 +216,8 @@ def backoff_s(
     if hint_s is not None:
         return min(hint_s, policy.max_s) + rng.uniform(0, min(1.0, policy.initial_s))
     cap = min(policy.max_s, policy.initial_s * policy.base ** max(0, attempt - 1))
+    if quick_s is not None:
+        cap = min(cap, quick_s)
     return rng.uniform(0, cap)
 
 
@@ -253,6 +260,7 @@ def decide(
     elapsed_s: float,
     policy: RetryPolicy,
     rng: random.Random,
+    quick_s: float | None = None,
 ) -> Decision:
     """Decide a failed attempt's fate; pure, so every branch is tested without a loop.
 
@@ -264,6 +272,7 @@ def decide(
         elapsed_s: time since the job's first attempt.
         policy: the retry policy.
         rng: the run's jitter source.
+        quick_s: the wait an isolated failure needs at most (see :func:`backoff_s`).
 
     Returns:
         The decision. A refusal is retried at once (the pacer holds its start) unless
@@ -288,7 +297,7 @@ def decide(
             cap = min(CAPACITY_RETRY_MAX_S, CAPACITY_RETRY_S * 2.0 ** max(0, refusals - 1))
             return Decision("retry", rng.uniform(0, cap))
         return Decision("retry", 0.0)
-    wait = backoff_s(policy, attempts, rng, hint)
+    wait = backoff_s(policy, attempts, rng, hint, quick_s)
     if attempts >= policy.max_attempts or elapsed_s + wait > policy.total_s:
         return Decision("fail")
     return Decision("retry", wait)

@@ -26,6 +26,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from functools import partial
 from typing import Any, Protocol
 
@@ -48,6 +49,7 @@ from rtbatch.events import (
     decode,
 )
 from rtbatch.jobs import Job, Tools
+from rtbatch.latency import Stages
 from rtbatch.output.transcript import SegmentRecord
 from rtbatch.output.turns import TurnRecord
 from rtbatch.protocol import SessionKind
@@ -85,16 +87,24 @@ ClientEvent = protocol.Event
 # Streamed text deltas repeat what response.done carries whole, so their frames
 # are recognised by prefix and never parsed. A server that orders keys otherwise
 # only loses the shortcut: its frames are decoded and passed over as usual.
-_SKIPPED_PREFIXES = tuple(
+_TEXT_DELTA_PREFIXES = tuple(
+    f'{{"type":"{name}"' for name in ("response.output_text.delta", "response.text.delta")
+)
+_SKIPPED_PREFIXES = _TEXT_DELTA_PREFIXES + tuple(
     f'{{"type":"{name}"'
     for name in (
-        "response.output_text.delta",
-        "response.text.delta",
         "response.output_audio_transcript.delta",
         "response.audio_transcript.delta",
         "conversation.item.input_audio_transcription.delta",
     )
 )
+
+# The latency stages an event reaches the first time it arrives (GA names).
+_STAGE_OF = {
+    "response.created": "created",
+    "response.output_text.delta": "first_text",
+    "response.output_audio.delta": "first_audio",
+}
 
 # Server errors that say nothing about the job in hand.
 _BENIGN_CODES = frozenset({"response_cancel_not_active"})
@@ -120,6 +130,7 @@ class Session:
         self._ws = ws
         self._silences = silences or Silences(config.timeouts.idle_s, learn=False)
         self._longest_silence = 0.0  # of the attempt under way
+        self.stages = Stages()  # of the attempt under way
         self.config = config
         self.kind: SessionKind = kind
         self._dialect = config.dialect
@@ -218,9 +229,14 @@ class Session:
         raw = await transport.receive(self._ws)
         previous_rx, self._last_rx = self._last_rx, trio.current_time()
         if isinstance(raw, str) and raw.startswith(_SKIPPED_PREFIXES):
+            if raw.startswith(_TEXT_DELTA_PREFIXES):
+                self.stages.reached("first_text")
             return None
         event = decode(raw, self._names)
         self._check_unique(event)
+        stage = _STAGE_OF.get(event.type)
+        if stage is not None:
+            self.stages.reached(stage)
         if isinstance(event, RateLimitsUpdated):
             if self._on_rate_limits is not None:
                 # It follows a response.done within tens of milliseconds, and may wait
@@ -336,8 +352,10 @@ class Session:
         """
         self._job_events.clear()  # the previous job's errors are no longer ours
         self._longest_silence = 0.0
+        self.stages.reset()
         turns = (done_turns, on_turn)
-        return await self._run_job(job, audio_out, done, on_segment, turns)
+        reply = await self._run_job(job, audio_out, done, on_segment, turns)
+        return replace(reply, latency=self.stages.as_ms() or None)
 
     def note_answer(self) -> None:
         """An answer came whole (a job's reply, a segment's transcript): learn its silences."""
@@ -365,6 +383,7 @@ class Session:
             try:
                 if job.tools is not None:
                     return await self._tool_rounds(job, job.tools, item_id, audio_out)
+                self.stages.begin()
                 await self.send(self._response_create(job, item_id))
                 result = await self._read_response(job, audio_out)
                 self.note_answer()  # as each tool round and each segment's transcript do
@@ -381,6 +400,7 @@ class Session:
         async def respond(
             extra: Sequence[ClientEvent], tool_fields: ClientEvent
         ) -> protocol.ResponseResult:
+            self.stages.begin()  # the first round's request; later ones change nothing
             await self.send(self._response_create(job, item_id, extra, tool_fields))
             result = answered(await self._read_response(job, audio_out))
             self.note_answer()  # each round is an answer the idle deadline learns from
@@ -400,6 +420,7 @@ class Session:
         async def respond(
             items: Sequence[ClientEvent], tool_fields: ClientEvent | None
         ) -> protocol.ResponseResult:
+            self.stages.begin()  # the first turn asked; later turns change nothing
             await self.send(self._response_create(job, None, items, tool_fields))
             result = answered(await self._read_response(job, audio_out))
             self.note_answer()  # each turn's answer teaches the idle deadline
@@ -461,6 +482,7 @@ class Session:
 
         done = await self.next_event(want)
         assert isinstance(done, ResponseDone)
+        self.stages.finished("done")
         return protocol.read_response(done.response)
 
 

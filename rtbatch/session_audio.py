@@ -11,11 +11,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+import trio
+
 from rtbatch import errors, protocol
 from rtbatch.config import RunConfig
 from rtbatch.defaults import AUDIO_CHUNK_MS, TRANSCRIPT_IDLE_PER_AUDIO_S
 from rtbatch.events import Committed, Event, TranscriptionCompleted, TranscriptionFailed
 from rtbatch.jobs import Job
+from rtbatch.latency import Stages
 from rtbatch.output.transcript import SegmentRecord, clock, sum_usage, transcript_output
 from rtbatch.reply import JobReply, classified
 
@@ -26,6 +29,8 @@ class SessionChannel(Protocol):
     """What the audio paths use of a session (:class:`rtbatch.session.Session` has it)."""
 
     config: RunConfig
+    #: The latency stages of the attempt under way.
+    stages: Stages
     #: The transcription settings last applied, so an unchanged job sends none.
     transcription: dict[str, Any] | None
 
@@ -75,6 +80,7 @@ async def transcribe(
     finished = {s.index: s for s in done}
     start = done[-1].end_sample if done else 0
     waiting: dict[str, Cut] = {}
+    committed_at: dict[str, float] = {}  # item id -> when its commit was sent
     # A segment's failure is raised only once the commit in flight is
     # acknowledged: a `committed` left unread would be taken for the next
     # try's first commit on this session, and every later transcript matched
@@ -93,6 +99,7 @@ async def transcribe(
         cut = waiting.pop(event.item_id, None)
         if cut is None:
             return False
+        session.stages.longest("transcript", trio.current_time() - committed_at.pop(event.item_id))
         if isinstance(event, TranscriptionFailed):
             exc = classified(event.error)
             where = f"segment {cut.index} ({clock(cut.start_ms)}-{clock(cut.end_ms)})"
@@ -118,12 +125,14 @@ async def transcribe(
         ) as items:
             async for item in items:
                 if isinstance(item, Cut):
+                    sent = trio.current_time()
                     await session.send(protocol.commit_event(session.new_event_id()))
                     committed = await session.next_event(on_event, extra_idle=allowance_s)
                     if failed:
                         raise failed[0]
                     assert isinstance(committed, Committed)
                     waiting[committed.item_id] = item
+                    committed_at[committed.item_id] = sent
                 else:
                     await session.send(protocol.append_frame(item))
     except errors.BadAudio:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rtbatch.cost import MODALITIES, NANOS_PER_USD, cost_parts, format_usd
+from rtbatch.latency import LatencyTotals
 from rtbatch.models import PRICES_AS_OF, MinutePrice, lookup
 from rtbatch.output.outcome import Outcome, recorded_calls
 from rtbatch.progress import Snapshot
@@ -165,12 +166,14 @@ class Summary:
     stopped: str | None = None
     #: Function calls the results record (``output.tool_calls``), by function name.
     tool_calls: Counter[str] = field(default_factory=Counter)
+    latency: LatencyTotals = field(default_factory=LatencyTotals)
 
     def add(self, outcome: Outcome) -> None:
-        """Count one written result: its status, usage, cost and function calls."""
+        """Count one written result: its status, usage, cost, latency and function calls."""
         self.counts[outcome.status] += 1
         self.usage.add(outcome.usage)
         self.cost.add(outcome.model, outcome.usage, outcome.cost_usd)
+        self.latency.add(outcome.model or UNRECORDED_MODEL, outcome.latency)
         for call in recorded_calls(outcome.output):
             self.tool_calls[str(call.get("name"))] += 1
 
@@ -208,6 +211,7 @@ class Summary:
             "usage": usage,
             "cost": self.cost.to_dict(),
             "tool_calls": dict(sorted(self.tool_calls.items())),
+            "latency_ms": self.latency.to_dict(),
             "wall_s": round(self.wall_s, 3),
             "jobs_per_s": round(self.finished / self.wall_s, 2) if self.wall_s > 0 else None,
             "stopped": self.stopped,
@@ -231,6 +235,7 @@ class Summary:
         if self.tool_calls:
             calls = ", ".join(f"{name} {n}" for name, n in sorted(self.tool_calls.items()))
             lines.append(f"tool calls: {sum(self.tool_calls.values())} ({calls})")
+        lines.extend(self.latency.render())
         lines.append(f"time: {self.wall_s:.2f} s, {rate} jobs/s")
         if self.stopped:
             lines.append(f"stopped: {self.stopped}")

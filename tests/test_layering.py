@@ -62,6 +62,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "rtbatch.budget",
             "rtbatch.cost",
             "rtbatch.progress",
+            "rtbatch.evals",
+            "rtbatch.evals.*",
         ),
     ),
     (
@@ -72,6 +74,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "rtbatch.session_audio",
             "rtbatch.reply",
             "rtbatch.silences",
+            "rtbatch.latency",
             "rtbatch.tool_rounds",
             "rtbatch.conversation",
             "rtbatch.transport",

@@ -3,12 +3,14 @@
 A line reads::
 
     {"id", "status", "kind", "model", "output", "usage", "cost_usd",
-     "response_id", "attempts", "latency_ms", "error", "metadata"}
+     "response_id", "attempts", "latency_ms", "latency", "error", "metadata"}
 
 plus ``"line"`` for an invalid job line. ``model`` is the model that did the work
 (the realtime model of a text or respond job, the transcription model of a
 transcribe job) and ``cost_usd`` what its usage cost at the catalogue's prices
-(:func:`rtbatch.cost.outcome_cost`); both are ``null`` where unknown.
+(:func:`rtbatch.cost.outcome_cost`); both are ``null`` where unknown. ``latency_ms``
+runs from the job's start to its line; ``latency`` gives the stages of its last try
+(:mod:`rtbatch.latency`), ``null`` for a job that did not answer.
 
 A job with tools (:mod:`rtbatch.tool_rounds`) adds to its ``output``::
 
@@ -51,6 +53,7 @@ class Outcome:
     usage: dict[str, Any] | None = None
     response_id: str | None = None
     latency_ms: int | None = None
+    latency: dict[str, int] | None = None
     error: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
     model: str | None = None
@@ -69,6 +72,7 @@ class Outcome:
             "response_id": self.response_id,
             "attempts": self.attempts,
             "latency_ms": self.latency_ms,
+            "latency": self.latency,
             "error": self.error,
             "metadata": self.metadata,
         }

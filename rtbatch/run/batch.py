@@ -54,6 +54,7 @@ from rtbatch.output.writing import writing
 from rtbatch.pacing import Pacer, Share, Ticket
 from rtbatch.progress import Snapshot
 from rtbatch.retry import decide, is_refusal
+from rtbatch.run.health import RecentTries
 from rtbatch.run.ledger import Attempt
 from rtbatch.run.lines import failed_outcome, success_outcome
 from rtbatch.run.queues import WorkQueues
@@ -98,6 +99,7 @@ class Run:
 
     def __post_init__(self) -> None:
         self.summary = Summary()
+        self.recent = RecentTries()
         self.pacer = Pacer(
             self.config.concurrency,
             rpm=self.config.rpm,
@@ -261,6 +263,7 @@ class Run:
     ) -> None:
         """Count a try that succeeded: the job's line is written."""
         attempt.count(refused=False)
+        self.recent.succeeded(trio.current_time() - started)
         await self._finish(out, success_outcome(self.config, attempt, reply, started))
 
     async def failed(
@@ -283,10 +286,12 @@ class Run:
                     limits=failure.limits,
                     ticket=ticket,
                 )
-        elif ticket is not None:
-            # A request ran and failed. A session that never opened held no slot: it
-            # is no completion, and must not grow a concurrency cut back.
-            self.pacer.on_done(0, ticket)
+        else:
+            self.recent.failed()
+            if ticket is not None:
+                # A request ran and failed. A session that never opened held no slot:
+                # it is no completion, and must not grow a concurrency cut back.
+                self.pacer.on_done(0, ticket)
         failure.job_id, failure.attempt = job.id, attempt.attempts
         if isinstance(failure, errors.CheckpointMismatch):
             attempt.start_over()
@@ -299,6 +304,7 @@ class Run:
             elapsed_s=attempt.elapsed_s(trio.current_time()),
             policy=self.config.retry,
             rng=self.rng,
+            quick_s=self.recent.quick_retry_s(),
         )
         if decision.action == "retry":
             log.info(

@@ -54,6 +54,7 @@ def success_outcome(
         cost_usd=attempt.cost_usd,
         response_id=reply.response_id,
         latency_ms=round((trio.current_time() - started) * 1000),
+        latency=reply.latency,
         metadata=job.metadata,
     )
 

@@ -41,6 +41,7 @@ def test_outcome_line_has_the_documented_fields_in_order() -> None:
         "response_id",
         "attempts",
         "latency_ms",
+        "latency",
         "error",
         "metadata",
     ]
