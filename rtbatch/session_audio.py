@@ -26,7 +26,8 @@ SegmentHook = Callable[[SegmentRecord], None]
 
 
 class SessionChannel(Protocol):
-    """What the audio paths use of a session (:class:`rtbatch.session.Session` has it)."""
+    """What the audio and response paths use of a session (:class:`rtbatch.session.Session`
+    has it; :mod:`rtbatch.session_responses` uses it too)."""
 
     config: RunConfig
     #: The latency stages of the attempt under way.

@@ -72,6 +72,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "rtbatch.session",
             "rtbatch.boundary",
             "rtbatch.session_audio",
+            "rtbatch.session_responses",
             "rtbatch.reply",
             "rtbatch.silences",
             "rtbatch.latency",
