@@ -165,7 +165,7 @@ def estimate(
     Args:
         items: the job file's items (:func:`rtbatch.jobs.read_jobs`); invalid
             lines are counted and left out.
-        model: the run's realtime model (text and respond jobs).
+        model: the run's realtime model (text, respond and conversation jobs).
         transcription_model: the run's transcription model, for transcribe jobs
             that do not name their own.
         probe: returns an audio file's duration in seconds.
