@@ -17,8 +17,12 @@ again: their user inputs and their recorded answers are replayed into the
 them (an audio turn's audio is sent and committed again, since its item died
 with its session), and only the unfinished turns get a response.
 
-A spoken answer is replayed as its transcript: assistant audio cannot be given
-back as an item's audio (it is not kept, and the service does not take it).
+A spoken answer is replayed as its transcript, as text. The item types would take
+the assistant's audio back (an ``output_audio`` part with its bytes), but rtbatch
+does not hold it (it streams to the job's WAV file, if kept at all), a resumed
+conversation would have to read it back from disk, and every later turn would pay
+for it again as audio input, about 20 tokens a second; the words are what the
+model needs to keep the thread.
 
 Each turn may run tool rounds (:mod:`rtbatch.tool_rounds`) within its own
 responses: the turn's calls and outputs join the context of the later turns.
