@@ -129,9 +129,9 @@ async def expected_cost(estimator: Estimator | None, job: Job) -> float:
     if estimator is None:
         return 0.0
     try:
-        if job.audio is None:
+        if job.audio is None and not any(t.audio for t in job.turns or ()):
             found = estimator.job(job)
-        else:  # probing may decode: never in the event loop
+        else:  # probing may decode (a conversation's audio turns too): never in the event loop
             found = await trio.to_thread.run_sync(estimator.job, job)
     except (errors.BadAudio, OSError):
         return 0.0  # the job fails on its own audio, and costs nothing
