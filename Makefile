@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck pytest serve bench audio-samples clean
+.PHONY: setup demo test lint typecheck pytest serve bench bench-tools audio-samples clean
 
 setup: $(STAMP)
 
@@ -39,8 +39,17 @@ test: lint typecheck pytest
 serve: $(STAMP)
 	$(BIN)/rtbatch serve
 
-bench: $(STAMP)
+# The audio rows compare with FFmpeg's CLI: Debian's ffmpeg, installed where apt can
+# (as root, or with passwordless sudo); elsewhere those rows say why they are missing.
+bench: $(STAMP) bench-tools
 	$(BIN)/python -m bench
+
+APT := $(shell [ "$$(id -u)" = 0 ] || echo sudo -n) apt-get
+
+bench-tools:
+	@command -v ffmpeg >/dev/null || { $(APT) install -y -q ffmpeg || \
+	  { $(APT) update -q && $(APT) install -y -q ffmpeg; }; } >/dev/null 2>&1 || \
+	  echo "ffmpeg not installed: the FFmpeg CLI rows of make bench are skipped"
 
 # Shards on this machine (docs/scale-out.md): `make -j4 merge-shards` runs SHARDS
 # processes, one per shard, then merges their result files into SHARD_OUT. A rerun

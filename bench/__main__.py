@@ -173,7 +173,7 @@ def _bound(cell: dict[str, Any]) -> str:
 
 def _rows_throughput(r: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
-    target = (r["target_cell"]["concurrency"], r["target_cell"]["latency_s"])
+    targets = {(t["concurrency"], t["latency_s"]) for t in r["target_cells"]}
     for c in r["cells"]:
         name = f"L={c['latency_s']:g}s C={c['concurrency']} J={c['jobs']}: limit/ours"
         if "fraction" not in c:
@@ -183,7 +183,9 @@ def _rows_throughput(r: dict[str, Any]) -> list[Row]:
             f"{c['fraction']:.2f} ({c['run_wall_s']:.2f} s; process "
             f"{c['fraction_process']:.2f}){_bound(c)}"
         )
-        if (c["concurrency"], c["latency_s"]) == target:
+        if "peer_fraction" in c:
+            value += f"; SDK {c['peer_fraction']:.2f} ({c['peer_run_wall_s']:.2f} s)"
+        if (c["concurrency"], c["latency_s"]) in targets:
             ok = _verdict(c["fraction"] >= r["target"])
             rows.append(_row("throughput", name, value, f">= {r['target']}", ok))
         else:

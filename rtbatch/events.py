@@ -131,6 +131,12 @@ class TranscriptionCompleted(Event, kw_only=True):
     usage: Usage | None = None
 
 
+class TranscriptionDelta(Event, kw_only=True):
+    """``conversation.item.input_audio_transcription.delta``: a transcript has begun."""
+
+    item_id: Id
+
+
 class TranscriptionFailed(Event, kw_only=True):
     """``conversation.item.input_audio_transcription.failed``."""
 
@@ -203,6 +209,7 @@ _TYPES: dict[str, type[Event]] = {
     "session.created": SessionEvent,
     "session.updated": SessionEvent,
     "input_audio_buffer.committed": Committed,
+    "conversation.item.input_audio_transcription.delta": TranscriptionDelta,
     "conversation.item.input_audio_transcription.completed": TranscriptionCompleted,
     "conversation.item.input_audio_transcription.failed": TranscriptionFailed,
     "response.output_audio.delta": AudioDelta,

@@ -91,12 +91,17 @@ _TEXT_DELTA_PREFIXES = tuple(
 )
 _SKIPPED_PREFIXES = _TEXT_DELTA_PREFIXES + tuple(
     f'{{"type":"{name}"'
-    for name in (
-        "response.output_audio_transcript.delta",
-        "response.audio_transcript.delta",
-        "conversation.item.input_audio_transcription.delta",
-    )
+    for name in ("response.output_audio_transcript.delta", "response.audio_transcript.delta")
 )
+# A transcription session reads its transcripts' deltas: one says that item's
+# transcript has begun, so its wait no longer needs the allowance for its audio.
+_SKIPPED_BY_KIND: dict[SessionKind, tuple[str, ...]] = {
+    "realtime": (
+        *_SKIPPED_PREFIXES,
+        '{"type":"conversation.item.input_audio_transcription.delta"',
+    ),
+    "transcription": _SKIPPED_PREFIXES,
+}
 
 # The latency stages an event reaches the first time it arrives (GA names).
 _STAGE_OF = {
@@ -132,6 +137,7 @@ class Session:
         self.stages = Stages()  # of the attempt under way
         self.config = config
         self.kind: SessionKind = kind
+        self._skipped = _SKIPPED_BY_KIND[kind]
         self._dialect = config.dialect
         self._names = protocol.beta_names(config.dialect)
         self._timeouts = config.timeouts
@@ -201,6 +207,10 @@ class Session:
                         quiet_from = self._last_rx
                         if event is not None and want(event):
                             return event
+                        if extra_idle is not None and (now_extra := extra_idle()) < extra:
+                            # A transcript began: its audio's allowance is spent from now.
+                            extra, idle = now_extra, self._silences.deadline_s(now_extra)
+                            scope.deadline = min(scope.deadline, quiet_from + idle)
                 finally:
                     unwatch()
             if not scope.cancelled_caught:
@@ -227,7 +237,7 @@ class Session:
         """
         raw = await transport.receive(self._ws)
         previous_rx, self._last_rx = self._last_rx, trio.current_time()
-        if isinstance(raw, str) and raw.startswith(_SKIPPED_PREFIXES):
+        if isinstance(raw, str) and raw.startswith(self._skipped):
             if raw.startswith(_TEXT_DELTA_PREFIXES):
                 self.stages.reached("first_text")
             return None

@@ -16,7 +16,13 @@ import trio
 from rtbatch import errors, protocol
 from rtbatch.config import RunConfig
 from rtbatch.defaults import AUDIO_CHUNK_MS, TRANSCRIPT_IDLE_PER_AUDIO_S
-from rtbatch.events import Committed, Event, TranscriptionCompleted, TranscriptionFailed
+from rtbatch.events import (
+    Committed,
+    Event,
+    TranscriptionCompleted,
+    TranscriptionDelta,
+    TranscriptionFailed,
+)
 from rtbatch.jobs import Job
 from rtbatch.latency import Stages
 from rtbatch.output.transcript import SegmentRecord, clock, sum_usage, transcript_output
@@ -88,15 +94,23 @@ async def transcribe(
     # to the segment before its own.
     failed: list[errors.RtbatchError] = []
 
+    begun: set[str] = set()  # items whose transcript has begun streaming
+
     def allowance_s() -> float:
-        seconds = sum(c.end_sample - c.start_sample for c in waiting.values()) / rate
-        return seconds * TRANSCRIPT_IDLE_PER_AUDIO_S
+        # Only a transcript not yet begun may take time in proportion to its audio.
+        samples = sum(c.end_sample - c.start_sample for i, c in waiting.items() if i not in begun)
+        return samples / rate * TRANSCRIPT_IDLE_PER_AUDIO_S
 
     def on_event(event: Event) -> bool:
         if isinstance(event, Committed):
             return True
+        if isinstance(event, TranscriptionDelta):
+            if event.item_id in waiting:
+                begun.add(event.item_id)
+            return False
         if not isinstance(event, TranscriptionCompleted | TranscriptionFailed):
             return False
+        begun.discard(event.item_id)
         cut = waiting.pop(event.item_id, None)
         if cut is None:
             return False

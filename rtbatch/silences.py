@@ -26,12 +26,16 @@ class Silences:
         learn: follow the answers (False: always ``cap_s``, as when the user set it).
     """
 
-    __slots__ = ("_cap", "_learn", "_recent", "_seen", "_waiting")
+    __slots__ = ("_cap", "_learn", "_peaks", "_seen", "_waiting")
 
     def __init__(self, cap_s: float, *, learn: bool = True) -> None:
         self._cap = cap_s
         self._learn = learn
-        self._recent: deque[float] = deque(maxlen=IDLE_LEARN_WINDOW)
+        # The window's maximum, kept as the classic monotonic queue: (answer number,
+        # silence) pairs in falling order of silence, each answer of the last
+        # IDLE_LEARN_WINDOW that no later one matched or beat. The head is the
+        # maximum, in O(1): every wait asks it, and every wait is told when it falls.
+        self._peaks: deque[tuple[int, float]] = deque()
         self._seen = 0
         # Waits under way, told when the deadline shortens: a wait that began under
         # the cap (before the run had answers) is held to what the run learns since.
@@ -51,7 +55,7 @@ class Silences:
         """
         if not self._learn or self._seen < IDLE_LEARN_AFTER:
             return self._cap + allowance_s
-        longest = max(self._recent, default=0.0)  # at most IDLE_LEARN_WINDOW of them
+        longest = self._peaks[0][1] if self._peaks else 0.0
         learned = min(self._cap, IDLE_SILENCE_FACTOR * max(0.0, longest))
         return max(IDLE_FLOOR_S, learned + allowance_s)
 
@@ -59,7 +63,12 @@ class Silences:
         """An answer (a response, a tool round, a transcript) kept at most this silence."""
         before = self.deadline_s()
         self._seen += 1
-        self._recent.append(longest_silence_s)
+        peaks = self._peaks
+        while peaks and peaks[-1][1] <= longest_silence_s:
+            peaks.pop()
+        peaks.append((self._seen, longest_silence_s))
+        if peaks[0][0] <= self._seen - IDLE_LEARN_WINDOW:
+            peaks.popleft()
         if self.deadline_s() < before:
             for shortened in list(self._waiting):
                 shortened()

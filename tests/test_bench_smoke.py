@@ -17,7 +17,7 @@ def test_failed_section_is_one_miss_row() -> None:
 
 
 def test_target_cell_gets_a_verdict() -> None:
-    """Only the target throughput cell is judged, against its fraction."""
+    """Only the target throughput cells are judged, against their fraction; the SDK beside."""
     cell = {
         "latency_s": 1.0,
         "concurrency": 100,
@@ -27,18 +27,24 @@ def test_target_cell_gets_a_verdict() -> None:
         "run_wall_s": 10.3,
         "client_cpu_util": 0.2,
         "emulator_cpu_util": 0.1,
+        "peer_fraction": 0.81,
+        "peer_run_wall_s": 12.3,
     }
     other = {**cell, "concurrency": 10, "fraction": 0.5}
+    short = {**cell, "concurrency": 500, "fraction": 0.9}
     result = {
-        "cells": [cell, other],
+        "cells": [cell, other, short],
         "target": 0.95,
-        "target_cell": {"concurrency": 100, "latency_s": 1.0},
+        "target_cells": [
+            {"concurrency": 100, "latency_s": 1.0},
+            {"concurrency": 500, "latency_s": 1.0},
+        ],
     }
     rows = table_rows({"throughput": result})
-    assert [r[4] for r in rows] == ["pass", ""]
+    assert [r[4] for r in rows] == ["pass", "", "MISS"]
     text = render(rows)
     assert text.splitlines()[0].startswith("section")
-    assert "0.97" in text
+    assert "0.97" in text and "SDK 0.81" in text
 
 
 def test_unreadable_result_does_not_crash_the_table() -> None:

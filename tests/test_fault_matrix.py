@@ -82,9 +82,11 @@ TIMEOUTS = Timeouts(job_s=60.0)
 REAL_LIMIT_S = 8.0
 _STALL = (
     "client: a long file's attempt is a whole file of segments; a stall in any of its "
-    "segments sends the rest again, and each stalled segment costs the learned deadline "
-    "plus its transcript allowance (rtbatch/silences.py): 21 s against 4 s (5.3x; 40 s "
-    "with the fixed 10 s deadline)"
+    "segments ends the attempt, and the retry sends that segment and the ones after it "
+    "again. Each stall costs the idle floor (2 s, rtbatch/defaults.py) plus the allowance "
+    "of the segments whose transcripts had not begun: 14.6 s against 4 s on this seed "
+    "(3.6x), 2.7-6.5x over seeds 1-8 (2.1-8.6x before a begun transcript's allowance "
+    "ended at its first delta; 40 s with the fixed 10 s deadline)"
 )
 #: A client defect that keeps a cell out of its bound: (fault, kind) -> reason.
 KNOWN: dict[tuple[str, str], str] = {

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from rtbatch.defaults import (
     IDLE_FLOOR_S,
     IDLE_LEARN_AFTER,
@@ -72,3 +75,18 @@ def test_a_transcript_s_allowance_is_added_to_what_was_learned() -> None:
     assert silences.deadline_s(0.5) == IDLE_FLOOR_S
     silences.answered(1.5)
     assert silences.deadline_s(2.0) == IDLE_SILENCE_FACTOR * 1.5 + 2.0
+
+
+@given(
+    st.lists(st.floats(min_value=0.0, max_value=20.0), min_size=1, max_size=3 * IDLE_LEARN_WINDOW)
+)
+def test_the_deadline_follows_the_plain_maximum_of_the_window(gaps: list[float]) -> None:
+    """The kept maximum is the window's own, after every answer (against max() of a slice)."""
+    silences = Silences(IDLE_TIMEOUT_S)
+    for seen, gap in enumerate(gaps, start=1):
+        silences.answered(gap)
+        if seen < IDLE_LEARN_AFTER:
+            continue
+        longest = max(gaps[max(0, seen - IDLE_LEARN_WINDOW) : seen])
+        expected = max(IDLE_FLOOR_S, min(IDLE_TIMEOUT_S, IDLE_SILENCE_FACTOR * longest))
+        assert silences.deadline_s() == expected
