@@ -182,8 +182,9 @@ def run(jobs_file: str, **params: Any) -> None:
 @main.command(epilog=EPILOG)
 @JOBS_FILE
 @target_options
+@MAX_TOOL_ROUNDS_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON on stdout.")
-def estimate(jobs_file: str, as_json: bool, **params: Any) -> None:
+def estimate(jobs_file: str, as_json: bool, max_tool_rounds: int, **params: Any) -> None:
     """Print what JOBS.jsonl is expected to cost, before anything is spent.
 
     Audio durations are probed; text tokens are estimated from the text; replies
@@ -192,7 +193,8 @@ def estimate(jobs_file: str, as_json: bool, **params: Any) -> None:
     """
     from rtbatch.commands import estimate_command
 
-    _exit(partial(estimate_command, as_json=as_json), jobs_file, _target(**params))
+    command = partial(estimate_command, as_json=as_json, max_tool_rounds=max_tool_rounds)
+    _exit(command, jobs_file, _target(**params))
 
 
 _WHISPER_EXAMPLES = """\b

@@ -16,6 +16,7 @@ import trio
 
 from rtbatch import catalogue_check
 from rtbatch.config import RunConfig, Target
+from rtbatch.defaults import MAX_TOOL_ROUNDS
 from rtbatch.exitcodes import EXIT_FAILED, EXIT_FATAL, EXIT_OK, EXIT_USAGE
 from rtbatch.jobs import Job, JobFileError, read_jobs
 from rtbatch.runner import (
@@ -93,7 +94,9 @@ def transcribe_command(
     return run_command(str(jobs_file), config)
 
 
-def estimate_command(jobs_file: str, target: Target, *, as_json: bool) -> int:
+def estimate_command(
+    jobs_file: str, target: Target, *, as_json: bool, max_tool_rounds: int = MAX_TOOL_ROUNDS
+) -> int:
     """``rtbatch estimate``: the expected cost of a job file, before anything is spent."""
     from rtbatch.estimate import estimate
 
@@ -114,6 +117,7 @@ def estimate_command(jobs_file: str, target: Target, *, as_json: bool) -> int:
                 model=target.model,
                 transcription_model=target.transcription_model,
                 assumptions=estimate_assumptions(emulate=target.emulate),
+                max_tool_rounds=max_tool_rounds,
             )
         except (JobFileError, ModelUnusable) as exc:
             print(f"rtbatch: {exc}", file=sys.stderr)

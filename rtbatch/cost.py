@@ -73,11 +73,36 @@ def outcome_cost(
 def reply_cost(
     model_id: str | None, usage: dict[str, Any] | None, output: dict[str, Any]
 ) -> float | None:
-    """A finished try's ``cost_usd``: its rounds' (:func:`priced_rounds`) for a tool job,
-    else its usage's (:func:`outcome_cost`)."""
+    """A finished try's ``cost_usd``: its turns' (:func:`priced_turns`) for a conversation,
+    its rounds' (:func:`priced_rounds`) for a tool job, else its usage's
+    (:func:`outcome_cost`)."""
+    if "turns" in output:
+        return priced_turns(model_id, output["turns"])
     if "rounds" in output:
         return priced_rounds(model_id, output)
     return outcome_cost(model_id, usage)
+
+
+def priced_turns(model_id: str | None, turns: list[dict[str, Any]]) -> float | None:
+    """A conversation's cost: each turn priced (its ``cost_usd`` set), summed.
+
+    A turn is priced as a job of its own: its rounds' sum when it ran tool rounds
+    (:func:`priced_rounds`), else its usage's, so the turns add up to the line's
+    ``cost_usd`` exactly.
+
+    Returns:
+        The sum in USD, or None when a turn cannot be priced (its ``cost_usd`` is
+        then null too).
+    """
+    total: int | None = 0
+    for turn in turns:
+        if "rounds" in turn:
+            usd = priced_rounds(model_id, turn)
+        else:
+            usd = outcome_cost(model_id, turn.get("usage"))
+        turn["cost_usd"] = usd
+        total = None if usd is None or total is None else total + round(usd * NANOS_PER_USD)
+    return None if total is None or not turns else total / NANOS_PER_USD
 
 
 def priced_rounds(model_id: str | None, output: dict[str, Any]) -> float | None:

@@ -3,7 +3,7 @@
 A result line's ``latency`` object gives, in whole milliseconds on the monotonic
 clock, when each stage of the job's work was reached, counted from the moment its
 request left (the ``response.create``; for a respond job, after its audio was
-committed):
+committed; for a conversation, its first turn asked in the try):
 
 ``created``
     the first ``response.created``;
@@ -12,7 +12,7 @@ committed):
 ``first_audio``
     the first audio delta of the answer (``response.output_audio.delta``);
 ``done``
-    the last ``response.done`` (a tool job's last round);
+    the last ``response.done`` (a tool job's last round, a conversation's last turn);
 ``transcript``
     a transcribe job's only stage: from a commit to its transcript, the slowest
     of the job's segments.

@@ -184,9 +184,9 @@ def response_create(
     validation before anything is sent; they are never sent here.
     """
     items = (
-        [{"type": "item_reference", "id": audio_item_id}]
+        [item_reference(audio_item_id)]
         if audio_item_id is not None
-        else [_message_item(dialect, role, content) for role, content in turns]
+        else [message_item(dialect, role, content) for role, content in turns]
     )
     response: dict[str, Any] = {
         "conversation": "none",
@@ -206,7 +206,8 @@ def metadata_job_id(job_id: str) -> str:
     return job_id[:METADATA_VALUE_CHARS]
 
 
-def _message_item(dialect: DialectName, role: str, content: str) -> Event:
+def message_item(dialect: DialectName, role: str, content: str) -> Event:
+    """A text message of an out-of-band ``input``: the user's, or an answer replayed."""
     if role == "assistant":
         part_type = "text" if dialect == "beta" else "output_text"
     else:
@@ -216,6 +217,11 @@ def _message_item(dialect: DialectName, role: str, content: str) -> Event:
         "role": role,
         "content": [{"type": part_type, "text": content}],
     }
+
+
+def item_reference(item_id: str) -> Event:
+    """An item of the conversation (committed audio) named in an out-of-band ``input``."""
+    return {"type": "item_reference", "id": item_id}
 
 
 def _apply_options(dialect: DialectName, opts: ResponseSettings, response: Event) -> None:

@@ -411,6 +411,7 @@ def _budget(config: RunConfig) -> dict[str, Any]:
             transcription_model=config.transcription_model,
             instructions=config.instructions,
             assumptions=estimate_assumptions(emulate=config.emulate),
+            max_tool_rounds=config.max_tool_rounds,
         ),
     }
 

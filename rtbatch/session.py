@@ -5,7 +5,9 @@ files (output audio goes to a sink its caller provides) and makes no retry
 decisions. Network failures are translated by :mod:`rtbatch.transport`; server
 ``error`` events and failed responses are classified by :mod:`rtbatch.retry`.
 What a job's try returns is :mod:`rtbatch.reply`'s; the audio a job sends (whole,
-or in segments for a transcript) is :mod:`rtbatch.session_audio`'s, run here.
+or in segments for a transcript) is :mod:`rtbatch.session_audio`'s, and its responses
+(one, a tool job's rounds, a conversation's turns) :mod:`rtbatch.session_responses`',
+run here.
 
 Everything else that can go wrong while a job waits on the service is translated
 in one place, :func:`~rtbatch.boundary.boundary`, around the session's start and around each job:
@@ -34,29 +36,29 @@ import trio
 from rtbatch import errors, protocol, transport
 from rtbatch.boundary import Silent, boundary
 from rtbatch.config import RunConfig
+from rtbatch.conversation import TurnHook
 from rtbatch.events import (
-    AudioDelta,
     Committed,
     ErrorDetail,
     ErrorEvent,
     Event,
     MalformedEvent,
     RateLimitsUpdated,
-    ResponseDone,
     SessionEvent,
     decode,
 )
-from rtbatch.jobs import Job, Tools
+from rtbatch.jobs import Job
 from rtbatch.latency import Stages
 from rtbatch.output.transcript import SegmentRecord
+from rtbatch.output.turns import TurnRecord
 from rtbatch.protocol import SessionKind
-from rtbatch.reply import AudioOut, JobReply, answered, answers_job, classified, reply_of
-from rtbatch.session_audio import SegmentHook, send_audio, transcribe
+from rtbatch.reply import AudioOut, JobReply, classified
+from rtbatch.session_audio import SegmentHook, transcribe
+from rtbatch.session_responses import answer, converse_turns
 
 # The reply shapes live in rtbatch.reply; they are named here too, since callers
 # (the pool, the settling of a try) take them from the session they ran on.
 from rtbatch.silences import Silences
-from rtbatch.tool_rounds import run_rounds
 from rtbatch.transport import WS_ERRORS, ConnectFn, connect_websocket, translate
 
 __all__ = [
@@ -341,6 +343,8 @@ class Session:
         audio_out: AudioOut | None = None,
         done: Sequence[SegmentRecord] = (),
         on_segment: SegmentHook | None = None,
+        done_turns: Sequence[TurnRecord] = (),
+        on_turn: TurnHook | None = None,
     ) -> JobReply:
         """Run one try of a job under its deadline; its reply.
 
@@ -349,6 +353,8 @@ class Session:
             audio_out: where a spoken answer's audio goes, when the caller keeps it.
             done: a transcribe job's segments finished earlier (see :meth:`_transcribe`).
             on_segment: called with each segment of a transcribe job as it arrives.
+            done_turns: a conversation's turns finished earlier (replayed, not asked).
+            on_turn: called with each turn of a conversation as it finishes.
 
         Raises:
             RtbatchError: the try failed; already classified.
@@ -356,7 +362,8 @@ class Session:
         self._job_events.clear()  # the previous job's errors are no longer ours
         self._longest_silence = 0.0
         self.stages.reset()
-        reply = await self._run_job(job, audio_out, done, on_segment)
+        turns = (done_turns, on_turn)
+        reply = await self._run_job(job, audio_out, done, on_segment, turns)
         return replace(reply, latency=self.stages.as_ms() or None)
 
     def note_answer(self) -> None:
@@ -370,6 +377,7 @@ class Session:
         audio_out: AudioOut | None,
         done: Sequence[SegmentRecord],
         on_segment: SegmentHook | None,
+        turns: tuple[Sequence[TurnRecord], TurnHook | None],
     ) -> JobReply:
         job_s = self._timeouts.job_s
         with (
@@ -378,59 +386,9 @@ class Session:
         ):
             if job.kind == "transcribe":
                 return await transcribe(self, job, done, on_segment)
-            item_id = await send_audio(self, job) if job.kind == "respond" else None
-            try:
-                if job.tools is not None:
-                    return await self._tool_rounds(job, job.tools, item_id, audio_out)
-                self.stages.begin()
-                await self.send(self._response_create(job, item_id))
-                result = await self._read_response(job, audio_out)
-                self.note_answer()  # as each tool round and each segment's transcript do
-                return reply_of(result)
-            finally:
-                if item_id is not None:
-                    await self.tidy(protocol.delete_item_event(item_id, self.new_event_id()))
-
-    async def _tool_rounds(
-        self, job: Job, tools: Tools, item_id: str | None, audio_out: AudioOut | None
-    ) -> JobReply:
-        """A tool job's responses, each call answered from its script (see tool_rounds)."""
-
-        async def respond(
-            extra: Sequence[ClientEvent], tool_fields: ClientEvent
-        ) -> protocol.ResponseResult:
-            self.stages.begin()  # the first round's request; later ones change nothing
-            await self.send(self._response_create(job, item_id, extra, tool_fields))
-            result = answered(await self._read_response(job, audio_out))
-            self.note_answer()  # each round is an answer the idle deadline learns from
-            return result
-
-        return await run_rounds(respond, tools, self._dialect, self.config.max_tool_rounds)
-
-    def _response_create(
-        self,
-        job: Job,
-        audio_item_id: str | None = None,
-        extra_items: Sequence[ClientEvent] = (),
-        tools: ClientEvent | None = None,
-    ) -> ClientEvent:
-        if job.messages is not None:
-            turns = [(m.role, m.content) for m in job.messages]
-        else:
-            turns = [("user", job.prompt or "")]
-        return protocol.response_create(
-            self._dialect,
-            job_id=job.id,
-            event_id=self.new_event_id(),
-            turns=turns,
-            audio_item_id=audio_item_id,
-            instructions=job.instructions
-            if job.instructions is not None
-            else self.config.instructions,
-            options=job.options,
-            extra_items=extra_items,
-            tools=tools,
-        )
+            if job.kind == "conversation":
+                return await converse_turns(self, job, audio_out, *turns)
+            return await answer(self, job, audio_out)
 
     async def tidy(self, event: ClientEvent) -> None:
         """Send a clean-up event that must not mask the error or cancellation in flight.
@@ -443,19 +401,6 @@ class Session:
                 await self.send(event)
             except errors.RtbatchError as exc:
                 log.debug("clean-up event not sent: %s", exc.message)
-
-    async def _read_response(self, job: Job, audio_out: AudioOut | None) -> protocol.ResponseResult:
-        def want(event: Event) -> bool:
-            if isinstance(event, AudioDelta):
-                if audio_out is not None:
-                    audio_out.add_b64(event.delta)
-                return False
-            return isinstance(event, ResponseDone) and answers_job(event, job.id)
-
-        done = await self.next_event(want)
-        assert isinstance(done, ResponseDone)
-        self.stages.finished("done")
-        return protocol.read_response(done.response)
 
 
 def _limit_entries(event: RateLimitsUpdated) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ raised as it comes and translated there, with timeouts and malformed events.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
@@ -35,7 +36,8 @@ SegmentHook = Callable[[SegmentRecord], None]
 
 
 class SessionChannel(Protocol):
-    """What the audio paths use of a session (:class:`rtbatch.session.Session` has it)."""
+    """What the audio and response paths use of a session (:class:`rtbatch.session.Session`
+    has it; :mod:`rtbatch.session_responses` uses it too)."""
 
     config: RunConfig
     #: The latency stages of the attempt under way.
@@ -214,13 +216,19 @@ async def _configure_transcription(session: SessionChannel, job: Job) -> None:
 
 async def send_audio(session: SessionChannel, job: Job) -> str:
     """Send a respond job's audio whole and commit it; the committed item's id."""
-    from rtbatch.audio import open_chunk_stream
-
     if job.audio is None:
         raise ValueError(f"job {job.id!r} has no audio")
+    return await commit_audio(session, job.audio)
+
+
+async def commit_audio(session: SessionChannel, path: Path) -> str:
+    """Send an audio file whole and commit it (a respond job's, a conversation's turn);
+    the committed item's id."""
+    from rtbatch.audio import open_chunk_stream
+
     try:
         async with open_chunk_stream(
-            job.audio, fmt=session.config.audio_format, chunk_ms=AUDIO_CHUNK_MS
+            path, fmt=session.config.audio_format, chunk_ms=AUDIO_CHUNK_MS
         ) as chunks:
             async for chunk in chunks:
                 await session.send(protocol.append_frame(chunk))

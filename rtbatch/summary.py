@@ -15,7 +15,7 @@ from rtbatch.evals.totals import CheckTotals
 from rtbatch.evals.wer import WerTotals
 from rtbatch.latency import LatencyTotals
 from rtbatch.models import PRICES_AS_OF, MinutePrice, lookup
-from rtbatch.output.outcome import Outcome
+from rtbatch.output.outcome import Outcome, recorded_calls
 from rtbatch.progress import Snapshot
 
 #: Every status a result line can have, in the order the summary lists them.
@@ -180,7 +180,7 @@ class Summary:
         self.usage.add(outcome.usage)
         self.cost.add(outcome.model, outcome.usage, outcome.cost_usd)
         self.latency.add(outcome.model or UNRECORDED_MODEL, outcome.latency)
-        for call in (outcome.output or {}).get("tool_calls") or ():
+        for call in recorded_calls(outcome.output):
             self.tool_calls[str(call.get("name"))] += 1
         self.checks.add(outcome.checks, outcome.passed)
         if outcome.has_reference:

@@ -39,6 +39,7 @@ from rtbatch.reply import JobReply
 
 __all__ = [
     "INVALID_ARGUMENTS",
+    "INVALID_ARGUMENTS_NOTE",
     "ROUND_BOUND_REASON",
     "UNSCRIPTED_CALL",
     "Answer",
@@ -54,6 +55,8 @@ ROUND_BOUND_REASON = "max_tool_rounds"
 UNSCRIPTED_CALL = "unscripted_call"
 #: The ``error.type`` the model sees for a call whose arguments are not JSON.
 INVALID_ARGUMENTS = "invalid_arguments"
+#: How a recorded call's ``error`` starts when its arguments are not JSON (kept raw).
+INVALID_ARGUMENTS_NOTE = "the arguments are not valid JSON"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +99,7 @@ def answer(tools: Tools, name: str, raw_arguments: str) -> Answer:
     try:
         arguments = orjson.loads(raw_arguments)
     except orjson.JSONDecodeError as exc:
-        error = f"the arguments are not valid JSON: {exc.msg}"
+        error = f"{INVALID_ARGUMENTS_NOTE}: {exc.msg}"
         return Answer(raw_arguments, _error(INVALID_ARGUMENTS, f"{name}: {error}"), error)
     if not isinstance(arguments, dict):
         error = "the arguments are not a JSON object"

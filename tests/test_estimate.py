@@ -214,3 +214,51 @@ def test_text_only_files_never_load_the_audio_stack(tmp_path: Path) -> None:
         "assert 'av' not in sys.modules and 'rtbatch.audio' not in sys.modules, 'loaded'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _conversation(*said: str, **kw: Any) -> Job:
+    from rtbatch.jobs import Turn
+
+    turns = tuple(Turn(audio=AUDIO) if s == "<audio>" else Turn(text=s) for s in said)
+    return Job(id="c", line=1, kind="conversation", turns=turns, **kw)
+
+
+def test_each_turn_of_a_conversation_rereads_the_earlier_turns_and_answers() -> None:
+    """Turn k reads the instructions, turns 1..k and the k-1 answers (each a message)."""
+    job = _estimator(instructions="").job(_conversation(PROMPT, PROMPT, PROMPT))
+    # Every turn: 12 more in; every answer: 150 out, read again by later turns with its 2.
+    first, second, third = 2 + 12, 2 + 12 + 152 + 12, 2 + 12 + 152 + 12 + 152 + 12
+    assert job.tokens.text_in == first + second + third
+    assert job.tokens.text_out == 3 * 150
+    single = _estimator(instructions="").job(_text(prompt=PROMPT))
+    assert job.usd is not None and single.usd is not None
+    assert job.usd.expected > 3 * single.usd.expected  # later turns cost more
+
+
+def test_an_audio_turn_is_read_by_every_later_turn() -> None:
+    """A 10 s audio turn: 100 audio tokens in its own response and in each later one."""
+    job = _estimator(10.0, instructions="").job(_conversation("<audio>", PROMPT))
+    assert (job.tokens.audio_in, job.audio_s) == (200, 10.0)
+
+
+def test_a_tool_job_is_priced_by_its_rounds_up_to_the_bound() -> None:
+    """One response (low), one round (expected), every round the bound allows (high)."""
+    from rtbatch.jobs import ScriptedOutput, Tools
+
+    tools = Tools(
+        definitions=({"type": "function", "name": "f"},),
+        outputs={"f": (ScriptedOutput(output="x" * 400),)},  # 402 bytes JSON-encoded: 101 tokens
+    )
+    plain = _estimator(instructions="").job(_text(prompt=PROMPT))
+    job = _estimator(instructions="").job(_text(prompt=PROMPT, tools=tools))
+    # Expected: the call's response, then the answer reading the call and its output.
+    call = 2 * 2 + 101
+    assert job.tokens.text_in == 2 * (2 + 12) + call
+    assert job.tokens.text_out == 2 * 150
+    assert plain.usd is not None and job.usd is not None
+    assert job.usd.low == pytest.approx(plain.usd.low)
+    few = _estimator(instructions="", max_tool_rounds=2).job(_text(prompt=PROMPT, tools=tools))
+    many = _estimator(instructions="", max_tool_rounds=8).job(_text(prompt=PROMPT, tools=tools))
+    assert few.usd is not None and many.usd is not None
+    assert few.usd.expected == job.usd.expected
+    assert many.usd.high > few.usd.high > job.usd.expected

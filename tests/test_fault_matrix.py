@@ -4,7 +4,8 @@ Issue 17's proof. The matrix is generated: the faults come from the emulator's o
 ``FAULT_KINDS`` minus :data:`RUN_FATAL` (a fault that ends the run by design, with
 its reason), and a test fails when a kind is in neither, so a fault added to the
 emulator joins the matrix without a new test. The kinds are those a user runs: text,
-text with audio out, respond, transcribe, and a long file in segments.
+text with audio out, respond, transcribe, a long file in segments, a tool job, and a
+conversation (two turns, the second reading the first's answer).
 
 Each cell runs the same jobs twice in one test on one virtual clock, fault-free and
 then with the fault at 20 % (a fresh emulator each, seeded), through the runner the
@@ -59,7 +60,7 @@ RUN_FATAL = {
     "account_fatal": "a dead account (quota, billing, deactivated) stops the run with exit 3",
 }
 TRANSIENT = sorted(FAULT_KINDS - RUN_FATAL.keys())
-KINDS = ("text", "text_audio_out", "respond", "transcribe", "segments", "tools")
+KINDS = ("text", "text_audio_out", "respond", "transcribe", "segments", "tools", "conversation")
 
 RATE = 0.2
 #: Jobs and concurrency per kind: four rounds each, so a retry's cost shows against the
@@ -152,6 +153,8 @@ def _jobs(kind: str, tmp: Path) -> list[dict[str, Any]]:
             }
             for i in ids
         ]
+    if kind == "conversation":
+        return [{"id": i, "turns": [{"text": f"Hello {i}."}, {"text": "Go on."}]} for i in ids]
     path = tmp / "long.wav"
     write_speech_wav(path, speech(24_000, repeats=1))  # about 40 s: three segments
     return [{"id": i, "audio": str(path), "task": "transcribe"} for i in ids]
@@ -174,6 +177,8 @@ def _check_outputs(kind: str, results: list[dict[str, Any]]) -> None:
                 assert wav.getnframes() > 0
         if kind == "tools":  # one attempt's calls only, however many attempts it took
             assert [call["name"] for call in output["tool_calls"]] == ["lookup_order"], record
+        if kind == "conversation":  # each turn once, whichever attempt answered it
+            assert [t["turn"] for t in output["turns"]] == [1, 2], record
 
 
 def _write(tmp: Path, jobs: list[dict[str, Any]]) -> Path:

@@ -10,8 +10,9 @@ an internal error (70) or a run-fatal stop, with every job exactly once in the
 result file and no ``completed`` line without an output.
 
 Each example is its own ``trio.run`` on a ``MockClock`` that autojumps: text jobs
-only (text and text with audio out), so no worker thread runs and the virtual clock
-is exact. Network rules as in tests/harness.py.
+only (text, text with audio out, and two-turn conversations), so no worker thread
+runs and the virtual clock is exact. A conversation whose later turn fails for good
+is ``incomplete`` with the turns it answered. Network rules as in tests/harness.py.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from tests.mangler import Fuzz, Proxy
 JOBS = [
     *({"id": f"text-{i}", "prompt": f"Question {i}?"} for i in range(4)),
     *({"id": f"voice-{i}", "prompt": f"Say {i}", "output_modalities": ["audio"]} for i in range(2)),
+    *({"id": f"chat-{i}", "turns": [{"text": f"Hi {i}"}, {"text": "And?"}]} for i in range(2)),
 ]
 RETRY = RetryPolicy(max_attempts=4, initial_s=0.05, max_s=0.5)
 TIMEOUTS = Timeouts(job_s=30.0, idle_s=2.0)
@@ -78,8 +80,13 @@ def test_randomly_mangled_frames_never_break_the_run(seed: int, rate: float) -> 
     got = by_id(results)
     assert sorted(got) == sorted(j["id"] for j in JOBS), seen
     for record in results:
+        output = record.get("output") or {}
         if record["status"] == "completed":
-            output = record.get("output") or {}
             assert output.get("text") or output.get("transcript"), f"{seen}: {record}"
+            if record["kind"] == "conversation":
+                assert [t["turn"] for t in output["turns"]] == [1, 2], f"{seen}: {record}"
+        elif record["status"] == "incomplete":
+            assert record["kind"] == "conversation", f"{seen}: {record}"
+            assert [t["turn"] for t in output["turns"]] == [1], f"{seen}: {record}"
         else:
             assert record["status"] == "failed", f"{seen}: {record}"

@@ -33,7 +33,7 @@ from rtbatch.jobs import (
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "jobs"
 FIELDS = (
-    "id, custom_id, prompt, messages, audio, task, transcription, reference, instructions, "
+    "id, custom_id, prompt, messages, audio, turns, task, transcription, reference, instructions, "
     "max_output_tokens, temperature, reasoning, output_modalities, voice, tools, tool_choice, "
     "parallel_tool_calls, tool_outputs, expect, metadata"
 )
@@ -178,7 +178,7 @@ CORPUS: list[tuple[bytes, str | None, str, str | None]] = [
         "both prompt and messages given (a job takes one input)",
         "a",
     ),
-    (j(instructions="x"), None, "no input: expected one of prompt, messages, audio", "a"),
+    (j(instructions="x"), None, "no input: expected one of prompt, messages, audio, turns", "a"),
     (j(prompt=5), "prompt", "expected a non-empty string, got 5 (integer)", "a"),
     (j(prompt=""), "prompt", BAD_STR, "a"),
     # the service's shapes: saved prompts are shut down, noise_reduction needs its type

@@ -16,7 +16,8 @@ not refuse job by job. The run's own models are checked once, by
 Modules: :mod:`~rtbatch.jobs.model` (the data), :mod:`~rtbatch.jobs.reader` (the
 file, its lines and ids, and the audio files they name), :mod:`~rtbatch.jobs.fields`
 (one line), :mod:`~rtbatch.jobs.tools` (function calling fields and the ``--tools``
-file), :mod:`~rtbatch.jobs.checks` (the problems' wording), :mod:`~rtbatch.jobs.rules`
+file), :mod:`~rtbatch.jobs.turns` (a conversation's turns), :mod:`~rtbatch.jobs.checks`
+(the problems' wording), :mod:`~rtbatch.jobs.rules`
 (the dialect's and the models' rules).
 """
 
@@ -35,6 +36,7 @@ from rtbatch.jobs.model import (
     ToolFields,
     Tools,
     TranscriptionOptions,
+    Turn,
 )
 from rtbatch.jobs.reader import JobFileError, Probe, read_jobs
 from rtbatch.jobs.rules import JobRules, model_problem, shutdown_warning, usable_models
@@ -59,6 +61,7 @@ __all__ = [
     "ToolFileError",
     "Tools",
     "TranscriptionOptions",
+    "Turn",
     "model_problem",
     "read_jobs",
     "read_tool_file",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import orjson
@@ -54,6 +55,14 @@ def nonempty_str(name: str, value: object) -> str:
     if not isinstance(value, str) or not value:
         fail(name, f"expected a non-empty string, {got(value)}")
     return value
+
+
+def audio_path(name: str, value: object, base: Path) -> Path:
+    """An audio file's path, ``base`` / ``value``, when ``value`` can name a file."""
+    text = nonempty_str(name, value)
+    if "\x00" in text:
+        fail(name, "path contains a NUL character")
+    return base / text
 
 
 def one_of(name: str, value: object, choices: tuple[_T, ...]) -> _T:

@@ -20,6 +20,7 @@ from rtbatch.jobs import rules as jobrules
 from rtbatch.jobs import tools as jobtools
 from rtbatch.jobs.checks import (
     Invalid,
+    audio_path,
     check_known,
     fail,
     got,
@@ -42,6 +43,7 @@ from rtbatch.jobs.model import (
 )
 from rtbatch.jobs.reference import reference_text
 from rtbatch.jobs.rules import JobRules
+from rtbatch.jobs.turns import parse_turns
 from rtbatch.models import NOISE_REDUCTION_TYPES, SAVED_PROMPTS_SHUTDOWN
 
 # Invalid, fail and quote are the reader's too.
@@ -103,6 +105,7 @@ _FIELDS = (
     "prompt",
     "messages",
     "audio",
+    "turns",
     "task",
     "transcription",
     "reference",
@@ -173,26 +176,36 @@ def build_job(obj: dict[str, Any], job_id: str, line: int, base: Path, rules: Jo
         instructions=instructions,
         options=options,
         metadata=_metadata(obj["metadata"]) if "metadata" in obj else None,
-        audio=_audio_path(obj["audio"], base) if kind != "text" else None,
+        audio=audio_path("audio", obj["audio"], base) if kind in _AUDIO_KINDS else None,
         transcription=_transcription(obj.get("transcription", {}), rules)
         if kind == "transcribe"
         else None,
         tools=tools,
         reference=reference_text(obj["reference"], base) if "reference" in obj else None,
         expect=expect,
+        turns=parse_turns(obj["turns"], base) if kind == "conversation" else None,
     )
+
+
+_AUDIO_KINDS = ("transcribe", "respond")
+_INPUTS = ("prompt", "messages", "audio", "turns")
 
 
 def _kind(obj: dict[str, Any]) -> JobKind:
     """Which input the job has; every combination but one input is a problem."""
     has_prompt, has_messages = "prompt" in obj, "messages" in obj
+    if "turns" in obj:
+        for name in (*_INPUTS[:3], "task"):
+            if name in obj:
+                fail(name, "not allowed with turns (the turns are the input)")
+        return "conversation"
     if "task" in obj and "audio" not in obj:
         fail("task", "only for audio jobs (add audio, or remove task)")
     if "audio" not in obj:
         if has_prompt and has_messages:
             fail(None, "both prompt and messages given (a job takes one input)")
         if not has_prompt and not has_messages:
-            fail(None, "no input: expected one of prompt, messages, audio")
+            fail(None, f"no input: expected one of {', '.join(_INPUTS)}")
         return "text"
     if has_prompt or has_messages:
         fail(
@@ -285,13 +298,6 @@ def _message(where: str, item: object) -> Message:
             fail(f"{where}.{key}", "required")
     role = one_of(f"{where}.role", item["role"], _ROLES)
     return Message(role, nonempty_str(f"{where}.content", item["content"]))
-
-
-def _audio_path(value: object, base: Path) -> Path:
-    text = nonempty_str("audio", value)
-    if "\x00" in text:
-        fail("audio", "path contains a NUL character")
-    return base / text
 
 
 def _transcription(value: object, rules: JobRules) -> TranscriptionOptions:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-JobKind = Literal["text", "transcribe", "respond"]
+JobKind = Literal["text", "transcribe", "respond", "conversation"]
 Role = Literal["system", "user", "assistant"]
 Modality = Literal["text", "audio"]
 ReasoningEffort = Literal["minimal", "low", "medium", "high", "xhigh"]
@@ -20,6 +20,14 @@ class Message:
 
     role: Role
     content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One user turn of a conversation: its text, or its audio (an absolute path)."""
+
+    text: str | None = None
+    audio: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +202,8 @@ class Job:
     """One valid line of a job file.
 
     ``kind`` says which input is set: ``prompt`` or ``messages`` for ``"text"``,
-    ``audio`` (an absolute path) for ``"transcribe"`` and ``"respond"``.
+    ``audio`` (an absolute path) for ``"transcribe"`` and ``"respond"``, ``turns``
+    for ``"conversation"``.
     ``transcription`` is set for every transcribe job and only for those;
     ``tools`` for a job that declares functions (its own, or the run's defaults);
     ``expect`` for a job with checks, one :data:`Check` per assertion, in the order
@@ -215,6 +224,7 @@ class Job:
     tools: Tools | None = None
     expect: tuple[Check, ...] | None = None
     reference: str | None = field(default=None, hash=False, repr=False)
+    turns: tuple[Turn, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -149,6 +149,8 @@ def _read(
                 # The file system last: only for a job that is otherwise valid.
                 if checks.files and job.audio is not None:
                     _check_files(job, job.audio, checks)
+                if checks.files and job.turns is not None:
+                    _check_turn_files(job, checks)
                 yield job
             except Invalid as bad:
                 yield JobProblem(name, line, bad.field, bad.message, job_id)
@@ -194,31 +196,48 @@ def _check_fits(job: Job, audio: Path, checks: _Checks) -> None:
     limit = audio_limit(job.options.max_output_tokens, checks.rules)
     if limit is None:
         return  # no context figure to hold it to: the file need not be probed
-    try:
-        duration_s = checks.probe(audio)
-    except BadAudio as exc:
-        # The probe's messages name the file already; say which file where they do not.
-        reason = exc.message if str(audio) in exc.message else f"{audio}: {exc.message}"
-        fail("audio", f"cannot measure the duration: {reason}")
-    problem = limit.problem(duration_s)
+    problem = limit.problem(_duration_s("audio", audio, checks))
     if problem is not None:
         fail("audio", problem)
 
 
-def _check_readable(path: Path) -> None:
+def _check_turn_files(job: Job, checks: _Checks) -> None:
+    """A conversation's audio turns: each file readable, and all of them together fitting
+    the run model's context as one respond job's audio must (the last turn reads them all)."""
+    audio = [(f"turns[{i}].audio", t.audio) for i, t in enumerate(job.turns or ()) if t.audio]
+    for where, path in audio:
+        _check_readable(path, where)
+    limit = audio_limit(job.options.max_output_tokens, checks.rules)
+    if limit is None or not audio:
+        return
+    problem = limit.problem(sum(_duration_s(where, path, checks) for where, path in audio))
+    if problem is not None:
+        fail("turns", f"the audio turns together: {problem}")
+
+
+def _duration_s(where: str, audio: Path, checks: _Checks) -> float:
+    try:
+        return checks.probe(audio)
+    except BadAudio as exc:
+        # The probe's messages name the file already; say which file where they do not.
+        reason = exc.message if str(audio) in exc.message else f"{audio}: {exc.message}"
+        fail(where, f"cannot measure the duration: {reason}")
+
+
+def _check_readable(path: Path, where: str = "audio") -> None:
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
-        fail("audio", f"file not found: {path}")
+        fail(where, f"file not found: {path}")
     except OSError as exc:
-        fail("audio", f"cannot read {path}: {exc.strerror or exc}")
+        fail(where, f"cannot read {path}: {exc.strerror or exc}")
     if not stat.S_ISREG(mode):
-        fail("audio", f"not a regular file: {path}")
+        fail(where, f"not a regular file: {path}")
     try:
         with open(path, "rb"):
             pass
     except OSError as exc:
-        fail("audio", f"cannot read {path}: {exc.strerror or exc}")
+        fail(where, f"cannot read {path}: {exc.strerror or exc}")
 
 
 def _size(n: int) -> str:

@@ -7,8 +7,10 @@ nothing, so ``rtbatch.output.formats`` stays cheap to import for the CLI):
 - :mod:`~rtbatch.output.results`: the writer, append-only JSONL flushed per line;
 - :mod:`~rtbatch.output.lock`: the one lock on a result file (runs and merges);
 - :mod:`~rtbatch.output.resume`: reading an earlier result file, repairing it;
-- :mod:`~rtbatch.output.checkpoint`: finished segments of long files not yet settled;
+- :mod:`~rtbatch.output.checkpoint`: finished segments of long files and turns of
+  conversations not yet settled;
 - :mod:`~rtbatch.output.transcript`: a long file's transcript from its segments;
+- :mod:`~rtbatch.output.turns`: a conversation's output from its finished turns;
 - :mod:`~rtbatch.output.formats`: transcript files (txt, srt, vtt, json);
 - :mod:`~rtbatch.output.audio_sink`: a job's spoken answer streamed to a WAV file;
 - :mod:`~rtbatch.output.atomic`: the one atomic writer every file above goes through;

@@ -1,18 +1,25 @@
-"""The segment checkpoint: finished segments of unfinished jobs, so a rerun resends only the rest.
+"""The checkpoint: finished segments and turns of unfinished jobs, so a rerun sends only the rest.
 
-A long file is transcribed segment by segment. Each segment's transcript is
-recorded here as soon as it arrives; when the job's result line is written,
-the job is forgotten. A run killed at any instant (kill -9 included) and then
-rerun asks :meth:`Checkpoint.finished` which segments it may skip.
+A long file is transcribed segment by segment, a conversation answered turn by
+turn. Each segment's transcript, and each turn's answer, is recorded here as soon
+as it arrives; when the job's result line is written, the job is forgotten. A run
+killed at any instant (kill -9 included) and then rerun asks
+:meth:`Checkpoint.finished` which segments it may skip, and
+:meth:`Checkpoint.finished_turns` which turns it replays instead of asking again.
 
 **The file.** ``RESULTS`` + :data:`CHECKPOINT_SUFFIX` beside the result file
 (``out/results.jsonl.segments``), JSON Lines, appended to and flushed to the
 OS one whole line at a time (no fsync: a power cut may lose the latest lines,
-whose segments are then simply sent again). Two kinds of line::
+whose segments are then simply sent again). Three kinds of line::
 
     {"job": "calls/a.mp3", "index": 0, "start_sample": 0, "end_sample": 14400000,
      "text": "…", "usage": {…}}
+    {"job": "chat-7", "turn": 0, "key": "9f…", "output": {"turn": 1, "text": "…", …}}
     {"job": "calls/a.mp3", "forgotten": true}
+
+A turn line holds the turn's entry of ``output.turns`` whole
+(:class:`~rtbatch.output.turns.TurnRecord`); which of a job's turns count is the
+reader's to decide (:func:`~rtbatch.output.turns.contiguous_turns`, by key).
 
 Samples count from the start of the decoded file at the rate the segmenter
 uses (24 kHz for the transcription session); this module checks only that they
@@ -25,9 +32,10 @@ are integers that follow on.
    drops it and truncates the file there, so later lines never join it. A
    complete line that is not a valid record (damage) is skipped and counted
    in :attr:`Checkpoint.dropped_lines`; at worst its segment is sent again.
-2. A segment line counts until a ``forgotten`` line for its job follows it; a
-   job id may come back after its ``forgotten`` line (a retried job) and then
-   starts afresh. A later line for the same segment index replaces an earlier one.
+2. A segment or turn line counts until a ``forgotten`` line for its job follows
+   it; a job id may come back after its ``forgotten`` line (a retried job) and
+   then starts afresh. A later line for the same segment index (or turn) replaces
+   an earlier one.
 3. :meth:`Checkpoint.finished` (:func:`contiguous`) returns only the contiguous run of segments
    from index 0 and sample 0, each starting where the one before it ended.
 4. The file exists only while some job has segments in it: forgetting the last
@@ -63,6 +71,7 @@ import orjson
 
 from rtbatch.output.atomic import sync_directory, write_whole
 from rtbatch.output.transcript import SegmentRecord
+from rtbatch.output.turns import TurnRecord
 
 #: The checkpoint of ``RESULTS`` is ``RESULTS`` + this.
 CHECKPOINT_SUFFIX: Final = ".segments"
@@ -75,6 +84,7 @@ COMPACT_MIN_DEAD_FRACTION: Final = 0.5
 @dataclass(slots=True)
 class _Job:
     segments: dict[int, SegmentRecord] = field(default_factory=dict)
+    turns: dict[int, TurnRecord] = field(default_factory=dict)
     bytes: int = 0  # every line written for this job since its last forgotten line
 
 
@@ -153,6 +163,27 @@ class Checkpoint:
         job.segments[segment.index] = segment
         job.bytes += written
 
+    def record_turn(self, job_id: str, turn: TurnRecord) -> None:
+        """Record one finished turn of a conversation, as one line handed to the OS.
+
+        Raises:
+            ValueError: The turn's index is not an integer >= 0, or the
+                checkpoint is closed.
+            OSError: The line cannot be written.
+        """
+        if type(turn.index) is not int or turn.index < 0:
+            raise ValueError(f"turn {turn.index!r} of job {job_id!r}: expected an index >= 0")
+        written = self._append(_turn_line(job_id, turn))
+        job = self._jobs.setdefault(job_id, _Job())
+        job.turns[turn.index] = turn
+        job.bytes += written
+
+    def finished_turns(self, job_id: str) -> list[TurnRecord]:
+        """The job's recorded turns, by index; :func:`~rtbatch.output.turns.contiguous_turns`
+        decides which still answer the job's turns."""
+        job = self._jobs.get(job_id)
+        return [] if job is None else [job.turns[i] for i in sorted(job.turns)]
+
     def finished(self, job_id: str) -> list[SegmentRecord]:
         """The job's segments that need not be sent again: :func:`contiguous` of its record."""
         job = self._jobs.get(job_id)
@@ -176,7 +207,7 @@ class Checkpoint:
         self._tidy()
 
     def pending(self) -> list[str]:
-        """The ids of the jobs that have segments recorded, sorted."""
+        """The ids of the jobs that have segments or turns recorded, sorted."""
         return sorted(self._jobs)
 
     def close(self) -> None:
@@ -227,6 +258,7 @@ class Checkpoint:
         lines: list[bytes] = []
         for job_id, job in self._jobs.items():
             own = [_segment_line(job_id, job.segments[i]) for i in sorted(job.segments)]
+            own += [_turn_line(job_id, job.turns[i]) for i in sorted(job.turns)]
             job.bytes = sum(len(line) for line in own)
             lines += own
         write_whole(self.path, lines)
@@ -257,6 +289,11 @@ def _segment_line(job_id: str, segment: SegmentRecord) -> bytes:
         "text": segment.text,
         "usage": segment.usage,
     }
+    return orjson.dumps(record) + b"\n"
+
+
+def _turn_line(job_id: str, turn: TurnRecord) -> bytes:
+    record = {"job": job_id, "turn": turn.index, "key": turn.key, "output": turn.output}
     return orjson.dumps(record) + b"\n"
 
 
@@ -299,15 +336,18 @@ def _read(path: Path) -> tuple[dict[str, _Job], int, int, int]:
             elif isinstance(parsed, str):  # forgotten
                 jobs.pop(parsed, None)
             else:
-                job_id, segment = parsed
+                job_id, piece = parsed
                 job = jobs.setdefault(job_id, _Job())
-                job.segments[segment.index] = segment
+                if isinstance(piece, TurnRecord):
+                    job.turns[piece.index] = piece
+                else:
+                    job.segments[piece.index] = piece
                 job.bytes += len(raw)
     return jobs, size, good, dropped
 
 
-def _parse(raw: bytes) -> tuple[str, SegmentRecord] | str | None:
-    """A segment line as (job id, segment), a forgotten line as the job id, else None."""
+def _parse(raw: bytes) -> tuple[str, SegmentRecord | TurnRecord] | str | None:
+    """A segment or turn line as (job id, record), a forgotten line as the job id, else None."""
     try:
         record = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -316,6 +356,11 @@ def _parse(raw: bytes) -> tuple[str, SegmentRecord] | str | None:
         return None
     if record.get("forgotten") is True:
         return job_id
+    if "turn" in record:
+        index, key, output = record["turn"], record.get("key"), record.get("output")
+        if type(index) is not int or index < 0 or not isinstance(key, str):
+            return None
+        return (job_id, TurnRecord(index, key, output)) if isinstance(output, dict) else None
     if not record.keys() >= _SEGMENT_KEYS:
         return None
     index, start, end = record["index"], record["start_sample"], record["end_sample"]

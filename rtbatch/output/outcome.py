@@ -32,6 +32,7 @@ round bound, or a response cut short); its ``text`` is the last response's, its
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,6 +98,13 @@ class Outcome:
         if self.has_reference:
             record["wer"] = self.wer
         return orjson.dumps(record) + b"\n"
+
+
+def recorded_calls(output: dict[str, Any] | None) -> Iterator[dict[str, Any]]:
+    """The function calls a line's ``output`` records: its own, or each of its turns'."""
+    whole = output or {}
+    for part in [whole, *(whole.get("turns") or ())]:
+        yield from part.get("tool_calls") or ()
 
 
 def invalid_outcome(problem: JobProblem) -> Outcome:

@@ -246,6 +246,8 @@ class Run:
         attempt = Attempt(item)
         if self.checkpoint is not None and item.kind == "transcribe":
             attempt.segments = {s.index: s for s in self.checkpoint.finished(item.id)}
+        if self.checkpoint is not None and item.kind == "conversation":
+            attempt.turns = {t.index: t for t in self.checkpoint.finished_turns(item.id)}
         await self.queues.put(attempt)
 
     def _check_finished(self) -> None:
@@ -369,7 +371,7 @@ class Run:
                     try:
                         with writing("results"):
                             self.results.write(outcome)
-                            if self.checkpoint is not None and outcome.kind == "transcribe":
+                            if self.checkpoint is not None and outcome.kind in _CHECKPOINTED:
                                 self.checkpoint.forget(str(outcome.job_id))
                     except errors.OutputFailed as exc:
                         broken = True
@@ -399,6 +401,10 @@ class Run:
     async def _grace_timer(self) -> None:
         await trio.sleep(self.config.grace_s)
         self._work_scope.cancel()
+
+
+#: The kinds of job the checkpoint holds pieces of, forgotten once their line is written.
+_CHECKPOINTED = ("transcribe", "conversation")
 
 
 def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:

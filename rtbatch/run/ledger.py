@@ -3,7 +3,8 @@
 An :class:`Attempt` travels with its job through the queues, the worker and the
 retry timer, so nothing beside it is keyed by the job or by the entry's identity:
 the count of tries and refusals, when the first try started, the wait before the
-next try, the cost of the try that succeeded, and a long file's finished segments.
+next try, the cost of the try that succeeded, and a long file's finished segments
+or a conversation's finished turns.
 Only the run counts a try (:meth:`Attempt.count`, from
 :meth:`~rtbatch.run.batch.Run.concluded` and :meth:`~rtbatch.run.batch.Run.failed`).
 """
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from rtbatch.jobs import Job
 from rtbatch.output.checkpoint import contiguous
 from rtbatch.output.transcript import SegmentRecord
+from rtbatch.output.turns import TurnRecord, contiguous_turns, turn_keys
 
 
 @dataclass(slots=True)
@@ -35,6 +37,8 @@ class Attempt:
     cost_usd: float | None = None
     #: A long file's segments transcribed so far, by index (kept across tries).
     segments: dict[int, SegmentRecord] = field(default_factory=dict)
+    #: A conversation's turns answered so far, by index (kept across tries).
+    turns: dict[int, TurnRecord] = field(default_factory=dict)
 
     def start(self, now: float) -> None:
         """A try starts running (past pacing): the first one starts the clock."""
@@ -54,8 +58,9 @@ class Attempt:
         return 0.0 if self.first_at is None else now - self.first_at
 
     def start_over(self) -> None:
-        """Forget the finished segments: the file's next try starts at its beginning."""
+        """Forget the finished segments and turns: the next try starts at the beginning."""
         self.segments.clear()
+        self.turns.clear()
 
     def done_segments(self) -> list[SegmentRecord]:
         """The contiguous run of finished segments from the file's start."""
@@ -64,3 +69,7 @@ class Attempt:
     def finished_segments(self) -> list[SegmentRecord]:
         """Every finished segment, in order: a retry sends none of them again."""
         return [self.segments[i] for i in sorted(self.segments)]
+
+    def done_turns(self) -> list[TurnRecord]:
+        """The run of finished turns from the first that still answer the job's turns."""
+        return contiguous_turns(self.turns, turn_keys(self.job))

@@ -15,16 +15,20 @@ import trio
 
 from rtbatch import errors
 from rtbatch.config import RunConfig
-from rtbatch.cost import outcome_cost
+from rtbatch.cost import outcome_cost, priced_turns
 from rtbatch.estimate import Estimator
 from rtbatch.evals.checks import all_passed, answer_of, evaluate, not_run
 from rtbatch.evals.wer import word_errors
 from rtbatch.jobs import Job
 from rtbatch.output.outcome import Outcome
 from rtbatch.output.transcript import sum_usage, transcript_output
+from rtbatch.output.turns import conversation_output, conversation_usage
 from rtbatch.output.writing import writing
 from rtbatch.run.ledger import Attempt
 from rtbatch.session import JobReply
+
+#: ``output.reason`` of a conversation that failed for good after some of its turns.
+TURN_FAILED = "turn_failed"
 
 
 def model_of(config: RunConfig, job: Job) -> str:
@@ -92,31 +96,39 @@ def checked(job: Job, outcome: Outcome) -> Outcome:
 
 def failed_outcome(config: RunConfig, attempt: Attempt, failure: errors.RtbatchError) -> Outcome:
     """A job's last word after its last try: ``failed``, or ``incomplete`` with the
-    segments of a long file that were transcribed (the error names the one that failed)."""
+    segments of a long file that were transcribed or the turns of a conversation that
+    were answered (the error names what failed)."""
     from rtbatch.audio import sample_rate_of
 
     job = attempt.job
     done = attempt.done_segments()
+    turns = attempt.done_turns()
+    model = model_of(config, job)
     output: dict[str, Any] | None = None
     usage = None
+    cost_usd = None
     if done:
         output = transcript_output(
             done, sample_rate_of(config.audio_format), reason="segment_failed"
         )
         usage = sum_usage(s.usage for s in done)
-    model = model_of(config, job)
+        cost_usd = outcome_cost(model, usage) if usage else None
+    elif turns:
+        output = conversation_output(turns, reason=TURN_FAILED)
+        usage = conversation_usage(turns)
+        cost_usd = priced_turns(model, output["turns"])
     return checked(
         job,
         Outcome(
             job_id=job.id,
-            status="incomplete" if done else "failed",
+            status="incomplete" if output is not None else "failed",
             kind=job.kind,
             line=job.line,
             attempts=attempt.attempts,
             output=output,
             usage=usage,
             model=model,
-            cost_usd=outcome_cost(model, usage) if usage else None,
+            cost_usd=cost_usd,
             error=failure.to_result(),
             metadata=job.metadata,
             has_reference=job.reference is not None,
@@ -157,9 +169,9 @@ async def expected_cost(estimator: Estimator | None, job: Job) -> float:
     if estimator is None:
         return 0.0
     try:
-        if job.audio is None:
+        if job.audio is None and not any(t.audio for t in job.turns or ()):
             found = estimator.job(job)
-        else:  # probing may decode: never in the event loop
+        else:  # probing may decode (a conversation's audio turns too): never in the event loop
             found = await trio.to_thread.run_sync(estimator.job, job)
     except (errors.BadAudio, OSError):
         return 0.0  # the job fails on its own audio, and costs nothing

@@ -37,6 +37,7 @@ from rtbatch.output.audio_sink import AudioSink, wants_audio, wav_name
 from rtbatch.output.checkpoint import Checkpoint
 from rtbatch.output.outcome import Outcome
 from rtbatch.output.transcript import SegmentRecord
+from rtbatch.output.turns import TurnRecord
 from rtbatch.output.writing import writing
 from rtbatch.pacing import Pacer, Ticket
 from rtbatch.protocol import SessionKind
@@ -273,12 +274,24 @@ async def _dispatch(crew: Crew, session: Session, attempt: Attempt) -> JobReply:
         )
         await write_transcripts(config, job, reply.output, reply.usage)
         return reply
+    run = partial(session.run_job, job)
+    if job.kind == "conversation":
+        on_turn = partial(_turn_done, crew.checkpoint, attempt)
+        run = partial(run, done_turns=attempt.done_turns(), on_turn=on_turn)
     if config.audio_out is None or not wants_audio(job):
-        return await session.run_job(job)
-    # Text and respond jobs alike: a spoken answer that was paid for is kept.
+        return await run()
+    # Every kind alike: a spoken answer that was paid for is kept (a conversation's
+    # turns answered in this try, one after the other).
     with AudioSink(config.audio_out / wav_name(job.id)) as sink:
-        reply = await session.run_job(job, audio_out=sink)
+        reply = await run(audio_out=sink)
         return replace(reply, output={**reply.output, "audio_path": sink.commit()})
+
+
+def _turn_done(checkpoint: Checkpoint | None, attempt: Attempt, turn: TurnRecord) -> None:
+    attempt.turns[turn.index] = turn
+    if checkpoint is not None:
+        with writing("the checkpoint"):
+            checkpoint.record_turn(attempt.job.id, turn)
 
 
 def _segment_done(checkpoint: Checkpoint | None, attempt: Attempt, segment: SegmentRecord) -> None:

@@ -4,7 +4,10 @@
 file has exactly one result line among the RESULTS, and writes those lines to OUT
 in the order of the job file. Jobs are keyed as a run keys them
 (:func:`rtbatch.output.resume.job_key`): the id, or ``line:N`` for an invalid line, whose
-result exists only if the run had ``--skip-invalid``.
+result exists only if the run had ``--skip-invalid``. The job file is read without the
+run's options, so a line invalid here may have been a job in the run (its functions in
+``--tools``, its ``temperature`` for ``--beta``, its cap for ``--model``): such a line is
+found by its id as well, and merge needs none of those options.
 
 What is written, and what is reported (each with file and line):
 
@@ -43,7 +46,7 @@ import orjson
 
 from rtbatch.exitcodes import EXIT_FAILED, EXIT_OK
 from rtbatch.idindex import IdIndex
-from rtbatch.jobs import Job, JobFileError, read_jobs
+from rtbatch.jobs import Job, JobFileError, JobProblem, read_jobs
 from rtbatch.output.atomic import AtomicFile
 from rtbatch.output.lock import LockBusy, RunLock
 from rtbatch.output.resume import job_key, record_key
@@ -239,11 +242,16 @@ def _open(path: Path, stack: ExitStack) -> IO[bytes]:
         raise MergeError(f"cannot read result file {path}: {exc.strerror}") from exc
 
 
-def _jobs(jobs_path: Path) -> Iterator[tuple[int, str, bool]]:
-    """(line, key, valid) of every line of the job file, valid or not, in file order."""
+def _jobs(jobs_path: Path) -> Iterator[tuple[int, str, bool, str | None]]:
+    """(line, key, valid, id) of every line of the job file, valid or not, in file order.
+
+    ``id`` is an invalid line's id when it has a usable one: the run may have
+    keyed the line by it (see :meth:`_Merger.__init__`).
+    """
     try:
         for item in read_jobs(jobs_path):
-            yield item.line, job_key(item), isinstance(item, Job)
+            also = item.job_id if isinstance(item, JobProblem) else None
+            yield item.line, job_key(item), isinstance(item, Job), also
     except JobFileError as exc:
         raise MergeError(str(exc)) from exc
 
@@ -256,11 +264,16 @@ class _Merger:
         self.sources = sources
         self.report = report
         self.index = IdIndex()  # job key -> position in the job file
-        for line, key, _ in _jobs(jobs_path):
+        for line, key, _, also in _jobs(jobs_path):
             # read_jobs makes every id unique; only an id spelled like an invalid
             # line's key (``line:N``) can meet another job's key.
             if self.index.setdefault(key, report.jobs) != report.jobs:
                 raise MergeError(f"{jobs_path}:{line}: job key {key!r} is used twice")
+            if also is not None:
+                # A line is read here without the run's options (--tools, --beta,
+                # --model): one invalid here may have been a job there, whose line
+                # the run keyed by its id. Either key finds the line's place.
+                self.index.setdefault(also, report.jobs)
             report.jobs += 1
             if report.jobs > MAX_JOBS:
                 raise MergeError(f"{jobs_path}: more than {MAX_JOBS} jobs")
@@ -348,7 +361,7 @@ class _Merger:
         if not positions:
             return
         count, wanted = self.shard_count, set(positions)
-        for position, (line, key, valid) in enumerate(_jobs(self.jobs_path)):
+        for position, (line, key, valid, _) in enumerate(_jobs(self.jobs_path)):
             if self._position(key) != position:
                 raise MergeError(f"{self.jobs_path}: changed during the merge; merge again")
             if position not in wanted:

@@ -1,4 +1,5 @@
-"""rtbatch.output.checkpoint: finished segments recorded beside the result file, across crashes."""
+"""rtbatch.output.checkpoint: finished segments and turns recorded beside the result file,
+across crashes."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from rtbatch.output.checkpoint import (
     contiguous,
 )
 from rtbatch.output.transcript import SegmentRecord
+from rtbatch.output.turns import TurnRecord, contiguous_turns
 
 SECOND = 24_000  # samples
 
@@ -26,6 +28,12 @@ def seg(index: int, text: str = "", *, length_s: int = 10) -> SegmentRecord:
     start = index * length_s * SECOND
     usage = {"type": "tokens", "input_tokens": index + 1}
     return SegmentRecord(index, start, start + length_s * SECOND, text or f"part {index}", usage)
+
+
+def turn(index: int, text: str = "", key: str = "") -> TurnRecord:
+    """Turn ``index`` of a conversation, its output entry as a line holds it."""
+    output = {"turn": index + 1, "status": "completed", "text": text or f"answer {index}"}
+    return TurnRecord(index, key or f"k{index}", output)
 
 
 @pytest.fixture
@@ -108,6 +116,7 @@ import os, signal
 from pathlib import Path
 from rtbatch.output.checkpoint import Checkpoint
 from rtbatch.output.transcript import SegmentRecord
+from rtbatch.output.turns import TurnRecord, contiguous_turns
 checkpoint = Checkpoint.open(Path({str(results)!r}))
 for index in range(3):
     checkpoint.record("a", SegmentRecord(index, index * 10, index * 10 + 10, f"t{{index}}"))
@@ -216,23 +225,27 @@ def test_a_later_record_of_an_index_replaces_the_earlier(results: Path) -> None:
 
 
 def test_forgotten_bulk_is_compacted_away(results: Path) -> None:
-    """Once forgotten jobs are most of the file and over the threshold, it is rewritten."""
+    """Once forgotten jobs are most of the file and over the threshold, it is rewritten,
+    the live jobs' segments and turns kept."""
     big = "x" * (COMPACT_MIN_DEAD_BYTES // 2 + 1)
     with Checkpoint.open(results) as checkpoint:
         checkpoint.record("big", seg(0, big))
         checkpoint.record("small", seg(0))
-        checkpoint.record("big", seg(1, big))
+        checkpoint.record_turn("chat", turn(0))
+        checkpoint.record_turn("big", turn(1, big))
         path = checkpoint.path
         assert path.stat().st_size > COMPACT_MIN_DEAD_BYTES
         checkpoint.forget("big")
         size = path.stat().st_size
         assert size < 1000
-        assert [orjson.loads(line)["job"] for line in path.read_bytes().splitlines()] == ["small"]
+        kept = [orjson.loads(line)["job"] for line in path.read_bytes().splitlines()]
+        assert kept == ["small", "chat"]
         checkpoint.record("small", seg(1))
         assert path.stat().st_size > size
     with Checkpoint.open(results) as checkpoint:
-        assert checkpoint.pending() == ["small"]
+        assert checkpoint.pending() == ["chat", "small"]
         assert checkpoint.finished("small") == [seg(0), seg(1)]
+        assert checkpoint.finished_turns("chat") == [turn(0)]
 
 
 def test_a_small_forgotten_job_is_not_worth_compacting(results: Path) -> None:
@@ -279,3 +292,32 @@ def test_contiguous_is_the_run_from_sample_zero() -> None:
     assert contiguous({0: seg(0), 1: seg(1), 3: seg(3)}) == [seg(0), seg(1)]
     moved = SegmentRecord(1, seg(1).start_sample + 1, seg(1).end_sample, "x")
     assert contiguous({0: seg(0), 1: moved, 2: seg(2)}) == [seg(0)]
+
+
+def test_turns_come_back_after_a_crash_beside_segments(results: Path) -> None:
+    """Turn lines survive a reopen, a torn last line and a forgotten job, as segment lines do."""
+    with Checkpoint.open(results) as checkpoint:
+        checkpoint.record_turn("chat", turn(1))
+        checkpoint.record_turn("chat", turn(0))
+        checkpoint.record("long", seg(0))
+        checkpoint.record_turn("gone", turn(0))
+        checkpoint.forget("gone")
+        assert checkpoint.pending() == ["chat", "long"]
+    path = checkpoint_path(results)
+    with path.open("ab") as stream:
+        stream.write(b'{"job": "chat", "turn": 2, "key": "k2", "output": {"te')  # a kill mid-write
+    with Checkpoint.open(results) as checkpoint:
+        assert checkpoint.finished_turns("chat") == [turn(0), turn(1)]
+        assert checkpoint.finished("chat") == [] and checkpoint.finished_turns("long") == []
+        assert checkpoint.finished_turns("gone") == []
+        checkpoint.forget("chat")
+        checkpoint.forget("long")
+    assert not path.exists()
+
+
+def test_a_turn_counts_only_in_its_place_and_for_its_own_question() -> None:
+    """The run from turn 0 whose keys are the job's: a gap or a changed turn ends it."""
+    records = {0: turn(0), 1: turn(1), 2: turn(2, key="edited"), 3: turn(3)}
+    assert contiguous_turns(records, ["k0", "k1", "k2", "k3"]) == [turn(0), turn(1)]
+    assert contiguous_turns({1: turn(1)}, ["k0", "k1"]) == []
+    assert contiguous_turns(records, ["k0"]) == [turn(0)]

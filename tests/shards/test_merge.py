@@ -138,6 +138,25 @@ def test_invalid_lines_are_jobs_keyed_by_line(tmp_path: Path) -> None:
     assert missing.key == "line:2" and "--skip-invalid" in missing.message
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"id": "b", "prompt": "x", "tool_choice": "required"}',  # its tools in --tools
+        '{"id": "b", "prompt": "x", "temperature": 0.8}',  # a --beta run's job
+    ],
+)
+def test_a_line_valid_only_with_the_run_s_options_merges_by_its_id(
+    tmp_path: Path, line: str
+) -> None:
+    """Invalid here but a job in a run with --tools or --beta: its line, keyed by id, merges."""
+    jobs = _jobs(tmp_path, ["a"], extra=(line, '{"id": "c", "prompt": "x"}'))
+    results = _results(tmp_path / "r.jsonl", [_line("c"), _line("b"), _line("a")])
+    out = tmp_path / "out.jsonl"
+    report = merge(jobs, [results], out)
+    assert report.complete and not report.unknown.count
+    assert out.read_bytes() == _line("a") + _line("b") + _line("c")
+
+
 def test_output_is_replaced_by_rename(tmp_path: Path) -> None:
     """An existing output is replaced by a new file (rename), and no temporary file is left."""
     jobs = _jobs(tmp_path, ["a"])
