@@ -32,9 +32,16 @@ AUDIO = Path(__file__).resolve().parent.parent / "jobs" / "audio"
 DONE_MS = LATENCY_MS + (WORDS - 1) * TOKEN_DELAY_MS
 
 
+@pytest.fixture
+def settled_clock() -> trio.testing.MockClock:
+    """Virtual time that jumps only after 20 real ms of quiet: a frame still in the
+    kernel's loopback never lets it jump past a stage (autojump at 0 s can, loaded)."""
+    return trio.testing.MockClock(autojump_threshold=0.02)
+
+
 @pytest.mark.parametrize("dialect", ["ga", "beta"])
 async def test_response_stages_land_where_the_emulator_puts_them(
-    nursery: trio.Nursery, tmp_path: Path, autojump_clock: trio.testing.MockClock, dialect: str
+    nursery: trio.Nursery, tmp_path: Path, settled_clock: trio.testing.MockClock, dialect: str
 ) -> None:
     """created at once, the first delta after latency_ms, done after the last of five deltas."""
     h = await start_emulator(
@@ -74,7 +81,7 @@ async def test_response_stages_land_where_the_emulator_puts_them(
 
 
 async def test_a_tool_job_counts_done_at_its_last_round(
-    nursery: trio.Nursery, tmp_path: Path, autojump_clock: trio.testing.MockClock
+    nursery: trio.Nursery, tmp_path: Path, settled_clock: trio.testing.MockClock
 ) -> None:
     """Two rounds: the first delta and created come from the first, done from the second."""
     h = await start_emulator(
@@ -142,7 +149,7 @@ async def test_a_transcript_lands_latency_ms_after_its_commit(
 
 
 async def test_a_failed_job_has_no_latency(
-    nursery: trio.Nursery, tmp_path: Path, autojump_clock: trio.testing.MockClock
+    nursery: trio.Nursery, tmp_path: Path, settled_clock: trio.testing.MockClock
 ) -> None:
     """Every try refused by the server: no stages on the line, none in the summary."""
     h = await start_emulator(nursery, tmp_path, faults={"server_error": 1.0})
