@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck pytest serve bench bench-tools audio-samples clean
+.PHONY: setup demo test lint typecheck pytest serve bench bench-tools audio-samples browser clean
 
 setup: $(STAMP)
 
@@ -17,12 +17,17 @@ $(STAMP): pyproject.toml
 
 # A demo writes fresh results each time (a rerun on the same file would skip all).
 demo: $(STAMP)
-	rm -f out/demo.results.jsonl out/audio.results.jsonl out/agent.results.jsonl out/conversation.results.jsonl
+	rm -f out/demo.results.jsonl out/audio.results.jsonl out/agent.results.jsonl out/checks.results.jsonl out/conversation.results.jsonl
 	$(BIN)/rtbatch run jobs/demo.jsonl --emulate -o out/demo.results.jsonl -c 8
 	$(BIN)/rtbatch run jobs/audio.jsonl --emulate -o out/audio.results.jsonl -c 4 --audio-out out/audio
 	$(BIN)/rtbatch run jobs/agent.jsonl --tools jobs/agent.tools.json --emulate -o out/agent.results.jsonl -c 4
+	# One check fails on purpose (the emulator knows no geography): the summary counts it;
+	# --fail-on-check would make it exit 1, as a CI run would.
+	$(BIN)/rtbatch run jobs/checks.jsonl --tools jobs/agent.tools.json --emulate -o out/checks.results.jsonl -c 4
 	$(BIN)/rtbatch run jobs/conversation.jsonl --emulate -o out/conversation.results.jsonl -c 4
-	@echo "results: out/demo.results.jsonl out/audio.results.jsonl out/agent.results.jsonl out/conversation.results.jsonl (answers in out/audio/)"
+	$(BIN)/rtbatch report out/demo.results.jsonl
+	$(BIN)/rtbatch report out/audio.results.jsonl
+	@echo "results: out/demo.results.jsonl out/audio.results.jsonl out/agent.results.jsonl out/checks.results.jsonl out/conversation.results.jsonl (answers in out/audio/); pages: out/demo.report.html out/audio.report.html"
 
 lint: $(STAMP)
 	$(BIN)/ruff check rtbatch tests bench
@@ -75,6 +80,12 @@ merge-shards: shards
 # Regenerates jobs/audio/*: needs espeak-ng (apt-get install espeak-ng); the tests do not.
 audio-samples: $(STAMP)
 	$(BIN)/python jobs/audio/make_samples.py
+
+# Debian's chromium, with which tests/evals/test_report_browser.py renders a report
+# headless (the test skips, saying why, where it is missing). As bench-tools, through
+# apt as root or with passwordless sudo; a failure is make's, and .ci/run goes on.
+browser:
+	command -v chromium >/dev/null || { $(APT) update -qq && $(APT) install -y -qq chromium; }
 
 clean:
 	rm -rf $(VENV) out .mypy_cache .ruff_cache .pytest_cache

@@ -388,6 +388,9 @@ def side_by_side(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ffmpeg = per_hour[kind, variant]
         ours, with_events = per_hour[kind, "segmented_pcm"], per_hour[kind, "segmented"]
         ratio = round(ours / ffmpeg, 2)
+        # Issue 20 judges the whole path: base64 and the events are work FFmpeg's CLI
+        # does not do, but the service needs them.
+        ratio_with_events = round(with_events / ffmpeg, 2)
         rows.append(
             {
                 "source": kind,
@@ -395,9 +398,9 @@ def side_by_side(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "segmented_pcm": ours,
                 "segmented": with_events,
                 "ratio": ratio,
-                "ratio_with_events": round(with_events / ffmpeg, 2),
+                "ratio_with_events": ratio_with_events,
                 "target_ratio": TARGET_FFMPEG_RATIO,
-                "meets_target": ratio <= TARGET_FFMPEG_RATIO,
+                "meets_target": ratio_with_events <= TARGET_FFMPEG_RATIO,
             }
         )
     return rows

@@ -26,11 +26,13 @@ from rtbatch.cli_options import (
     MAX_TOOL_ROUNDS_OPTION,
     TRANSCRIBE_MODEL,
     URL,
+    F,
     engine_options,
     env,
     target_options,
 )
 from rtbatch.config import ApiKey, RetryPolicy, RunConfig, Target, Timeouts
+from rtbatch.defaults import COMPARE_LATENCY_FIGURE, COMPARE_LISTED
 from rtbatch.exitcodes import EPILOG
 
 EMULATOR_KEY = "sk-emulator"
@@ -157,6 +159,13 @@ def validate(jobs_file: str, **params: Any) -> None:
 )
 @FORMAT
 @MAX_TOOL_ROUNDS_OPTION
+@click.option(
+    "--fail-on-check",
+    is_flag=True,
+    help="Exit 1 when a line of the result file did not pass its checks (a job's expect): "
+    "this run's lines and those an earlier run settled.",
+    **env("FAIL_ON_CHECK"),
+)
 @engine_options
 def run(jobs_file: str, **params: Any) -> None:
     """Run every job of JOBS.jsonl and append one result line per job.
@@ -207,12 +216,19 @@ Examples (as a whisper user would start):
     **env("TRANSCRIBE_DIR"),
 )
 @FORMAT
+@click.option(
+    "--references",
+    is_flag=True,
+    help="Score each file's transcript against the text file beside it (call.mp3: "
+    "call.txt), where there is one: word error rate per file and for the corpus.",
+    **env("REFERENCES"),
+)
 @TRANSCRIBE_MODEL
 @URL
 @BETA
 @EMULATE
 @engine_options
-def transcribe(paths: tuple[str, ...], output_dir: str, **params: Any) -> None:
+def transcribe(paths: tuple[str, ...], output_dir: str, references: bool, **params: Any) -> None:
     """Transcribe audio files, folders (searched recursively) and globs.
 
     Each file becomes a job whose id is its path relative to the inputs' common
@@ -222,7 +238,8 @@ def transcribe(paths: tuple[str, ...], output_dir: str, **params: Any) -> None:
     """
     from rtbatch.commands import transcribe_command
 
-    _exit(transcribe_command, paths, output_dir, _run_config(**params))
+    command = partial(transcribe_command, references=references)
+    _exit(command, paths, output_dir, _run_config(**params))
 
 
 def _api_key(key_file: str | None, *, emulate: bool) -> str:
@@ -294,6 +311,117 @@ def models(check: bool, url: str, emulate: bool, api_key_file: str | None) -> No
 
     key = _api_key(api_key_file, emulate=emulate) if check else None
     _exit(models_command, url, emulate, key)
+
+
+_COMPARE_EPILOG = (
+    "Exit codes: 0 B passes every gate given (or none was given); 1 B regresses past a "
+    "gate; 2 bad usage, or a file that cannot be read or holds no result line."
+)
+
+
+def _gate(
+    flag: str, dest: str, kind: click.ParamType[Any], metavar: str, text: str
+) -> Callable[[F], F]:
+    """A gate of ``compare``: off unless given, read from RTBATCH_<OPTION> too."""
+    name = flag.removeprefix("--").upper().replace("-", "_")
+    return click.option(flag, dest, type=kind, metavar=metavar, help=text, **env(name))
+
+
+@main.command(epilog=_COMPARE_EPILOG)
+@click.argument("a_file", metavar="A.jsonl", type=click.Path(exists=True, dir_okay=False))
+@click.argument("b_file", metavar="B.jsonl", type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON on stdout.")
+@_gate(
+    "--max-pass-rate-drop",
+    "pass_rate_drop",
+    click.FloatRange(min=0),
+    "POINTS",
+    "Fail when B's pass rate (lines whose checks passed, of lines with checks) is "
+    "more than POINTS percentage points below A's.",
+)
+@_gate(
+    "--max-completed-drop",
+    "completed_drop",
+    click.FloatRange(min=0),
+    "POINTS",
+    "Fail when B's share of completed lines is more than POINTS points below A's.",
+)
+@_gate(
+    "--max-new-failures",
+    "new_failures",
+    click.IntRange(min=0),
+    "N",
+    "Fail when more than N ids that completed and passed their checks in A did not in B (0: any).",
+)
+@click.option(
+    "--max-latency-increase",
+    "latency",
+    multiple=True,
+    metavar="STAGE[@FIGURE]=PCT",
+    help="Fail when B's FIGURE (p50, p90, p95, p99, max; default "
+    f"{COMPARE_LATENCY_FIGURE}) of a latency STAGE "
+    "(created, first_text, first_audio, done, transcript) is more than PCT % above A's. "
+    "Repeatable: --max-latency-increase done=20 --max-latency-increase first_audio@p50=10.",
+    **env("MAX_LATENCY_INCREASE"),
+)
+@_gate(
+    "--max-cost-increase",
+    "cost_increase",
+    click.FloatRange(min=0),
+    "PCT",
+    "Fail when B's mean cost per priced job is more than PCT % above A's.",
+)
+@_gate(
+    "--max-wer-increase",
+    "wer_increase",
+    click.FloatRange(min=0),
+    "POINTS",
+    "Fail when B's corpus word error rate is more than POINTS percentage points above A's.",
+)
+@click.option(
+    "--list",
+    "listed",
+    type=click.IntRange(min=0),
+    default=COMPARE_LISTED,
+    help="Changed ids (and ids only in one file) the text lists of each kind; --json lists all.",
+    **env("COMPARE_LIST"),
+)
+def compare(a_file: str, b_file: str, as_json: bool, listed: int, **gates: Any) -> None:
+    """What changed from result file A to result file B, by id and overall.
+
+    Counts by status, pass rate, latency percentiles by stage, cost, corpus WER;
+    the ids whose status, checks or function calls changed, and those in one file
+    only. Both files are streamed. Gates (off unless given) make B's regressions
+    exit 1, for CI.
+    """
+    from rtbatch.commands import compare_command
+
+    _exit(partial(compare_command, as_json=as_json, listed=listed), a_file, b_file, gates)
+
+
+@main.command(
+    epilog="Exit codes: 0 the page is written; 2 bad usage, or a file that cannot be read or "
+    "holds no result line; 3 the page cannot be written."
+)
+@click.argument("results", metavar="RESULTS.jsonl", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="The HTML page (replaced whole if it exists).",
+    **{**env("REPORT_OUTPUT"), "show_default": "NAME.report.html beside NAME.results.jsonl"},
+)
+def report(results: str, output: str | None) -> None:
+    """Write one self-contained HTML page of a result file, to look at rather than read.
+
+    The summary, latency histograms by stage, cost by model, failed jobs and jobs
+    whose checks failed with their errors, transcripts with their WER, and players
+    for saved spoken answers (linked relative to the page). No script, no network:
+    inline CSS and SVG. The file is streamed, and the page's lists are bounded.
+    """
+    from rtbatch.commands import report_command
+
+    _exit(report_command, results, output)
 
 
 def _register() -> None:

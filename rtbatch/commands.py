@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 import trio
@@ -68,12 +69,15 @@ TRANSCRIBE_JOBS = "transcribe.jobs.jsonl"
 TRANSCRIBE_RESULTS = "results.jsonl"
 
 
-def transcribe_command(paths: tuple[str, ...], out_dir: str, config: RunConfig) -> int:
+def transcribe_command(
+    paths: tuple[str, ...], out_dir: str, config: RunConfig, *, references: bool = False
+) -> int:
     """``rtbatch transcribe``: audio files, folders and globs to transcript files in OUT_DIR.
 
     The inputs become a job file in OUT_DIR (ids: paths relative to their common
     root, stable across reruns), run like ``rtbatch run`` with its results in
-    OUT_DIR/results.jsonl; so a rerun skips the inputs already done.
+    OUT_DIR/results.jsonl; so a rerun skips the inputs already done. With
+    ``references``, each file with a ``.txt`` beside it is scored against it (WER).
 
     Raises:
         ValueError: a PATH matches no audio file, or an option is refused.
@@ -84,7 +88,7 @@ def transcribe_command(paths: tuple[str, ...], out_dir: str, config: RunConfig) 
 
     directory = Path(out_dir)
     jobs_file = directory / TRANSCRIBE_JOBS
-    count = write_job_file(find_audio(paths), jobs_file)
+    count = write_job_file(find_audio(paths), jobs_file, references=references)
     log.info("transcribe: %d audio file(s); jobs in %s", count, jobs_file)
     config = replace(config, output=str(directory / TRANSCRIBE_RESULTS), transcripts=directory)
     return run_command(str(jobs_file), config)
@@ -160,3 +164,75 @@ async def _check_models(url: str, emulate: bool, api_key: str, today: dt.date) -
     verdict = f"the catalogue is behind in {len(notes)} place(s)" if notes else "up to date"
     print(f"{list_url}: {len(listed)} model(s) listed; {verdict}", file=sys.stderr)
     return EXIT_FAILED if notes else EXIT_OK
+
+
+#: ``compare``'s gates as the command line gives them (``latency``: the raw texts).
+CompareGates = dict[str, Any]
+
+
+def compare_command(
+    path_a: str, path_b: str, gates: CompareGates, *, as_json: bool, listed: int
+) -> int:
+    """``rtbatch compare``: what changed from A to B, judged by the gates given.
+
+    Returns:
+        1 when B regresses past a gate, else 0; 2 when a file cannot be read.
+
+    Raises:
+        ValueError: a gate's text is malformed (bad usage).
+    """
+    from rtbatch.evals import compare_view
+    from rtbatch.evals.compare import compare
+    from rtbatch.evals.gates import Gates, judge, latency_gate
+    from rtbatch.evals.records import ResultFileError
+
+    chosen = Gates(**{**gates, "latency": tuple(latency_gate(g) for g in gates["latency"])})
+    try:
+        found = compare(path_a, path_b)
+    except ResultFileError as exc:
+        print(f"rtbatch: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    verdicts = judge(chosen, found.a.totals, found.b.totals, found.new_failures)
+    if as_json:
+        data = orjson.dumps(compare_view.to_dict(found, verdicts), option=orjson.OPT_INDENT_2)
+        sys.stdout.buffer.write(data + b"\n")
+        sys.stdout.flush()
+    else:
+        print(compare_view.render(found, verdicts, listed=listed))
+    return EXIT_FAILED if any(v.failed for v in verdicts) else EXIT_OK
+
+
+def report_path(results: str) -> Path:
+    """The page's default path: ``NAME.report.html`` beside ``NAME.results.jsonl``."""
+    path = Path(results)
+    stem = path.name.removesuffix(".jsonl").removesuffix(".results")
+    return path.with_name(f"{stem}.report.html")
+
+
+def report_command(results: str, output: str | None) -> int:
+    """``rtbatch report``: a result file as one self-contained HTML page.
+
+    Returns:
+        0 when the page is written; 2 when the result file cannot be read; 3 when
+        the page cannot be written.
+    """
+    from rtbatch.evals.records import ResultFileError
+    from rtbatch.evals.report import page
+    from rtbatch.evals.report_data import collect
+    from rtbatch.output.atomic import write_whole
+
+    target = Path(output) if output else report_path(results)
+    try:
+        data = collect(results)
+    except ResultFileError as exc:
+        print(f"rtbatch: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        write_whole(target, [page(data, target).encode("utf-8")])
+    except OSError as exc:
+        print(f"rtbatch: cannot write {target}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FATAL
+    if (warning := data.unreadable.warning()) is not None:
+        print(f"rtbatch: {results}: {warning}", file=sys.stderr)
+    print(f"rtbatch: report of {data.totals.lines} line(s) in {target}", file=sys.stderr)
+    return EXIT_OK

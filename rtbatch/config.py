@@ -268,6 +268,8 @@ class RunConfig(Target):
     account_share: float = 1.0
     #: Tool rounds a job may make before it ends incomplete.
     max_tool_rounds: int = MAX_TOOL_ROUNDS
+    #: Exit 1 when a line of the result file did not pass its checks (``expect``).
+    fail_on_check: bool = False
 
     def __post_init__(self) -> None:
         Target.__post_init__(self)

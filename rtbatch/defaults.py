@@ -104,3 +104,21 @@ AUDIO_CHUNK_MS = 2000
 MAX_SEGMENT_MS = 300_000
 # Below this a segment's search window (a fifth of it) cannot hold a committable piece.
 MIN_SEGMENT_MS = 1_000
+
+# A transcribe job's reference text (its "reference" field, or the file it names) is
+# read whole when the job is read; a transcript of hours of speech is well under this.
+MAX_REFERENCE_BYTES = 4 * 1024 * 1024
+
+# rtbatch compare: a --max-latency-increase gate that names no figure holds the stage's
+# p95 (the tail a user feels, yet not a single outlier); the text lists at most
+# COMPARE_LISTED changed ids per kind (--json lists all).
+COMPARE_LATENCY_FIGURE = "p95"
+COMPARE_LISTED = 50
+
+# rtbatch report: how many jobs each list of the page shows (the rest are counted),
+# so the page and the memory behind it stay the same size for any result file; and
+# how much of one transcript or error it quotes.
+REPORT_LISTED = 100
+REPORT_TEXT_CHARS = 2000
+# A histogram has at most this many bars, each a round number of ms wide.
+REPORT_HISTOGRAM_BARS = 30

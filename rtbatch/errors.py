@@ -39,6 +39,7 @@ Outside it, errors a command or a module handles itself (never a job's fate)::
     ├── Invalid                   rtbatch.jobs.checks: one field of a job line is wrong
     ├── LockBusy                  rtbatch.output.lock: another run holds the result file
     ├── MergeError                rtbatch.shards.merge: shard result files cannot be merged
+    ├── ResultFileError           rtbatch.evals.records: a result file cannot be read for evaluation
     ├── ModelUnusable             rtbatch.runner: the run's transcription model cannot be used
     ├── ClientError               rtbatch.emulator.errors: the emulator's answer to a bad event
     │   └── FatalClientError      ... after which it closes the connection

@@ -5,7 +5,7 @@ from __future__ import annotations
 EXIT_OK = 0
 """Every job completed (or was already complete)."""
 EXIT_FAILED = 1
-"""The run finished, but some jobs ended failed."""
+"""The run finished, but some jobs ended failed (or, with --fail-on-check, a check failed)."""
 EXIT_USAGE = 2
 """Bad usage or bad input: nothing was sent."""
 EXIT_FATAL = 3
@@ -22,7 +22,7 @@ EXIT_INTERRUPTED = 130
 #: Every code with what ``--help`` says of it, in order.
 EXIT_CODES: tuple[tuple[int, str], ...] = (
     (EXIT_OK, "all jobs completed"),
-    (EXIT_FAILED, "some jobs failed"),
+    (EXIT_FAILED, "some jobs failed, or with --fail-on-check a line failed its checks"),
     (EXIT_USAGE, "bad usage or bad input (nothing sent)"),
     (EXIT_FATAL, "stopped by a run-fatal error (bad key, a model the service refuses, quota)"),
     (EXIT_BUDGET, "stopped at --max-cost"),

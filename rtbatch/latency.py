@@ -36,10 +36,8 @@ from typing import Any
 
 import trio
 
-#: The stages of a response, in the order they happen.
-RESPONSE_STAGES = ("created", "first_text", "first_audio", "done")
-#: Every stage a line can record.
-STAGES = (*RESPONSE_STAGES, "transcript")
+from rtbatch.stages import STAGES
+
 #: The percentiles the summary gives, besides the maximum.
 PERCENTILES = (50, 90, 95, 99)
 

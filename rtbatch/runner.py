@@ -324,7 +324,7 @@ def _run(request: RunRequest, total: int, work: tuple[int, ...]) -> int:
     results = ResultFile.open(request.output)
     checkpoint = _open_checkpoint(request.output, index.done)
     try:
-        report = trio.run(_main, request, results, index.done, total, work, checkpoint)
+        report = trio.run(_main, request, results, index, total, work, checkpoint)
     except KeyboardInterrupt:
         print("rtbatch: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -364,7 +364,7 @@ def _open_checkpoint(output: Path | None, done: Any) -> Checkpoint | None:
 async def _main(
     request: RunRequest,
     results: Any,
-    done: Any,
+    index: Any,
     total: int,
     work: tuple[int, ...],
     checkpoint: Checkpoint | None,
@@ -383,7 +383,8 @@ async def _main(
             config=config,
             source=request.read(),
             results=results,
-            done=done,
+            done=index.done,
+            settled_failed_checks=index.failed_checks,
             total=total,
             shard_work=work,
             handle_signals=True,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
 
@@ -25,8 +25,12 @@ from rtbatch.events import (
 )
 from rtbatch.jobs import Job
 from rtbatch.latency import Stages
+from rtbatch.output.checkpoint import contiguous
 from rtbatch.output.transcript import SegmentRecord, clock, sum_usage, transcript_output
 from rtbatch.reply import JobReply, classified
+
+if TYPE_CHECKING:
+    from rtbatch.audio import Cut
 
 SegmentHook = Callable[[SegmentRecord], None]
 
@@ -67,14 +71,18 @@ async def transcribe(
     The audio is cut at silences (:mod:`rtbatch.audio.segments`); each segment
     is appended and committed as its own item while the transcripts of earlier
     ones arrive, matched by item id, and reassembled in order. ``done`` holds
-    the segments finished earlier (a contiguous run from the file's start, as
-    the checkpoint or an earlier attempt left them): they are not sent again.
+    the segments finished earlier (as the checkpoint or earlier attempts left
+    them): none is sent again. The stream starts where their contiguous run from
+    the file's start ends; a finished segment past a gap (a later segment of an
+    attempt that stalled) is decoded but not sent, and kept only if the file's
+    cut lands on its boundaries again.
 
     Raises:
         BadAudio: the file cannot be decoded.
         SegmentMismatch: ``done`` does not end at a segment boundary of this
-            file as it is now (it changed, or the settings did); the session's
-            boundary makes it a ``CheckpointMismatch``.
+            file as it is now (it changed, or the settings did), or a finished
+            segment's boundaries moved; the session's boundary makes it a
+            ``CheckpointMismatch``.
         RtbatchError: a segment's transcription failed (the message names the
             segment) or the connection failed.
     """
@@ -85,7 +93,11 @@ async def transcribe(
         raise ValueError(f"job {job.id!r} has no audio")
     rate = sample_rate_of(session.config.audio_format)
     finished = {s.index: s for s in done}
-    start = done[-1].end_sample if done else 0
+    prefix = contiguous(finished)
+    start = prefix[-1].end_sample if prefix else 0
+    # Whether the segment being streamed was finished earlier: its audio is not sent.
+    kept = finished.get(len(prefix))
+    skipping = kept is not None and kept.start_sample == start
     waiting: dict[str, Cut] = {}
     committed_at: dict[str, float] = {}  # item id -> when its commit was sent
     # A segment's failure is raised only once the commit in flight is
@@ -139,7 +151,9 @@ async def transcribe(
             start_sample=start,
         ) as items:
             async for item in items:
-                if isinstance(item, Cut):
+                if isinstance(item, Cut) and skipping:
+                    _check_kept(finished[item.index], item)
+                elif isinstance(item, Cut):
                     sent = trio.current_time()
                     await session.send(protocol.commit_event(session.new_event_id()))
                     committed = await session.next_event(on_event, extra_idle=allowance_s)
@@ -148,8 +162,11 @@ async def transcribe(
                     assert isinstance(committed, Committed)
                     waiting[committed.item_id] = item
                     committed_at[committed.item_id] = sent
-                else:
+                elif not skipping:
                     await session.send(protocol.append_frame(item))
+                if isinstance(item, Cut):
+                    after = finished.get(item.index + 1)
+                    skipping = after is not None and after.start_sample == item.end_sample
     except errors.BadAudio:
         await session.tidy(protocol.clear_event(session.new_event_id()))
         raise
@@ -163,6 +180,17 @@ async def transcribe(
     segments = [finished[i] for i in sorted(finished)]
     output = transcript_output(segments, rate)
     return JobReply("completed", output, sum_usage(s.usage for s in segments), None)
+
+
+def _check_kept(kept: SegmentRecord, cut: Cut) -> None:
+    """A finished segment is kept only where the file's cut falls on it again."""
+    from rtbatch.audio import SegmentMismatch
+
+    if (kept.start_sample, kept.end_sample) != (cut.start_sample, cut.end_sample):
+        raise SegmentMismatch(
+            f"segment {cut.index} was {kept.start_sample}-{kept.end_sample} and is now "
+            f"{cut.start_sample}-{cut.end_sample}"
+        )
 
 
 async def _configure_transcription(session: SessionChannel, job: Job) -> None:

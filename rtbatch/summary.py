@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rtbatch.cost import MODALITIES, NANOS_PER_USD, cost_parts, format_usd
+from rtbatch.evals.totals import CheckTotals
+from rtbatch.evals.wer import WerTotals
 from rtbatch.latency import LatencyTotals
 from rtbatch.models import PRICES_AS_OF, MinutePrice, lookup
 from rtbatch.output.outcome import Outcome, recorded_calls
@@ -167,15 +169,22 @@ class Summary:
     #: Function calls the results record (``output.tool_calls``), by function name.
     tool_calls: Counter[str] = field(default_factory=Counter)
     latency: LatencyTotals = field(default_factory=LatencyTotals)
+    #: The lines' checks (``expect``): pass rate and failures by check name.
+    checks: CheckTotals = field(default_factory=CheckTotals)
+    #: The corpus word error rate of the transcribe jobs with a reference.
+    wer: WerTotals = field(default_factory=WerTotals)
 
     def add(self, outcome: Outcome) -> None:
-        """Count one written result: its status, usage, cost, latency and function calls."""
+        """Count one written result: its status, usage, cost, latency, calls, checks, WER."""
         self.counts[outcome.status] += 1
         self.usage.add(outcome.usage)
         self.cost.add(outcome.model, outcome.usage, outcome.cost_usd)
         self.latency.add(outcome.model or UNRECORDED_MODEL, outcome.latency)
         for call in recorded_calls(outcome.output):
             self.tool_calls[str(call.get("name"))] += 1
+        self.checks.add(outcome.checks, outcome.passed)
+        if outcome.has_reference:
+            self.wer.add(outcome.wer)
 
     @property
     def finished(self) -> int:
@@ -212,6 +221,8 @@ class Summary:
             "cost": self.cost.to_dict(),
             "tool_calls": dict(sorted(self.tool_calls.items())),
             "latency_ms": self.latency.to_dict(),
+            "checks": self.checks.to_dict(),
+            "wer": self.wer.to_dict(),
             "wall_s": round(self.wall_s, 3),
             "jobs_per_s": round(self.finished / self.wall_s, 2) if self.wall_s > 0 else None,
             "stopped": self.stopped,
@@ -236,6 +247,10 @@ class Summary:
             calls = ", ".join(f"{name} {n}" for name, n in sorted(self.tool_calls.items()))
             lines.append(f"tool calls: {sum(self.tool_calls.values())} ({calls})")
         lines.extend(self.latency.render())
+        if (checks := self.checks.render()) is not None:
+            lines.append(checks)
+        if (wer := self.wer.render()) is not None:
+            lines.append(wer)
         lines.append(f"time: {self.wall_s:.2f} s, {rate} jobs/s")
         if self.stopped:
             lines.append(f"stopped: {self.stopped}")

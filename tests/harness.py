@@ -81,7 +81,14 @@ class Harness:
         out = ResultFile.open(results)
         total = sum(1 for _ in read_jobs(jobs_file, rules=rules))
         jobs = read_jobs(jobs_file, rules=rules)
-        self.last = Run(config, jobs, out, done=index.done, total=total)
+        self.last = Run(
+            config,
+            jobs,
+            out,
+            done=index.done,
+            total=total,
+            settled_failed_checks=index.failed_checks,
+        )
         try:
             report = await self.last.run()
         finally:

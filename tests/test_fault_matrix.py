@@ -82,11 +82,12 @@ TIMEOUTS = Timeouts(job_s=60.0)
 REAL_LIMIT_S = 8.0
 _STALL = (
     "client: a long file's attempt is a whole file of segments; a stall in any of its "
-    "segments ends the attempt, and the retry sends that segment and the ones after it "
-    "again. Each stall costs the idle floor (2 s, rtbatch/defaults.py) plus the allowance "
-    "of the segments whose transcripts had not begun: 14.6 s against 4 s on this seed "
-    "(3.6x), 2.7-6.5x over seeds 1-8 (2.1-8.6x before a begun transcript's allowance "
-    "ended at its first delta; 40 s with the fixed 10 s deadline)"
+    "segments ends the attempt, and the retry sends that segment again (and none that "
+    "finished). Each stall costs the idle floor (2 s, rtbatch/defaults.py: 1 s takes "
+    "this emulator's 1 s answers for stalls) plus the answer again: 12.6 s against 4 s "
+    "on this seed (3.1x), 1.8-5.5x over seeds 1-8 (2.1-8.6x when a begun transcript "
+    "kept its allowance and finished later segments were sent again; 40 s with the "
+    "fixed 10 s deadline)"
 )
 #: A client defect that keeps a cell out of its bound: (fault, kind) -> reason.
 KNOWN: dict[tuple[str, str], str] = {

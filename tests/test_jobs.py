@@ -33,9 +33,10 @@ from rtbatch.jobs import (
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "jobs"
 FIELDS = (
-    "id, custom_id, prompt, messages, audio, turns, task, transcription, instructions, "
+    "id, custom_id, prompt, messages, audio, turns, task, transcription, reference, "
+    "instructions, "
     "max_output_tokens, temperature, reasoning, output_modalities, voice, tools, tool_choice, "
-    "parallel_tool_calls, tool_outputs, metadata"
+    "parallel_tool_calls, tool_outputs, expect, metadata"
 )
 #: The date every read here is checked at: before any shutdown in the catalogue.
 TODAY = dt.date(2026, 12, 1)

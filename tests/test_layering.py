@@ -102,6 +102,7 @@ LEAVES = frozenset(
         "rtbatch.errors",
         "rtbatch.exitcodes",
         "rtbatch.audio_extensions",
+        "rtbatch.stages",
     }
 )
 #: Imports named by the issue as wrong, whatever the layers say.

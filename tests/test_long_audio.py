@@ -29,7 +29,7 @@ import trio
 
 from rtbatch import audio
 from rtbatch.audio.silence import SILENCE_MIN_MS
-from rtbatch.config import RetryPolicy
+from rtbatch.config import RetryPolicy, Timeouts
 from rtbatch.defaults import MAX_SEGMENT_MS
 from rtbatch.emulator import FaultSchedule
 from rtbatch.emulator.replies import transcript_words, words_within
@@ -37,6 +37,7 @@ from rtbatch.emulator.runtime import ConnectionRecord
 from rtbatch.exitcodes import EXIT_FAILED, EXIT_OK
 from rtbatch.models import lookup
 from rtbatch.output.checkpoint import checkpoint_path
+from rtbatch.run import RunReport
 from tests.audio.samples import Speech, speech, write_speech_wav
 from tests.harness import Harness, by_id, read_results, start_emulator, write_jobs
 from tests.mangler import Mangle, Proxy
@@ -229,6 +230,18 @@ async def test_twelve_minutes_as_one_item_are_cut_at_the_cap_but_whole_in_segmen
     assert len(cut[0]["output"]["transcript"].split()) > cap_words
 
 
+def assert_whole_in_two_tries(
+    report: RunReport, results: list[dict[str, Any]], voice: Speech, cuts: list[audio.Cut]
+) -> None:
+    """One line, completed on its second try: every segment once, each its own transcript."""
+    assert report.exit_code == EXIT_OK
+    (result,) = results
+    assert result["status"] == "completed" and result["attempts"] == 2
+    segments = result["output"]["segments"]
+    assert_tiles(segments, voice.samples)
+    assert [stated(s["text"]) for s in segments] == [c.samples for c in cuts]
+
+
 # --- faults in the middle of a file -------------------------------------------------------
 
 
@@ -251,12 +264,7 @@ async def test_a_drop_mid_file_resends_only_the_unfinished_segments(
     h = await start_emulator(nursery, tmp_path, schedule=FaultSchedule(responses={3: "drop"}))
     jobs = write_jobs(tmp_path / "jobs.jsonl", [transcribe_job(path)])
     report, results = await h.run(jobs, concurrency=1, max_segment_ms=SHORT_SEGMENT_MS)
-    assert report.exit_code == EXIT_OK
-    (result,) = results
-    assert result["status"] == "completed" and result["attempts"] == 2
-    segments = result["output"]["segments"]
-    assert_tiles(segments, voice.samples)
-    assert [stated(s["text"]) for s in segments] == [c.samples for c in cuts]
+    assert_whole_in_two_tries(report, results, voice, cuts)
     first, second = h.emulator.connections
     assert first.close_code is None  # cut without a close frame
     # Segments 0-2 were transcribed before the drop; segment 3 was not, nor anything after.
@@ -265,6 +273,30 @@ async def test_a_drop_mid_file_resends_only_the_unfinished_segments(
     # The retry sent every sample from segment 3's start, and nothing before it.
     assert appended(second) == voice.samples - cuts[3].start_sample
     assert committed_samples(second) == [c.samples for c in cuts[3:]]
+
+
+async def test_a_stall_mid_file_resends_that_segment_and_none_that_finished(
+    nursery: trio.Nursery, tmp_path: Path, two_minutes: tuple[Path, Speech, list[audio.Cut]]
+) -> None:
+    """Segment 2's transcript stalls while the later ones finish: the retry sends segment
+    2 alone (the later segments' cuts fall where they did and are not billed again)."""
+    path, voice, cuts = two_minutes
+    h = await start_emulator(nursery, tmp_path, schedule=FaultSchedule(responses={2: "stall"}))
+    jobs = write_jobs(tmp_path / "jobs.jsonl", [transcribe_job(path)])
+    report, results = await h.run(
+        jobs,
+        concurrency=1,
+        max_segment_ms=SHORT_SEGMENT_MS,
+        timeouts=Timeouts(job_s=60.0, idle_s=0.5),
+        retry=RetryPolicy(initial_s=0.01, max_s=0.01),
+    )
+    assert_whole_in_two_tries(report, results, voice, cuts)
+    first, second = h.emulator.connections
+    assert sorted(committed_samples(first)) == sorted(
+        c.samples for i, c in enumerate(cuts) if i != 2
+    )
+    assert committed_samples(second) == [cuts[2].samples]
+    assert appended(second) == cuts[2].samples
 
 
 async def test_a_malformed_transcript_mid_file_keeps_the_segments_before_it(

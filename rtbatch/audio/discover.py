@@ -154,21 +154,41 @@ def job_line(item: AudioInput, transcription: TranscriptionOptions | None = None
     return {"id": item.id, "audio": audio, "task": "transcribe", "transcription": options}
 
 
+#: The suffix of a reference transcript beside its audio file (``call.mp3`` → ``call.txt``).
+REFERENCE_SUFFIX: Final = ".txt"
+
+
 def job_lines(
-    items: Iterable[AudioInput], transcription: TranscriptionOptions | None = None
+    items: Iterable[AudioInput],
+    transcription: TranscriptionOptions | None = None,
+    *,
+    references: bool = False,
 ) -> Iterator[dict[str, Any]]:
-    """:func:`job_line` for each item, lazily and in order."""
+    """:func:`job_line` for each item, lazily and in order.
+
+    With ``references``, a file that has a text file of the same name beside it
+    (:data:`REFERENCE_SUFFIX`) is scored against it: its line names the file as
+    its ``reference``.
+    """
     for item in items:
-        yield job_line(item, transcription)
+        line = job_line(item, transcription)
+        sidecar = item.path.with_suffix(REFERENCE_SUFFIX)
+        if references and sidecar.is_file():
+            line["reference"] = {"path": str(sidecar)}
+        yield line
 
 
 def write_job_file(
-    items: Iterable[AudioInput], path: Path, transcription: TranscriptionOptions | None = None
+    items: Iterable[AudioInput],
+    path: Path,
+    transcription: TranscriptionOptions | None = None,
+    *,
+    references: bool = False,
 ) -> int:
     """Write the items as a job file that :func:`rtbatch.jobs.read_jobs` reads.
 
     The file is streamed and written whole (see :mod:`rtbatch.output.atomic`): a failure
-    leaves no partial job file behind.
+    leaves no partial job file behind. ``references`` as for :func:`job_lines`.
 
     Returns:
         The number of lines written.
@@ -181,7 +201,7 @@ def write_job_file(
 
     def lines() -> Iterator[bytes]:
         nonlocal count
-        for line in job_lines(items, transcription):
+        for line in job_lines(items, transcription, references=references):
             count += 1
             yield orjson.dumps(line) + b"\n"
 

@@ -30,6 +30,7 @@ from rtbatch.jobs.checks import (
     quote,
     string,
 )
+from rtbatch.jobs.expect import read_expect
 from rtbatch.jobs.model import (
     Job,
     JobKind,
@@ -40,6 +41,7 @@ from rtbatch.jobs.model import (
     Role,
     TranscriptionOptions,
 )
+from rtbatch.jobs.reference import reference_text
 from rtbatch.jobs.rules import JobRules
 from rtbatch.jobs.turns import parse_turns
 from rtbatch.models import NOISE_REDUCTION_TYPES, SAVED_PROMPTS_SHUTDOWN
@@ -106,6 +108,7 @@ _FIELDS = (
     "turns",
     "task",
     "transcription",
+    "reference",
     "instructions",
     "max_output_tokens",
     "temperature",
@@ -113,6 +116,7 @@ _FIELDS = (
     "output_modalities",
     "voice",
     *jobtools.FIELDS,
+    "expect",
     "metadata",
 )
 
@@ -149,25 +153,36 @@ def build_job(obj: dict[str, Any], job_id: str, line: int, base: Path, rules: Jo
     kind = _kind(obj)
     if "transcription" in obj and kind != "transcribe":
         fail("transcription", "only for audio jobs with task transcribe")
+    if "reference" in obj and kind != "transcribe":
+        fail("reference", "only for audio jobs with task transcribe (it scores the transcript)")
     if kind == "transcribe":
         for name in ("instructions", *_OPTION_FIELDS, *jobtools.FIELDS):
             if name in obj:
                 fail(name, "not allowed with task transcribe (it produces no response)")
+    prompt = nonempty_str("prompt", obj["prompt"]) if "prompt" in obj else None
+    messages = _messages(obj["messages"]) if "messages" in obj else None
+    instructions = string("instructions", obj["instructions"]) if "instructions" in obj else None
+    options = _options(obj, rules)
+    # A transcribe job makes no response: the run's tool defaults skip it.
+    tools = jobtools.job_tools(obj, rules) if kind != "transcribe" else None
+    # After the fields it is checked against: what the job can answer, and its tools.
+    expect = read_expect(obj["expect"], kind, tools, options) if "expect" in obj else None
     return Job(
         id=job_id,
         line=line,
         kind=kind,
-        prompt=nonempty_str("prompt", obj["prompt"]) if "prompt" in obj else None,
-        messages=_messages(obj["messages"]) if "messages" in obj else None,
-        instructions=string("instructions", obj["instructions"]) if "instructions" in obj else None,
-        options=_options(obj, rules),
+        prompt=prompt,
+        messages=messages,
+        instructions=instructions,
+        options=options,
         metadata=_metadata(obj["metadata"]) if "metadata" in obj else None,
         audio=audio_path("audio", obj["audio"], base) if kind in _AUDIO_KINDS else None,
         transcription=_transcription(obj.get("transcription", {}), rules)
         if kind == "transcribe"
         else None,
-        # A transcribe job makes no response: the run's tool defaults skip it.
-        tools=jobtools.job_tools(obj, rules) if kind != "transcribe" else None,
+        tools=tools,
+        reference=reference_text(obj["reference"], base) if "reference" in obj else None,
+        expect=expect,
         turns=parse_turns(obj["turns"], base) if kind == "conversation" else None,
     )
 

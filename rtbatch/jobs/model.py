@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 JobKind = Literal["text", "transcribe", "respond", "conversation"]
 Role = Literal["system", "user", "assistant"]
@@ -103,6 +104,99 @@ class ToolFields:
     outputs: Mapping[str, tuple[ScriptedOutput, ...]] | None = field(default=None, hash=False)
 
 
+# --- expectations: the checks of a job's ``expect`` (evaluated by rtbatch.evals.checks) ------
+
+
+@dataclass(frozen=True, slots=True)
+class Contains:
+    """The answer's text contains ``needle`` (case-folded both sides with ``ignore_case``)."""
+
+    name: ClassVar[str] = "contains"
+    needle: str
+    ignore_case: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NotContains:
+    """The answer's text does not contain ``needle``."""
+
+    name: ClassVar[str] = "not_contains"
+    needle: str
+    ignore_case: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Regex:
+    """``pattern`` matches somewhere in the answer's text (``re.search``)."""
+
+    name: ClassVar[str] = "regex"
+    pattern: re.Pattern[str] = field(hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCalled:
+    """Some call of the function ``function`` had arguments that ``arguments`` matches
+    (a subset, as ``tool_outputs`` cases match; None: any arguments)."""
+
+    name: ClassVar[str] = "tool_called"
+    function: str
+    arguments: Mapping[str, Any] | None = field(default=None, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class NoToolCall:
+    """No call of ``function`` (None: no call at all)."""
+
+    name: ClassVar[str] = "no_tool_call"
+    function: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MaxLatency:
+    """A latency stage (or ``total``, the line's ``latency_ms``) took at most ``ms``."""
+
+    name: ClassVar[str] = "max_latency_ms"
+    stage: str
+    ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class MaxCost:
+    """The line's ``cost_usd`` is at most ``usd``."""
+
+    name: ClassVar[str] = "max_cost_usd"
+    usd: float
+
+
+@dataclass(frozen=True, slots=True)
+class MinWords:
+    """The answer's text has at least ``count`` words (whitespace-separated)."""
+
+    name: ClassVar[str] = "min_words"
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class MaxWords:
+    """The answer's text has at most ``count`` words."""
+
+    name: ClassVar[str] = "max_words"
+    count: int
+
+
+Check = (
+    Contains
+    | NotContains
+    | Regex
+    | ToolCalled
+    | NoToolCall
+    | MaxLatency
+    | MaxCost
+    | MinWords
+    | MaxWords
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Job:
     """One valid line of a job file.
@@ -111,7 +205,10 @@ class Job:
     ``audio`` (an absolute path) for ``"transcribe"`` and ``"respond"``, ``turns``
     for ``"conversation"``.
     ``transcription`` is set for every transcribe job and only for those;
-    ``tools`` for a job that declares functions (its own, or the run's defaults).
+    ``tools`` for a job that declares functions (its own, or the run's defaults);
+    ``expect`` for a job with checks, one :data:`Check` per assertion, in the order
+    of ``docs/jobs.md``.
+    ``reference`` for a transcribe job scored against a text (its text, read).
     """
 
     id: str
@@ -125,6 +222,8 @@ class Job:
     audio: Path | None = None
     transcription: TranscriptionOptions | None = None
     tools: Tools | None = None
+    expect: tuple[Check, ...] | None = None
+    reference: str | None = field(default=None, hash=False, repr=False)
     turns: tuple[Turn, ...] | None = None
 
 

@@ -46,9 +46,12 @@ __all__ = [
     "FIELDS",
     "ToolFields",
     "ToolFileError",
+    "check_parameters",
+    "function_name",
     "job_tools",
     "read_tool_fields",
     "read_tool_file",
+    "undeclared",
 ]
 
 #: The job fields of function calling, in the order of ``docs/jobs.md``.
@@ -97,12 +100,12 @@ def job_tools(obj: Mapping[str, Any], rules: JobRules) -> Tools | None:
     choice = own.choice if own.choice is not None else base.choice
     if isinstance(choice, FunctionChoice) and choice.name not in by_name:
         note = "" if own.choice is not None else _FILE_NOTE
-        fail("tool_choice", f"{_undeclared(choice.name, by_name)}{note}")
+        fail("tool_choice", f"{undeclared(choice.name, by_name)}{note}")
     # The defaults may script functions only some jobs declare: those apply where declared.
     outputs = {k: v for k, v in (base.outputs or {}).items() if k in by_name}
     for name, cases in (own.outputs or {}).items():
         if name not in by_name:
-            fail(f"tool_outputs.{name}", _undeclared(name, by_name))
+            fail(f"tool_outputs.{name}", undeclared(name, by_name))
         _check_matches(f"tool_outputs.{name}", cases, by_name[name])
         outputs[name] = cases
     parallel = own.parallel_tool_calls
@@ -123,7 +126,7 @@ def _merge_definitions(
     return (*merged, *mine.values())
 
 
-def _undeclared(name: str, by_name: Mapping[str, object]) -> str:
+def undeclared(name: str, by_name: Mapping[str, object]) -> str:
     close = did_you_mean(name, list(by_name))
     return f"function {quote(name)} is not declared{close} (declared: {', '.join(by_name)})"
 
@@ -162,7 +165,7 @@ def _definition(where: str, item: object) -> dict[str, Any]:
         )
     if "name" not in item:
         fail(f"{where}.name", "required")
-    _function_name(f"{where}.name", item["name"])
+    function_name(f"{where}.name", item["name"])
     out: dict[str, Any] = {"type": "function", "name": item["name"]}
     if "description" in item:
         if not isinstance(item["description"], str):
@@ -173,7 +176,7 @@ def _definition(where: str, item: object) -> dict[str, Any]:
     return out
 
 
-def _function_name(where: str, value: object) -> str:
+def function_name(where: str, value: object) -> str:
     if not isinstance(value, str) or not _NAME.fullmatch(value):
         fail(where, f"expected a function name of 1-64 letters, digits, _ or -, {got(value)}")
     return value
@@ -217,14 +220,14 @@ def _choice(value: object) -> ToolChoice:
         if value in _MODES:
             return one_of("tool_choice", value, _MODES)
         # The beta interface spells a forced function as its bare name.
-        return FunctionChoice(_function_name("tool_choice", value))
+        return FunctionChoice(function_name("tool_choice", value))
     if isinstance(value, dict):
         check_known(value, ("type", "name"), "tool_choice.")
         if value.get("type") != "function":
             fail("tool_choice.type", f'expected "function", {got(value.get("type"))}')
         if "name" not in value:
             fail("tool_choice.name", "required")
-        return FunctionChoice(_function_name("tool_choice.name", value["name"]))
+        return FunctionChoice(function_name("tool_choice.name", value["name"]))
     fail(
         "tool_choice",
         "expected one of auto, none, required, or a function "
@@ -247,7 +250,7 @@ def _outputs(value: object) -> dict[str, tuple[ScriptedOutput, ...]]:
     out: dict[str, tuple[ScriptedOutput, ...]] = {}
     for name, cases in value.items():
         where = f"tool_outputs.{name}"
-        _function_name(where, name)
+        function_name(where, name)
         if isinstance(cases, list):
             if not cases:
                 fail(where, 'expected a case {"output": …} or a non-empty array of cases, got []')
@@ -290,18 +293,24 @@ def _check_matches(
     where: str, cases: tuple[ScriptedOutput, ...], definition: Mapping[str, Any]
 ) -> None:
     """A ``match`` key that is no parameter of the function would never match: a typo."""
+    for i, case in enumerate(cases):
+        place = f"{where}[{i}]" if len(cases) > 1 else where
+        check_parameters(f"{place}.match", case.match or {}, definition)
+
+
+def check_parameters(where: str, keys: Mapping[str, Any], definition: Mapping[str, Any]) -> None:
+    """Refuse the first key that is no parameter of the function (a function without
+    declared properties takes any); the field is ``where.KEY``."""
     props = (definition.get("parameters") or {}).get("properties") or {}
     if not props:
         return
-    for i, case in enumerate(cases):
-        for key in case.match or {}:
-            if key not in props:
-                place = f"{where}[{i}]" if len(cases) > 1 else where
-                fail(
-                    f"{place}.match.{key}",
-                    f"not a parameter of {definition['name']}{did_you_mean(key, list(props))} "
-                    f"(parameters: {', '.join(props)})",
-                )
+    for key in keys:
+        if key not in props:
+            fail(
+                f"{where}.{key}",
+                f"not a parameter of {definition['name']}{did_you_mean(key, list(props))} "
+                f"(parameters: {', '.join(props)})",
+            )
 
 
 # --- the --tools file -------------------------------------------------------------------------

@@ -5,7 +5,14 @@ A line reads::
     {"id", "status", "kind", "model", "output", "usage", "cost_usd",
      "response_id", "attempts", "latency_ms", "latency", "error", "metadata"}
 
-plus ``"line"`` for an invalid job line. ``model`` is the model that did the work
+plus ``"line"`` for an invalid job line; ``"checks"`` and ``"passed"`` for a
+job with an ``expect`` (:mod:`rtbatch.evals.checks`; absent from other lines); and
+``"wer"`` for a transcribe job with a ``reference``: ``{"wer", "substitutions",
+"deletions", "insertions", "hits", "reference_words"}`` of its transcript against the reference
+(:mod:`rtbatch.evals.wer`), ``null`` when it has no transcript to score (it failed).
+A score never changes a job's status, nor whether it is retried.
+
+``model`` is the model that did the work
 (the realtime model of a text or respond job, the transcription model of a
 transcribe job) and ``cost_usd`` what its usage cost at the catalogue's prices
 (:func:`rtbatch.cost.outcome_cost`); both are ``null`` where unknown. ``latency_ms``
@@ -58,6 +65,13 @@ class Outcome:
     metadata: dict[str, Any] | None = None
     model: str | None = None
     cost_usd: float | None = None
+    #: Each check's ``{"check", "passed", "detail"}``; None: the job has no ``expect``.
+    checks: list[dict[str, Any]] | None = None
+    #: Every check passed (False for a job whose checks did not run).
+    passed: bool | None = None
+    #: The job has a reference: its line carries ``wer`` (None: nothing was scored).
+    has_reference: bool = False
+    wer: dict[str, Any] | None = None
 
     def to_json(self) -> bytes:
         """The result line, newline included."""
@@ -76,8 +90,13 @@ class Outcome:
             "error": self.error,
             "metadata": self.metadata,
         }
+        if self.checks is not None:
+            record["checks"] = self.checks
+            record["passed"] = self.passed
         if self.kind == INVALID_KIND or (self.error or {}).get("type") == InvalidJob.kind:
             record["line"] = self.line
+        if self.has_reference:
+            record["wer"] = self.wer
         return orjson.dumps(record) + b"\n"
 
 

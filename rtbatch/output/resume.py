@@ -75,10 +75,13 @@ class ResumeIndex:
     Attributes:
         done: the keys (:func:`job_key`) of settled jobs.
         dropped_torn: torn or unreadable lines removed by the repair.
+        failed_checks: settled lines whose checks did not pass (``passed`` false):
+            skipped by the rerun, yet still part of the file ``--fail-on-check`` answers for.
     """
 
     done: IdIndex = field(default_factory=IdIndex)
     dropped_torn: int = 0
+    failed_checks: int = 0
 
 
 def prepare_resume(path: Path, *, retry_failed: bool) -> ResumeIndex:
@@ -106,11 +109,11 @@ def prepare_resume(path: Path, *, retry_failed: bool) -> ResumeIndex:
     except FileNotFoundError:
         return index
     with source, _Repair(path) as repair:
-        for number, raw in enumerate(_lines(source), start=1):
+        for number, raw in enumerate(result_lines(source), start=1):
             if raw is not None and not raw.strip():
                 repair.keep(raw)  # blank: nothing to index, nothing to repair
                 continue
-            record = _decode(raw)
+            record = decode_result(raw)
             key = record_key(record) if record is not None else None
             if raw is None or record is None or key is None:
                 index.dropped_torn += 1
@@ -123,6 +126,7 @@ def prepare_resume(path: Path, *, retry_failed: bool) -> ResumeIndex:
                 repair.drop()
                 continue
             repair.keep(raw)
+            index.failed_checks += record.get("passed") is False
     return index
 
 
@@ -174,7 +178,7 @@ class _Repair:
                 out.commit()
 
 
-def _lines(stream: IO[bytes]) -> Iterator[bytes | None]:
+def result_lines(stream: IO[bytes]) -> Iterator[bytes | None]:
     """Each line with its newline (the last may lack it); None for an over-long line."""
     while raw := stream.readline(MAX_RESULT_LINE_BYTES + 1):
         if len(raw) > MAX_RESULT_LINE_BYTES and not raw.endswith(b"\n"):
@@ -185,7 +189,7 @@ def _lines(stream: IO[bytes]) -> Iterator[bytes | None]:
             yield raw
 
 
-def _decode(raw: bytes | None) -> dict[str, Any] | None:
+def decode_result(raw: bytes | None) -> dict[str, Any] | None:
     """The line's object, or None for a torn (no newline) or unreadable line."""
     if raw is None or not raw.endswith(b"\n"):
         return None  # torn: the writer died mid-line

@@ -96,9 +96,12 @@ class Run:
     checkpoint: Checkpoint | None = None
     budget: Budget | None = None
     estimator: Estimator | None = None
+    #: Lines of the result file an earlier run settled without passing their checks.
+    settled_failed_checks: int = 0
 
     def __post_init__(self) -> None:
         self.summary = Summary()
+        self.summary.checks.settled_failed = self.settled_failed_checks
         self.recent = RecentTries()
         self.pacer = Pacer(
             self.config.concurrency,
@@ -194,7 +197,7 @@ class Run:
         resets_in = None
         if later is not None and later.resets_at is not None:
             resets_in = max(0.0, later.resets_at - trio.current_time())
-        return RunReport(s, self.stop.stops, resets_in)
+        return RunReport(s, self.stop.stops, resets_in, fail_on_check=self.config.fail_on_check)
 
     async def _check_tls(self) -> None:
         try:

@@ -69,3 +69,7 @@ class Attempt:
     def done_turns(self) -> list[TurnRecord]:
         """The run of finished turns from the first that still answer the job's turns."""
         return contiguous_turns(self.turns, turn_keys(self.job))
+
+    def finished_segments(self) -> list[SegmentRecord]:
+        """Every finished segment, in order: a retry sends none of them again."""
+        return [self.segments[i] for i in sorted(self.segments)]

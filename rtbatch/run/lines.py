@@ -1,7 +1,8 @@
 """How a job's try becomes its line: result lines, transcript files, expected costs.
 
 Pure builders of :class:`~rtbatch.output.outcome.Outcome` from a reply or a final
-failure (a long file's finished segments make it ``incomplete``), the transcript
+failure (a long file's finished segments make it ``incomplete``), with the job's
+checks evaluated on the line, the transcript
 files of a transcribe job, and a job's expected cost for ``--max-cost``.
 """
 
@@ -16,6 +17,8 @@ from rtbatch import errors
 from rtbatch.config import RunConfig
 from rtbatch.cost import outcome_cost, priced_turns
 from rtbatch.estimate import Estimator
+from rtbatch.evals.checks import all_passed, answer_of, evaluate, not_run
+from rtbatch.evals.wer import word_errors
 from rtbatch.jobs import Job
 from rtbatch.output.outcome import Outcome
 from rtbatch.output.transcript import sum_usage, transcript_output
@@ -36,27 +39,59 @@ def model_of(config: RunConfig, job: Job) -> str:
     return named or config.transcription_model
 
 
+def scored(job: Job, output: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The ``wer`` of a job with a reference: its transcript scored, None without one."""
+    transcript = (output or {}).get("transcript")
+    if job.reference is None or not isinstance(transcript, str):
+        return None
+    return word_errors(job.reference, transcript).to_dict()
+
+
 def success_outcome(
     config: RunConfig, attempt: Attempt, reply: JobReply, started: float
 ) -> Outcome:
     """The line of a job that completed (or ended incomplete by the service's word)."""
     job = attempt.job
     model = model_of(config, job)
-    return Outcome(
-        job_id=job.id,
-        status=reply.status,
-        kind=job.kind,
-        line=job.line,
-        attempts=attempt.attempts,
-        output=reply.output,
-        usage=reply.usage,
-        model=model,
-        cost_usd=attempt.cost_usd,
-        response_id=reply.response_id,
-        latency_ms=round((trio.current_time() - started) * 1000),
-        latency=reply.latency,
-        metadata=job.metadata,
+    return checked(
+        job,
+        Outcome(
+            job_id=job.id,
+            status=reply.status,
+            kind=job.kind,
+            line=job.line,
+            attempts=attempt.attempts,
+            output=reply.output,
+            usage=reply.usage,
+            model=model,
+            cost_usd=attempt.cost_usd,
+            response_id=reply.response_id,
+            latency_ms=round((trio.current_time() - started) * 1000),
+            latency=reply.latency,
+            metadata=job.metadata,
+            has_reference=job.reference is not None,
+            wer=scored(job, reply.output),
+        ),
     )
+
+
+def checked(job: Job, outcome: Outcome) -> Outcome:
+    """The line with its ``checks`` and ``passed`` when the job has an ``expect``.
+
+    Evaluated once the job's fate is decided, from the line alone: checks never
+    make a job retried, nor spare it a retry. A line with output (completed, or
+    incomplete with what it produced) is checked; a failed job's checks are not run.
+    """
+    if job.expect is None:
+        return outcome
+    if outcome.status == "failed":
+        results = not_run(job.expect, "the job failed")
+    else:
+        answer = answer_of(outcome.output, outcome.latency, outcome.latency_ms, outcome.cost_usd)
+        results = evaluate(job.expect, answer)
+    outcome.checks = [dict(r) for r in results]
+    outcome.passed = all_passed(results)
+    return outcome
 
 
 def failed_outcome(config: RunConfig, attempt: Attempt, failure: errors.RtbatchError) -> Outcome:
@@ -82,18 +117,23 @@ def failed_outcome(config: RunConfig, attempt: Attempt, failure: errors.RtbatchE
         output = conversation_output(turns, reason=TURN_FAILED)
         usage = conversation_usage(turns)
         cost_usd = priced_turns(model, output["turns"])
-    return Outcome(
-        job_id=job.id,
-        status="incomplete" if output is not None else "failed",
-        kind=job.kind,
-        line=job.line,
-        attempts=attempt.attempts,
-        output=output,
-        usage=usage,
-        model=model,
-        cost_usd=cost_usd,
-        error=failure.to_result(),
-        metadata=job.metadata,
+    return checked(
+        job,
+        Outcome(
+            job_id=job.id,
+            status="incomplete" if output is not None else "failed",
+            kind=job.kind,
+            line=job.line,
+            attempts=attempt.attempts,
+            output=output,
+            usage=usage,
+            model=model,
+            cost_usd=cost_usd,
+            error=failure.to_result(),
+            metadata=job.metadata,
+            has_reference=job.reference is not None,
+            wer=scored(job, output),
+        ),
     )
 
 

@@ -18,6 +18,8 @@ class RunReport:
     stops: tuple[Stop, ...] = ()
     #: When a try-later limit resets, from the run's end (None: no such limit, or unknown).
     resets_in_s: float | None = None
+    #: ``--fail-on-check``: a line that did not pass its checks makes the run exit 1.
+    fail_on_check: bool = False
 
     def _error(self, reason: str) -> errors.RtbatchError | None:
         return next((s.error for s in self.stops if s.reason == reason), None)
@@ -53,4 +55,10 @@ class RunReport:
     @property
     def exit_code(self) -> int:
         """The process exit code a scheduler acts on."""
-        return exit_code(self.stops, failed=bool(self.summary.counts.get("failed")))
+        # The checks answer for the result file: this run's lines and the ones an
+        # earlier run settled (a run interrupted, then resumed, still fails on them).
+        return exit_code(
+            self.stops,
+            failed=bool(self.summary.counts.get("failed")),
+            checks_failed=self.fail_on_check and self.summary.checks.any_failed,
+        )

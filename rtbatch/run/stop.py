@@ -10,7 +10,8 @@ kind, and the gravest decides how the run ended. Gravest first:
 3. ``try_later``: a limit resets later than the run can wait;
 4. ``budget``: ``--max-cost`` was reached.
 
-With none, the run is done: exit 1 if some job failed, else 0.
+With none, the run is done: exit 1 if some job failed (or, with
+``--fail-on-check``, some line did not pass its checks), else 0.
 """
 
 from __future__ import annotations
@@ -67,11 +68,17 @@ def gravest(stops: tuple[Stop, ...]) -> Stop | None:
     return min(stops, key=lambda s: GRAVITY.index(s.reason), default=None)
 
 
-def exit_code(stops: tuple[Stop, ...], *, failed: bool) -> int:
-    """The process exit code a scheduler acts on; the one mapping from an ending to a code."""
+def exit_code(stops: tuple[Stop, ...], *, failed: bool, checks_failed: bool = False) -> int:
+    """The process exit code a scheduler acts on; the one mapping from an ending to a code.
+
+    Args:
+        stops: every reason the run stopped for.
+        failed: some job of this run ended failed.
+        checks_failed: ``--fail-on-check`` is on and a line did not pass its checks.
+    """
     stop = gravest(stops)
     if stop is None:
-        return EXIT_FAILED if failed else EXIT_OK
+        return EXIT_FAILED if failed or checks_failed else EXIT_OK
     if stop.reason == "fatal":
         return EXIT_INTERNAL if isinstance(stop.error, errors.InternalError) else EXIT_FATAL
     if stop.reason in ("interrupted", "deadline"):

@@ -269,7 +269,7 @@ async def _dispatch(crew: Crew, session: Session, attempt: Attempt) -> JobReply:
     if job.kind == "transcribe":
         reply = await session.run_job(
             job,
-            done=attempt.done_segments(),
+            done=attempt.finished_segments(),
             on_segment=partial(_segment_done, crew.checkpoint, attempt),
         )
         await write_transcripts(config, job, reply.output, reply.usage)

@@ -52,6 +52,40 @@ def test_outcome_line_has_the_documented_fields_in_order() -> None:
     )
 
 
+def test_checks_and_passed_follow_only_for_a_job_with_expect() -> None:
+    """A checked line ends with checks and passed; other lines carry neither."""
+    checks = [{"check": "contains", "passed": True, "detail": "'a' at character 0"}]
+    checked = Outcome(job_id="a", status="completed", kind="text", line=1, checks=checks)
+    checked.passed = True
+    record = orjson.loads(checked.to_json())
+    assert list(record)[-2:] == ["checks", "passed"]
+    assert (record["checks"], record["passed"]) == (checks, True)
+    plain = orjson.loads(Outcome(job_id="a", status="completed", kind="text", line=1).to_json())
+    assert "checks" not in plain and "passed" not in plain
+
+
+def test_the_readme_results_table_names_every_field_a_line_can_have() -> None:
+    """README.md's table under "Results" lists a line's fields in order, the optional ones too."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Results") :]
+    section = section[: section.index("\n#")]
+    listed = [
+        row.split("|")[1].strip().strip("`")
+        for row in section.splitlines()
+        if row.startswith("| `")
+    ]
+    full = Outcome(
+        job_id="a",
+        status="failed",
+        kind="invalid",
+        line=2,
+        checks=[],
+        passed=False,
+        has_reference=True,
+    ).to_json()
+    assert listed == list(orjson.loads(full))
+
+
 def test_unknown_cost_and_model_are_written_as_null() -> None:
     """A job that reached no model still carries both fields, as null."""
     record = orjson.loads(Outcome(job_id="a", status="failed", kind="text", line=1).to_json())

@@ -197,3 +197,20 @@ def test_memory_stays_flat_in_the_file_size(tmp_path: Path, first_change: str) -
     # The index of 10,000 ids is ~200 KiB and a copy block 1 MiB; holding the
     # kept lines, as resume once did, would peak above the file's size.
     assert peak < 2 * 2**20, f"peak {peak / 2**20:.1f} MiB for a {size / 2**20:.0f} MiB file"
+
+
+@pytest.mark.parametrize(("retry_failed", "counted"), [(True, 1), (False, 2)])
+def test_settled_lines_that_did_not_pass_their_checks_are_counted(
+    tmp_path: Path, retry_failed: bool, counted: int
+) -> None:
+    """Only settled lines count: a failed line that runs again is the rerun's to judge."""
+    path = tmp_path / "r.jsonl"
+    checks = [{"check": "contains", "passed": False, "detail": ""}]
+    path.write_bytes(
+        _line("pass", "completed", checks=[], passed=True)
+        + _line("miss", "completed", checks=checks, passed=False)
+        + _line("miss", "completed", checks=checks, passed=False)  # a duplicate: dropped
+        + _line("lost", "failed", checks=checks, passed=False)
+        + _line("plain", "completed")
+    )
+    assert prepare_resume(path, retry_failed=retry_failed).failed_checks == counted

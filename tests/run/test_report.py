@@ -54,3 +54,33 @@ def _report(
 def test_exit_code_takes_the_gravest_ending(report: RunReport, code: int) -> None:
     """A bug outranks a fatal error, then an interrupt, try-later, the budget, failures."""
     assert report.exit_code == code
+
+
+def _checked(passed: bool, *, fail_on_check: bool, settled_failed: int = 0) -> RunReport:
+    summary = Summary(counts=Counter(completed=1))
+    summary.checks.add([{"check": "contains", "passed": passed, "detail": ""}], passed)
+    summary.checks.settled_failed = settled_failed
+    return RunReport(summary, fail_on_check=fail_on_check)
+
+
+@pytest.mark.parametrize(
+    ("report", "code"),
+    [
+        (_checked(False, fail_on_check=False), codes.EXIT_OK),
+        (_checked(False, fail_on_check=True), codes.EXIT_FAILED),
+        (_checked(True, fail_on_check=True), codes.EXIT_OK),
+        (_checked(True, fail_on_check=True, settled_failed=1), codes.EXIT_FAILED),
+        (_checked(True, fail_on_check=False, settled_failed=1), codes.EXIT_OK),
+    ],
+)
+def test_a_failed_check_exits_1_only_with_fail_on_check(report: RunReport, code: int) -> None:
+    """--fail-on-check: a line of this run, or one settled earlier, that did not pass exits 1."""
+    assert report.exit_code == code
+
+
+def test_a_graver_ending_outranks_a_failed_check() -> None:
+    """An interrupted run exits 130 even with --fail-on-check and a failed check."""
+    report = _checked(False, fail_on_check=True)
+    assert RunReport(report.summary, (Stop("interrupted"),), fail_on_check=True).exit_code == (
+        codes.EXIT_INTERRUPTED
+    )
