@@ -21,10 +21,10 @@ demo: $(STAMP)
 	$(BIN)/rtbatch run jobs/demo.jsonl --emulate -o out/demo.results.jsonl -c 8
 	$(BIN)/rtbatch run jobs/audio.jsonl --emulate -o out/audio.results.jsonl -c 4 --audio-out out/audio
 	$(BIN)/rtbatch run jobs/agent.jsonl --tools jobs/agent.tools.json --emulate -o out/agent.results.jsonl -c 4
+	$(BIN)/rtbatch run jobs/conversation.jsonl --emulate -o out/conversation.results.jsonl -c 4
 	# One check fails on purpose (the emulator knows no geography): the summary counts it;
 	# --fail-on-check would make it exit 1, as a CI run would.
 	$(BIN)/rtbatch run jobs/checks.jsonl --tools jobs/agent.tools.json --emulate -o out/checks.results.jsonl -c 4
-	$(BIN)/rtbatch run jobs/conversation.jsonl --emulate -o out/conversation.results.jsonl -c 4
 	$(BIN)/rtbatch report out/demo.results.jsonl
 	$(BIN)/rtbatch report out/audio.results.jsonl
 	@echo "results: out/demo.results.jsonl out/audio.results.jsonl out/agent.results.jsonl out/checks.results.jsonl out/conversation.results.jsonl (answers in out/audio/); pages: out/demo.report.html out/audio.report.html"

@@ -33,8 +33,7 @@ from rtbatch.jobs import (
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "jobs"
 FIELDS = (
-    "id, custom_id, prompt, messages, audio, turns, task, transcription, reference, "
-    "instructions, "
+    "id, custom_id, prompt, messages, audio, turns, task, transcription, reference, instructions, "
     "max_output_tokens, temperature, reasoning, output_modalities, voice, tools, tool_choice, "
     "parallel_tool_calls, tool_outputs, expect, metadata"
 )

@@ -66,10 +66,10 @@ class Attempt:
         """The contiguous run of finished segments from the file's start."""
         return contiguous(self.segments)
 
-    def done_turns(self) -> list[TurnRecord]:
-        """The run of finished turns from the first that still answer the job's turns."""
-        return contiguous_turns(self.turns, turn_keys(self.job))
-
     def finished_segments(self) -> list[SegmentRecord]:
         """Every finished segment, in order: a retry sends none of them again."""
         return [self.segments[i] for i in sorted(self.segments)]
+
+    def done_turns(self) -> list[TurnRecord]:
+        """The run of finished turns from the first that still answer the job's turns."""
+        return contiguous_turns(self.turns, turn_keys(self.job))
