@@ -80,7 +80,7 @@ def run(quick: bool = False, reply_words: int = 12) -> dict[str, Any]:
     return {
         "cells": cells,
         "target": TARGET,
-        "target_cells": sorted({"concurrency": c, "latency_s": lat} for c, lat in TARGET_CELLS),
+        "target_cells": [{"concurrency": c, "latency_s": lat} for c, lat in sorted(TARGET_CELLS)],
         "target_fractions": {str(c["concurrency"]): c.get("fraction") for c in targets},
         "pass": bool(targets) and all(c.get("fraction", 0) >= TARGET for c in targets),
     }
