@@ -42,9 +42,10 @@ def _completed(path: Path) -> int:
         return sum(1 for line in f if b'"status": "completed"' in line)
 
 
-def _run_peer(
+def run_peer(
     emulator: Emulator, jobs: Path, concurrency: int, mode: str, timeout_s: float
 ) -> dict[str, Any]:
+    """The SDK peer (``mode``: ``per-job`` or ``reuse``) as a measured child; its figures."""
     client_cpus, _ = placement()
     out = jobs.with_suffix(f".{mode}.jsonl")
     out.unlink(missing_ok=True)
@@ -80,7 +81,7 @@ def _run(
     if name == "rtbatch":
         return run_rtbatch(emulator, jobs, concurrency, timeout_s=timeout_s)
     mode = "per-job" if name == "peer_per_job" else "reuse"
-    return _run_peer(emulator, jobs, concurrency, mode, timeout_s)
+    return run_peer(emulator, jobs, concurrency, mode, timeout_s)
 
 
 def run(

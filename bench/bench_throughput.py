@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.bench_peer import _run_peer
+from bench.bench_peer import run_peer
 from bench.common import Emulator, run_rtbatch, write_text_jobs
 
 CONCURRENCIES = (10, 100, 200, 500)
@@ -69,7 +69,7 @@ def run(quick: bool = False, reply_words: int = 12) -> dict[str, Any]:
                         cell["emulator_cpu_util"] = round(figures["emulator_cpu_s"] / run_wall, 2)
                     cell["fraction_process"] = round(limit / figures["process_wall_s"], 3)
                     if (c, latency_s) in PEER_CELLS:
-                        peer = _run_peer(emulator, path, c, "reuse", 300)
+                        peer = run_peer(emulator, path, c, "reuse", 300)
                         peer_wall = peer.get("run_wall_s")
                         cell["peer_run_wall_s"] = peer_wall
                         cell["peer_completed"] = peer.get("completed")
