@@ -46,7 +46,12 @@ TRANSCRIPT_IDLE_PER_AUDIO_S = 0.1
 # ten seconds. The longest of 200 silences is about their 99.5th percentile; twice
 # it is passed by one answer in ~20,000 for log-normal silences of sigma 0.5, and one
 # in ~2,000 for sigma 1 (a wide spread): that answer is retried as a stalled one.
-IDLE_FLOOR_S = 2.0
+# The floor is for the client's own event loop, not the service (whose answers keep
+# silences of tenths of seconds and more): at -c 1000 on one saturated core, 0.2-s
+# answers, a 0.25 s floor took 145 of 5,000 answers for stalls, 0.5 s none.
+# A wait before an answer streams and a silence within its stream are learned apart;
+# a deadline the answers outgrew is backed off per job (rtbatch/silences.py).
+IDLE_FLOOR_S = 0.5
 IDLE_SILENCE_FACTOR = 2.0
 IDLE_LEARN_AFTER = 5
 IDLE_LEARN_WINDOW = 200
@@ -75,6 +80,11 @@ RETRY_TOTAL_S = 900.0
 ISOLATED_FAILURE_SHARE = 1 / 3
 RECENT_TRIES = 100
 RECENT_TRIES_MIN = 10
+# More than this share of the same window ended stalled: the answers outgrew the idle
+# deadline the run learned, and a stalled job's next try waits twice as long
+# (rtbatch/silences.py). Answers that slowed down past it stall every try; random
+# stalls at 20 % of responses stall 36 % of two-response tries, not most of them.
+STALLED_STREAK_SHARE = 1 / 2
 # Refused requests (rate or capacity limits) never ran, so they are not attempts; this
 # caps them per job so that a service refusing forever cannot hold a job forever.
 MAX_REFUSALS = 100

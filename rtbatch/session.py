@@ -103,6 +103,10 @@ _SKIPPED_BY_KIND: dict[SessionKind, tuple[str, ...]] = {
     "transcription": _SKIPPED_PREFIXES,
 }
 
+# Events that say an answer's output streams (GA names; text and transcript deltas
+# are the skipped frames above): from the first, the idle deadline is the stream's.
+_STREAMED = frozenset({"response.output_audio.delta", "response.function_call_arguments.delta"})
+
 # The latency stages an event reaches the first time it arrives (GA names).
 _STAGE_OF = {
     "response.created": "created",
@@ -133,7 +137,11 @@ class Session:
     ) -> None:
         self._ws = ws
         self._silences = silences or Silences(config.timeouts.idle_s, learn=False)
-        self._longest_silence = 0.0  # of the attempt under way
+        self._longest_silence = 0.0  # of the answer under way, before it streamed
+        self._longest_streaming = 0.0  # of the answer under way, once it streamed
+        self._longest_raw = 0.0  # of the answer under way, before it streamed, allowance in
+        self._streaming = False  # the answer awaited streams its output
+        self._stretch = 1.0  # of the attempt under way
         self.stages = Stages()  # of the attempt under way
         self.config = config
         self.kind: SessionKind = kind
@@ -166,7 +174,11 @@ class Session:
         await transport.send(self._ws, frame)
 
     async def next_event(
-        self, want: Callable[[Event], bool], *, extra_idle: Callable[[], float] | None = None
+        self,
+        want: Callable[[Event], bool],
+        *,
+        extra_idle: Callable[[], float] | None = None,
+        streaming: Callable[[], bool] | None = None,
     ) -> Event:
         """Receive server events until ``want`` accepts one; return it.
 
@@ -177,25 +189,31 @@ class Session:
         :class:`~rtbatch.silences.Silences`, within ``timeouts.idle_s``, plus
         ``extra_idle()`` seconds, for a transcript of long audio), counted from the
         last frame or from this call, whichever is later; past it the attempt is
-        stalled. A silence of ``ping_interval_s`` before that is probed with a ping,
-        and a missing pong means the peer is gone. Deadlines are checked only when
-        their scope fires, so the per-frame path opens no cancel scope.
+        stalled. The deadline is the shorter one learned for streams once the answer
+        awaited streams its output: ``streaming()`` says so (by default, a content
+        delta since the last :meth:`ask`). A silence of ``ping_interval_s`` before
+        that is probed with a ping, and a missing pong means the peer is gone.
+        Deadlines are checked only when their scope fires, so the per-frame path
+        opens no cancel scope.
 
         Raises:
             Silent: the idle deadline passed (translated by :func:`~rtbatch.boundary.boundary`).
         """
         since = trio.current_time()
         pinged = since
+        ping_s = self._timeouts.ping_interval_s
         while True:
             quiet_from = max(self._last_rx, since)
             extra = extra_idle() if extra_idle is not None else 0.0
-            idle = self._silences.deadline_s(extra)
-            wake = min(quiet_from + idle, max(quiet_from, pinged) + self._timeouts.ping_interval_s)
+            flowing = self._streaming if streaming is None else streaming()
+            idle = self._idle_s(extra, flowing)
+            wake = min(quiet_from + idle, max(quiet_from, pinged) + ping_s)
             with trio.CancelScope(deadline=wake) as scope:
 
-                def shortened(scope: trio.CancelScope = scope, extra: float = extra) -> None:
+                def shortened(scope: trio.CancelScope = scope) -> None:
                     # Fires early at worst: the check below decides on the silence.
-                    due = max(self._last_rx, since) + self._silences.deadline_s(extra)
+                    # The wait's state as it is when the deadline falls, on purpose.
+                    due = max(self._last_rx, since) + self._idle_s(extra, flowing)  # noqa: B023
                     scope.deadline = min(scope.deadline, due)
 
                 unwatch = self._silences.watch(shortened)
@@ -203,13 +221,21 @@ class Session:
                     while True:
                         event = await self._receive_one()
                         silence = self._last_rx - max(quiet_from, since) - extra
-                        self._longest_silence = max(self._longest_silence, silence)
+                        if flowing:
+                            self._longest_streaming = max(self._longest_streaming, silence)
+                        else:
+                            self._longest_silence = max(self._longest_silence, silence)
+                            self._longest_raw = max(self._longest_raw, silence + extra)
                         quiet_from = self._last_rx
                         if event is not None and want(event):
                             return event
-                        if extra_idle is not None and (now_extra := extra_idle()) < extra:
-                            # A transcript began: its audio's allowance is spent from now.
-                            extra, idle = now_extra, self._silences.deadline_s(now_extra)
+                        now_extra = extra_idle() if extra_idle is not None else 0.0
+                        now_flowing = self._streaming if streaming is None else streaming()
+                        if now_extra != extra or now_flowing != flowing:
+                            # A transcript began (its audio's allowance is spent from
+                            # now), or the output began to stream, or a wait ended.
+                            extra, flowing = now_extra, now_flowing
+                            idle = self._idle_s(extra, flowing)
                             scope.deadline = min(scope.deadline, quiet_from + idle)
                 finally:
                     unwatch()
@@ -219,11 +245,20 @@ class Session:
             quiet_from = max(self._last_rx, since)
             # The same sums as the deadline's: a difference can round below it and
             # re-enter a scope already past its deadline, forever.
+            idle = self._idle_s(extra, flowing)
             if now >= quiet_from + idle:
                 raise Silent(f"no server event for {now - quiet_from:g} s (idle deadline)")
-            if now >= max(quiet_from, pinged) + self._timeouts.ping_interval_s:
+            if now >= max(quiet_from, pinged) + ping_s:
                 await transport.ping(self._ws, self._timeouts.ping_timeout_s)
                 pinged = trio.current_time()
+
+    def _idle_s(self, allowance_s: float, streaming: bool) -> float:
+        return self._silences.deadline_s(allowance_s, self._stretch, streaming=streaming)
+
+    async def ask(self, event: ClientEvent) -> None:
+        """Send a request for an answer (``response.create``): its stream has not begun."""
+        self._streaming = False
+        await self.send(event)
 
     async def _receive_one(self) -> Event | None:
         """One frame as a typed event, or None for a frame the caller never needs.
@@ -240,12 +275,16 @@ class Session:
         if isinstance(raw, str) and raw.startswith(self._skipped):
             if raw.startswith(_TEXT_DELTA_PREFIXES):
                 self.stages.reached("first_text")
+            if raw.startswith(_SKIPPED_PREFIXES):
+                self._streaming = True
             return None
         event = decode(raw, self._names)
         self._check_unique(event)
         stage = _STAGE_OF.get(event.type)
         if stage is not None:
             self.stages.reached(stage)
+        if event.type in _STREAMED:
+            self._streaming = True
         if isinstance(event, RateLimitsUpdated):
             if self._on_rate_limits is not None:
                 # It follows a response.done within tens of milliseconds, and may wait
@@ -345,6 +384,7 @@ class Session:
         on_segment: SegmentHook | None = None,
         done_turns: Sequence[TurnRecord] = (),
         on_turn: TurnHook | None = None,
+        idle_stretch: float = 1.0,
     ) -> JobReply:
         """Run one try of a job under its deadline; its reply.
 
@@ -355,12 +395,16 @@ class Session:
             on_segment: called with each segment of a transcribe job as it arrives.
             done_turns: a conversation's turns finished earlier (replayed, not asked).
             on_turn: called with each turn of a conversation as it finishes.
+            idle_stretch: the learned idle deadline times this, for this try
+                (:meth:`~rtbatch.silences.Silences.deadline_s`).
 
         Raises:
             RtbatchError: the try failed; already classified.
         """
         self._job_events.clear()  # the previous job's errors are no longer ours
-        self._longest_silence = 0.0
+        self._longest_silence = self._longest_streaming = self._longest_raw = 0.0
+        self._streaming = False
+        self._stretch = idle_stretch
         self.stages.reset()
         turns = (done_turns, on_turn)
         reply = await self._run_job(job, audio_out, done, on_segment, turns)
@@ -368,8 +412,10 @@ class Session:
 
     def note_answer(self) -> None:
         """An answer came whole (a job's reply, a segment's transcript): learn its silences."""
-        self._silences.answered(self._longest_silence)
-        self._longest_silence = 0.0
+        streaming = self._longest_streaming
+        longest = max(self._longest_silence, streaming)
+        self._silences.answered(longest, streaming, max(self._longest_raw, streaming))
+        self._longest_silence = self._longest_streaming = self._longest_raw = 0.0
 
     async def _run_job(
         self,

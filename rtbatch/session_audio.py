@@ -49,8 +49,14 @@ class SessionChannel(Protocol):
 
     async def send(self, event: protocol.Event | str) -> None: ...
 
+    async def ask(self, event: protocol.Event) -> None: ...
+
     async def next_event(
-        self, want: Callable[[Event], bool], *, extra_idle: Callable[[], float] | None = None
+        self,
+        want: Callable[[Event], bool],
+        *,
+        extra_idle: Callable[[], float] | None = None,
+        streaming: Callable[[], bool] | None = None,
     ) -> Event: ...
 
     async def update(self, event: protocol.Event) -> None: ...
@@ -113,6 +119,10 @@ async def transcribe(
         samples = sum(c.end_sample - c.start_sample for i, c in waiting.items() if i not in begun)
         return samples / rate * TRANSCRIPT_IDLE_PER_AUDIO_S
 
+    def in_stream() -> bool:
+        # Every transcript awaited streams: a silence now is a stream's, not a wait's.
+        return bool(waiting) and begun.issuperset(waiting)
+
     def on_event(event: Event) -> bool:
         if isinstance(event, Committed):
             return True
@@ -156,7 +166,9 @@ async def transcribe(
                 elif isinstance(item, Cut):
                     sent = trio.current_time()
                     await session.send(protocol.commit_event(session.new_event_id()))
-                    committed = await session.next_event(on_event, extra_idle=allowance_s)
+                    committed = await session.next_event(
+                        on_event, extra_idle=allowance_s, streaming=in_stream
+                    )
                     if failed:
                         raise failed[0]
                     assert isinstance(committed, Committed)
@@ -174,6 +186,7 @@ async def transcribe(
         await session.next_event(
             lambda e: on_event(e) or not waiting or bool(failed),
             extra_idle=allowance_s,
+            streaming=in_stream,
         )
     if failed:
         raise failed[0]

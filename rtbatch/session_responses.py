@@ -41,10 +41,13 @@ async def answer(session: SessionChannel, job: Job, audio_out: AudioOut | None) 
             config = session.config
             return await run_rounds(respond, job.tools, config.dialect, config.max_tool_rounds)
         session.stages.begin()
-        await session.send(_response_create(session, job, item_id))
-        result = await _read_response(session, job, audio_out)
-        session.note_answer()  # as each tool round and each segment's transcript do
-        return reply_of(result)
+        await session.ask(_response_create(session, job, item_id))
+        reply = reply_of(await _read_response(session, job, audio_out))
+        # Only an answer teaches the idle deadline (as each tool round and each
+        # segment's transcript do): a refusal's response comes at once, and a
+        # window of refusals would make every real answer look stalled.
+        session.note_answer()
+        return reply
     finally:
         if item_id is not None:
             await session.tidy(protocol.delete_item_event(item_id, session.new_event_id()))
@@ -82,7 +85,7 @@ async def _respond(
 ) -> protocol.ResponseResult:
     """One of the responses of a tool job or a conversation; its answer (a failure raised)."""
     session.stages.begin()  # the job's first request; later ones change nothing
-    await session.send(_response_create(session, job, item_id, items, tool_fields))
+    await session.ask(_response_create(session, job, item_id, items, tool_fields))
     result = answered(await _read_response(session, job, audio_out))
     session.note_answer()  # each round or turn is an answer the idle deadline learns from
     return result

@@ -80,19 +80,10 @@ TIMEOUTS = Timeouts(job_s=60.0)
 
 #: Real seconds a faulty run may take (they take one or two): a livelock fails, not hangs.
 REAL_LIMIT_S = 8.0
-_STALL = (
-    "client: a long file's attempt is a whole file of segments; a stall in any of its "
-    "segments ends the attempt, and the retry sends that segment again (and none that "
-    "finished). Each stall costs the idle floor (2 s, rtbatch/defaults.py: 1 s takes "
-    "this emulator's 1 s answers for stalls) plus the answer again: 12.6 s against 4 s "
-    "on this seed (3.1x), 1.8-5.5x over seeds 1-8 (2.1-8.6x when a begun transcript "
-    "kept its allowance and finished later segments were sent again; 40 s with the "
-    "fixed 10 s deadline)"
-)
-#: A client defect that keeps a cell out of its bound: (fault, kind) -> reason.
-KNOWN: dict[tuple[str, str], str] = {
-    ("stall", "segments"): _STALL,
-}
+#: A client defect that keeps a cell out of its bound: (fault, kind) -> reason. None
+#: now: ``stall x segments`` was the last (a stalled stream was given up on only after
+#: a whole wait's deadline; it is now the stream's, learned apart, rtbatch/silences.py).
+KNOWN: dict[tuple[str, str], str] = {}
 #: A function a tools job declares (the emulator calls it: the prompt names it).
 LOOKUP_ORDER = {
     "type": "function",

@@ -19,6 +19,7 @@ import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from rtbatch.emulator import tools
+from rtbatch.emulator.config import EmulatorConfig
 from rtbatch.emulator.conversation import Conversation, Item, normalize_item
 from rtbatch.emulator.defaults import CLOSE_TIMEOUT_S
 from rtbatch.emulator.dialects import Dialect, Intent, JsonObj, SessionSettings
@@ -79,7 +80,6 @@ class Connection:
         expires_at: int,
     ) -> None:
         self.emulator = emulator
-        self.config = emulator.config
         self.ws = ws
         self.outbox = outbox
         self.ids = ids
@@ -118,6 +118,11 @@ class Connection:
         }
 
     # -- lifecycle -----------------------------------------------------------------------
+    @property
+    def config(self) -> EmulatorConfig:
+        """The emulator's settings, read live: a test may change them mid-run (a busy hour)."""
+        return self.emulator.config
+
     async def run(self) -> None:
         """Serve the session until the client leaves, the link drops or it expires."""
         try:

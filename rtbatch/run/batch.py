@@ -36,6 +36,7 @@ import signal
 import ssl
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from typing import get_args
 
 import trio
 
@@ -53,6 +54,7 @@ from rtbatch.output.resume import job_key
 from rtbatch.output.writing import writing
 from rtbatch.pacing import Pacer, Share, Ticket
 from rtbatch.progress import Snapshot
+from rtbatch.protocol import SessionKind
 from rtbatch.retry import decide, is_refusal
 from rtbatch.run.health import RecentTries
 from rtbatch.run.ledger import Attempt
@@ -109,9 +111,14 @@ class Run:
             tpm=self.config.tpm,
             share=Share.of_work(self.config.account_share, self.shard_work, len(self.done)),
         )
-        # One for the run: a session opened after a stall starts with what it learned.
+        # One per session kind for the run: a session opened after a stall starts
+        # with what the run learned, and a transcript's silences (net of its audio's
+        # allowance, often none) say nothing of how long a response is silent for.
         timeouts = self.config.timeouts
-        self.silences = Silences(timeouts.idle_s, learn=timeouts.idle_learned)
+        self.silences: dict[SessionKind, Silences] = {
+            kind: Silences(timeouts.idle_s, learn=timeouts.idle_learned)
+            for kind in get_args(SessionKind)
+        }
         self.connections = 0
         self.open_failures = 0
         self.rng = random.Random(self.config.seed)
@@ -265,8 +272,9 @@ class Run:
         self, attempt: Attempt, reply: JobReply, started: float, out: Outcomes
     ) -> None:
         """Count a try that succeeded: the job's line is written."""
-        attempt.count(refused=False)
-        self.recent.succeeded(trio.current_time() - started)
+        ordinal = attempt.count(refused=False)
+        seconds = trio.current_time() - started
+        self.recent.succeeded(seconds, ordinal, parts=attempt.parts_answered)
         await self._finish(out, success_outcome(self.config, attempt, reply, started))
 
     async def failed(
@@ -278,7 +286,7 @@ class Run:
         """
         job = attempt.job
         refused = is_refusal(failure)
-        attempt.count(refused=refused)
+        ordinal = attempt.count(refused=refused)
         if refused:
             # A refused upgrade delays only its own worker (its backoff, by retry-after);
             # a refused generation is the account's word to every worker.
@@ -290,12 +298,14 @@ class Run:
                     ticket=ticket,
                 )
         else:
-            self.recent.failed()
+            self.recent.failed(ordinal, stalled=failure.code == "idle_timeout")
             if ticket is not None:
                 # A request ran and failed. A session that never opened held no slot:
                 # it is no completion, and must not grow a concurrency cut back.
                 self.pacer.on_done(0, ticket)
         failure.job_id, failure.attempt = job.id, attempt.attempts
+        if failure.code == "idle_timeout":
+            attempt.stalled(isolated=not self.recent.stalling())
         if isinstance(failure, errors.CheckpointMismatch):
             attempt.start_over()
             if self.checkpoint is not None:

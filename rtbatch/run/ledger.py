@@ -39,19 +39,37 @@ class Attempt:
     segments: dict[int, SegmentRecord] = field(default_factory=dict)
     #: A conversation's turns answered so far, by index (kept across tries).
     turns: dict[int, TurnRecord] = field(default_factory=dict)
+    #: The try in hand's ordinal among the run's tries (None: none started).
+    try_ordinal: int | None = None
+    #: The idle deadline's factor for the next try (see :mod:`rtbatch.silences`).
+    idle_stretch: float = 1.0
+    #: Segments or turns the try in hand answered (each a request of its own).
+    parts_answered: int = 0
 
-    def start(self, now: float) -> None:
-        """A try starts running (past pacing): the first one starts the clock."""
+    def start(self, now: float, ordinal: int | None = None) -> None:
+        """A try starts running (past pacing): the first one starts the clock.
+
+        ``ordinal`` is the try's place among the run's (:class:`~rtbatch.run.health.RecentTries`).
+        """
         if self.first_at is None:
             self.first_at = now
         self.cost_usd = None
+        self.try_ordinal = ordinal
+        self.parts_answered = 0
 
-    def count(self, *, refused: bool) -> None:
-        """Count one try that ended: an attempt, or a refusal that never ran."""
+    def count(self, *, refused: bool) -> int | None:
+        """Count one try that ended: an attempt, or a refusal that never ran; its ordinal."""
+        ordinal, self.try_ordinal = self.try_ordinal, None
         if refused:
             self.refusals += 1
         else:
             self.attempts += 1
+        return ordinal
+
+    def stalled(self, *, isolated: bool) -> None:
+        """A try was given up for silence: unless that is isolated, wait twice as long next."""
+        if not isolated:
+            self.idle_stretch *= 2.0
 
     def elapsed_s(self, now: float) -> float:
         """Time since the first try started (0 before any try ran)."""

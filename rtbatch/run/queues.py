@@ -21,7 +21,7 @@ def session_kind(job: Job) -> SessionKind:
 
 
 class WorkQueues:
-    """A FIFO queue per session kind under one bound, taken with a preference.
+    """A queue per session kind (retries first) under one bound, taken with a preference.
 
     :meth:`take` returns a job of the preferred kind while there is one, else a
     job of the other kind, else waits. New jobs wait for room (the bound);
@@ -49,13 +49,22 @@ class WorkQueues:
         self._push(attempt, holds_room=True)
 
     def put_retry(self, attempt: Attempt) -> None:
-        """Queue a job again, at once."""
+        """Queue a job again, at once, ahead of the new ones.
+
+        A retry has waited its backoff already, and the run ends with its slowest
+        job: behind a full queue of new ones, every retry of a chain would wait
+        for ``bound`` jobs to be taken first.
+        """
         self._push(attempt, holds_room=False)
 
     def _push(self, attempt: Attempt, *, holds_room: bool) -> None:
         if self._closed:
             return
-        self._queues[session_kind(attempt.job)].append((attempt, holds_room))
+        queue = self._queues[session_kind(attempt.job)]
+        if holds_room:
+            queue.append((attempt, holds_room))
+        else:
+            queue.appendleft((attempt, holds_room))
         self._takers.unpark()
 
     async def take(self, prefer: SessionKind | None) -> Attempt | None:

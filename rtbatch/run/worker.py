@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import random
 import ssl
+from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from functools import partial
@@ -42,6 +43,7 @@ from rtbatch.output.writing import writing
 from rtbatch.pacing import Pacer, Ticket
 from rtbatch.protocol import SessionKind
 from rtbatch.retry import backoff_s
+from rtbatch.run.health import RecentTries
 from rtbatch.run.ledger import Attempt
 from rtbatch.run.lines import expected_cost, model_of, write_transcripts
 from rtbatch.run.queues import WorkQueues, session_kind
@@ -80,7 +82,9 @@ class Crew(Protocol):
     @property
     def pacer(self) -> Pacer: ...
     @property
-    def silences(self) -> Silences: ...
+    def silences(self) -> Mapping[SessionKind, Silences]: ...
+    @property
+    def recent(self) -> RecentTries: ...
     @property
     def queues(self) -> WorkQueues: ...
     @property
@@ -201,7 +205,7 @@ async def _open(
         connect=crew.connect,
         ssl_context=crew.ssl_context,
         on_rate_limits=crew.pacer.on_rate_limits,
-        silences=crew.silences,
+        silences=crew.silences[kind],
     )
     try:
         await held.open(kind, opening)
@@ -246,7 +250,7 @@ async def _try_started(
         if trio.current_time() >= session.recycle_at:
             return "carry"  # waited past the session's useful life
         started = trio.current_time()
-        attempt.start(started)
+        attempt.start(started, crew.recent.started())
         try:
             reply = await _dispatch(crew, session, attempt)
         except errors.RtbatchError as exc:
@@ -269,14 +273,15 @@ async def _dispatch(crew: Crew, session: Session, attempt: Attempt) -> JobReply:
     if job.kind == "transcribe":
         reply = await session.run_job(
             job,
+            idle_stretch=attempt.idle_stretch,
             done=attempt.finished_segments(),
-            on_segment=partial(_segment_done, crew.checkpoint, attempt),
+            on_segment=partial(_segment_done, crew.checkpoint, crew.recent, attempt),
         )
         await write_transcripts(config, job, reply.output, reply.usage)
         return reply
-    run = partial(session.run_job, job)
+    run = partial(session.run_job, job, idle_stretch=attempt.idle_stretch)
     if job.kind == "conversation":
-        on_turn = partial(_turn_done, crew.checkpoint, attempt)
+        on_turn = partial(_turn_done, crew.checkpoint, crew.recent, attempt)
         run = partial(run, done_turns=attempt.done_turns(), on_turn=on_turn)
     if config.audio_out is None or not wants_audio(job):
         return await run()
@@ -287,14 +292,22 @@ async def _dispatch(crew: Crew, session: Session, attempt: Attempt) -> JobReply:
         return replace(reply, output={**reply.output, "audio_path": sink.commit()})
 
 
-def _turn_done(checkpoint: Checkpoint | None, attempt: Attempt, turn: TurnRecord) -> None:
+def _turn_done(
+    checkpoint: Checkpoint | None, recent: RecentTries, attempt: Attempt, turn: TurnRecord
+) -> None:
+    recent.part_answered()
+    attempt.parts_answered += 1
     attempt.turns[turn.index] = turn
     if checkpoint is not None:
         with writing("the checkpoint"):
             checkpoint.record_turn(attempt.job.id, turn)
 
 
-def _segment_done(checkpoint: Checkpoint | None, attempt: Attempt, segment: SegmentRecord) -> None:
+def _segment_done(
+    checkpoint: Checkpoint | None, recent: RecentTries, attempt: Attempt, segment: SegmentRecord
+) -> None:
+    recent.part_answered()
+    attempt.parts_answered += 1
     attempt.segments[segment.index] = segment
     if checkpoint is not None:
         with writing("the segment checkpoint"):

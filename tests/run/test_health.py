@@ -122,3 +122,63 @@ async def test_a_service_failing_most_tries_is_backed_off_in_full(
         wall, _ = await _wall(nursery, tmp_path / f"r{rate}", rate, attempts=30)
         walls.append(wall)
     assert walls[1] > 10 * walls[0], walls
+
+
+def test_the_window_is_of_the_tries_started_last_not_ended_last() -> None:
+    """A drain: a failed try ends long after the good ones started with it.
+
+    Cohorts of ten start one step apart and two of each fail, 20 steps later (a stall
+    outlasts an answer). When no more cohorts start, the last 100 tries to *end* are
+    40 failures and 60 of the steady state, 12 of them failed: 52 %, a streak, and the
+    run's unlucky tail would back off in full. By start, it is the 20 % that failed.
+    """
+    recent = RecentTries(window=100)
+    late: list[list[int]] = []
+    for step in range(220):
+        if step < 200:
+            cohort = [recent.started() for _ in range(10)]
+            for ordinal in cohort[2:]:
+                recent.succeeded(0.1, ordinal)
+            late.append(cohort[:2])
+        if step >= 20:
+            for ordinal in late.pop(0):
+                recent.failed(ordinal, stalled=True)
+    assert not late
+    assert recent.failure_share == pytest.approx(0.2)
+    assert recent.quick_retry_s() == pytest.approx(0.1)
+
+
+def test_a_try_that_ended_after_the_window_moved_on_is_not_counted() -> None:
+    recent = RecentTries(window=10)
+    old = recent.started()
+    for _ in range(10):
+        recent.succeeded(0.1, recent.started())
+    recent.failed(old)
+    assert recent.failure_share == 0.0
+
+
+def test_parts_of_tries_count_as_requests() -> None:
+    """A long file's segments are requests: one stalled segment in five is a fifth."""
+    recent = RecentTries(window=100)
+    for _ in range(20):
+        ordinal = recent.started()
+        for _ in range(4):
+            recent.part_answered()
+        recent.failed(ordinal, stalled=True)  # the fifth segment stalled the try
+    assert recent.failure_share == pytest.approx(0.2)
+    assert not recent.stalling()
+    assert recent.quick_retry_s() is None  # no try answered yet: nothing to time
+    recent.succeeded(2.0, recent.started(), parts=5)  # its parts counted already
+    assert recent.failure_share == pytest.approx(0.2)
+    assert recent.quick_retry_s() == 2.0
+
+
+@pytest.mark.parametrize(("stalled", "stalling"), [(0, False), (50, False), (51, True)])
+def test_most_tries_stalling_is_the_deadline_s_fault(stalled: int, stalling: bool) -> None:
+    recent = RecentTries(window=100)
+    for i in range(100):
+        if i < stalled:
+            recent.failed(recent.started(), stalled=True)
+        else:
+            recent.succeeded(1.0, recent.started())
+    assert recent.stalling() == stalling
