@@ -74,7 +74,8 @@ BACKOFF_MAX_S = 30.0
 BACKOFF_BASE = 2.0
 RETRY_TOTAL_S = 900.0
 # Retry budgets (rtbatch/run/health.py): while at most this share of the run's last
-# RECENT_TRIES tries failed, a failure is retried within a typical try's time. A third
+# RECENT_TRIES requests failed (answers and failed tries, rtbatch/run/health.py), a
+# failure is retried within a typical try's time. A third
 # leaves room above the 20 % of the fault tests and below a service in real trouble,
 # where every other try fails.
 ISOLATED_FAILURE_SHARE = 1 / 3
@@ -82,8 +83,8 @@ RECENT_TRIES = 100
 RECENT_TRIES_MIN = 10
 # More than this share of the same window ended stalled: the answers outgrew the idle
 # deadline the run learned, and a stalled job's next try waits twice as long
-# (rtbatch/silences.py). Answers that slowed down past it stall every try; random
-# stalls at 20 % of responses stall 36 % of two-response tries, not most of them.
+# (rtbatch/silences.py). Answers that slowed down past it stall every request;
+# random stalls stall their share of requests (each answer counts, not each try).
 STALLED_STREAK_SHARE = 1 / 2
 # Refused requests (rate or capacity limits) never ran, so they are not attempts; this
 # caps them per job so that a service refusing forever cannot hold a job forever.

@@ -142,6 +142,7 @@ class Session:
         self._longest_raw = 0.0  # of the answer under way, before it streamed, allowance in
         self._streaming = False  # the answer awaited streams its output
         self._stretch = 1.0  # of the attempt under way
+        self._on_answer: Callable[[], None] | None = None  # of the attempt under way
         self.stages = Stages()  # of the attempt under way
         self.config = config
         self.kind: SessionKind = kind
@@ -385,6 +386,7 @@ class Session:
         done_turns: Sequence[TurnRecord] = (),
         on_turn: TurnHook | None = None,
         idle_stretch: float = 1.0,
+        on_answer: Callable[[], None] | None = None,
     ) -> JobReply:
         """Run one try of a job under its deadline; its reply.
 
@@ -397,6 +399,9 @@ class Session:
             on_turn: called with each turn of a conversation as it finishes.
             idle_stretch: the learned idle deadline times this, for this try
                 (:meth:`~rtbatch.silences.Silences.deadline_s`).
+            on_answer: called with each answer this try gets (a response, a tool
+                round, a turn's, a segment's transcript): each a request that did
+                not fail.
 
         Raises:
             RtbatchError: the try failed; already classified.
@@ -405,6 +410,7 @@ class Session:
         self._longest_silence = self._longest_streaming = self._longest_raw = 0.0
         self._streaming = False
         self._stretch = idle_stretch
+        self._on_answer = on_answer
         self.stages.reset()
         turns = (done_turns, on_turn)
         reply = await self._run_job(job, audio_out, done, on_segment, turns)
@@ -416,6 +422,8 @@ class Session:
         longest = max(self._longest_silence, streaming)
         self._silences.answered(longest, streaming, max(self._longest_raw, streaming))
         self._longest_silence = self._longest_streaming = self._longest_raw = 0.0
+        if self._on_answer is not None:
+            self._on_answer()
 
     async def _run_job(
         self,

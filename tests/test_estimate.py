@@ -262,3 +262,19 @@ def test_a_tool_job_is_priced_by_its_rounds_up_to_the_bound() -> None:
     assert few.usd is not None and many.usd is not None
     assert few.usd.expected == job.usd.expected
     assert many.usd.high > few.usd.high > job.usd.expected
+
+
+async def test_a_resumed_conversation_is_priced_for_the_turns_left_to_ask() -> None:
+    """--max-cost: two of three turns answered, the third still reads them both."""
+    from rtbatch.run.lines import expected_cost
+
+    estimator = _estimator(instructions="")
+    job = _conversation(PROMPT, PROMPT, PROMPT)
+    whole = await expected_cost(estimator, job)
+    left = await expected_cost(estimator, job, done_turns=2)
+    two = estimator.job(_conversation(PROMPT, PROMPT)).usd
+    third = estimator.job(_conversation(PROMPT, PROMPT, PROMPT)).usd
+    assert two is not None and third is not None
+    assert left == pytest.approx(third.expected - two.expected)
+    assert 0 < left < whole / 2  # the dearest turn, but one of three
+    assert await expected_cost(estimator, job, done_turns=3) == pytest.approx(0.0)

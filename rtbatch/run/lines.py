@@ -8,6 +8,7 @@ files of a transcribe job, and a job's expected cost for ``--max-cost``.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -164,10 +165,22 @@ async def write_transcripts(
         )
 
 
-async def expected_cost(estimator: Estimator | None, job: Job) -> float:
-    """A job's expected cost in USD, for ``--max-cost`` (0 when it cannot be priced)."""
+async def expected_cost(estimator: Estimator | None, job: Job, done_turns: int = 0) -> float:
+    """A job's expected cost in USD, for ``--max-cost`` (0 when it cannot be priced).
+
+    ``done_turns``: a conversation's turns answered already (a retry or a rerun asks
+    only the rest): what is left is the whole conversation's price less that of its
+    first ``done_turns`` turns, since each later turn still reads them.
+    """
     if estimator is None:
         return 0.0
+    whole = await _expected(estimator, job)
+    if not done_turns or job.turns is None:
+        return whole
+    return max(0.0, whole - await _expected(estimator, replace(job, turns=job.turns[:done_turns])))
+
+
+async def _expected(estimator: Estimator, job: Job) -> float:
     try:
         if job.audio is None and not any(t.audio for t in job.turns or ()):
             found = estimator.job(job)

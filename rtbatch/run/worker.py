@@ -228,7 +228,8 @@ async def _try(
     if trio.current_time() >= session.recycle_at:
         return "carry"  # the session is near the end of its useful life
     budget = crew.budget
-    estimate = await expected_cost(crew.estimator, attempt.job) if budget else 0.0
+    done_turns = len(attempt.done_turns()) if budget else 0
+    estimate = await expected_cost(crew.estimator, attempt.job, done_turns) if budget else 0.0
     if budget is not None:
         if not budget.admit(estimate):
             crew.over_budget()
@@ -274,14 +275,20 @@ async def _dispatch(crew: Crew, session: Session, attempt: Attempt) -> JobReply:
         reply = await session.run_job(
             job,
             idle_stretch=attempt.idle_stretch,
+            on_answer=partial(_answered, crew.recent, attempt),
             done=attempt.finished_segments(),
-            on_segment=partial(_segment_done, crew.checkpoint, crew.recent, attempt),
+            on_segment=partial(_segment_done, crew.checkpoint, attempt),
         )
         await write_transcripts(config, job, reply.output, reply.usage)
         return reply
-    run = partial(session.run_job, job, idle_stretch=attempt.idle_stretch)
+    run = partial(
+        session.run_job,
+        job,
+        idle_stretch=attempt.idle_stretch,
+        on_answer=partial(_answered, crew.recent, attempt),
+    )
     if job.kind == "conversation":
-        on_turn = partial(_turn_done, crew.checkpoint, crew.recent, attempt)
+        on_turn = partial(_turn_done, crew.checkpoint, attempt)
         run = partial(run, done_turns=attempt.done_turns(), on_turn=on_turn)
     if config.audio_out is None or not wants_audio(job):
         return await run()
@@ -292,22 +299,20 @@ async def _dispatch(crew: Crew, session: Session, attempt: Attempt) -> JobReply:
         return replace(reply, output={**reply.output, "audio_path": sink.commit()})
 
 
-def _turn_done(
-    checkpoint: Checkpoint | None, recent: RecentTries, attempt: Attempt, turn: TurnRecord
-) -> None:
+def _answered(recent: RecentTries, attempt: Attempt) -> None:
+    """One of the try's requests answered (:mod:`rtbatch.run.health` counts each)."""
     recent.part_answered()
     attempt.parts_answered += 1
+
+
+def _turn_done(checkpoint: Checkpoint | None, attempt: Attempt, turn: TurnRecord) -> None:
     attempt.turns[turn.index] = turn
     if checkpoint is not None:
         with writing("the checkpoint"):
             checkpoint.record_turn(attempt.job.id, turn)
 
 
-def _segment_done(
-    checkpoint: Checkpoint | None, recent: RecentTries, attempt: Attempt, segment: SegmentRecord
-) -> None:
-    recent.part_answered()
-    attempt.parts_answered += 1
+def _segment_done(checkpoint: Checkpoint | None, attempt: Attempt, segment: SegmentRecord) -> None:
     attempt.segments[segment.index] = segment
     if checkpoint is not None:
         with writing("the segment checkpoint"):
