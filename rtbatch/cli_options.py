@@ -32,6 +32,7 @@ from rtbatch.defaults import (
     DEFAULT_MODEL,
     DEFAULT_TRANSCRIPTION_MODEL,
     DEFAULT_URL,
+    IDLE_FLOOR_S,
     IDLE_TIMEOUT_S,
     JOB_TIMEOUT_S,
     MAX_ATTEMPTS,
@@ -181,7 +182,7 @@ engine_options = options(
         default=_seconds(IDLE_TIMEOUT_S),
         help="Give an attempt up as stalled after this long without a server event. "
         "Unset, the run allows twice the longest silence of its recent answers (at least "
-        "2 s) once five have come, up to this default.",
+        f"{IDLE_FLOOR_S:g} s) once five have come, up to this default.",
         **env("IDLE_TIMEOUT"),
     ),
     click.option(

@@ -276,7 +276,7 @@ class Session:
         if isinstance(raw, str) and raw.startswith(self._skipped):
             if raw.startswith(_TEXT_DELTA_PREFIXES):
                 self.stages.reached("first_text")
-            if raw.startswith(_SKIPPED_PREFIXES):
+            if not self._streaming and raw.startswith(_SKIPPED_PREFIXES):
                 self._streaming = True
             return None
         event = decode(raw, self._names)
@@ -284,7 +284,7 @@ class Session:
         stage = _STAGE_OF.get(event.type)
         if stage is not None:
             self.stages.reached(stage)
-        if event.type in _STREAMED:
+        if not self._streaming and event.type in _STREAMED:
             self._streaming = True
         if isinstance(event, RateLimitsUpdated):
             if self._on_rate_limits is not None:

@@ -108,6 +108,17 @@ def test_defaults_named_in_the_issue() -> None:
     assert rows["--job-timeout"] == f"{JOB_TIMEOUT_S:g} s"
 
 
+def test_the_idle_floor_is_the_codes_in_help_and_readme() -> None:
+    """The learned idle deadline's floor is stated in both places as IDLE_FLOOR_S."""
+    from rtbatch.defaults import IDLE_FLOOR_S
+
+    stated = f"at least {IDLE_FLOOR_S:g} s"
+    text = " ".join(CliRunner().invoke(cli.main, ["run", "--help"]).output.split())
+    assert stated in text
+    row = next(line for line in README.read_text().splitlines() if "`--idle-timeout" in line)
+    assert stated in row
+
+
 def test_help_shows_every_default() -> None:
     """``run --help`` prints each stated default (its text is what the README is checked by)."""
     text = " ".join(CliRunner().invoke(cli.main, ["run", "--help"]).output.split())

@@ -228,9 +228,10 @@ async def _try(
     if trio.current_time() >= session.recycle_at:
         return "carry"  # the session is near the end of its useful life
     budget = crew.budget
-    done_turns = len(attempt.done_turns()) if budget else 0
-    estimate = await expected_cost(crew.estimator, attempt.job, done_turns) if budget else 0.0
+    estimate = 0.0
     if budget is not None:
+        done_turns = len(attempt.done_turns())
+        estimate = await expected_cost(crew.estimator, attempt.job, done_turns)
         if not budget.admit(estimate):
             crew.over_budget()
             return "broken"  # not started: the job runs next time
