@@ -48,6 +48,7 @@ from rtbatch.defaults import (
     RETRY_TOTAL_S,
     SESSION_TIMEOUT_S,
     SIGNAL_GRACE_S,
+    UNREACHABLE_PATIENCE_S,
     AudioFormat,
 )
 from rtbatch.models import DialectName
@@ -133,6 +134,9 @@ class Timeouts:
     """Deadlines for every network wait, in seconds."""
 
     connect_s: float = CONNECT_TIMEOUT_S
+    #: How long a run's start waits for anything to accept a connection at the
+    #: endpoint before it stops (:func:`rtbatch.transport.check_endpoint`).
+    unreachable_s: float = UNREACHABLE_PATIENCE_S
     session_s: float = SESSION_TIMEOUT_S
     job_s: float = JOB_TIMEOUT_S
     #: Silence allowed between two server events while a job waits on them: the
@@ -145,7 +149,15 @@ class Timeouts:
     ping_timeout_s: float = PING_TIMEOUT_S
 
     def __post_init__(self) -> None:
-        for name in ("connect_s", "session_s", "job_s", "idle_s", "close_s", "ping_interval_s"):
+        for name in (
+            "connect_s",
+            "unreachable_s",
+            "session_s",
+            "job_s",
+            "idle_s",
+            "close_s",
+            "ping_interval_s",
+        ):
             POSITIVE.check(f"timeouts.{name}", getattr(self, name))
 
 

@@ -30,6 +30,10 @@ DEFAULT_CONCURRENCY = 8
 MAX_CONCURRENCY = 10_000
 
 CONNECT_TIMEOUT_S = 30.0
+# Where nothing accepts a connection at a run's start, the run tries again for this
+# long (a service restarting), pausing 0.5 s, then twice as long each time, then stops.
+UNREACHABLE_PATIENCE_S = 30.0
+UNREACHABLE_FIRST_PAUSE_S = 0.5
 SESSION_TIMEOUT_S = 30.0
 JOB_TIMEOUT_S = 300.0
 # A job's server goes silent for no longer than this between two events before the
@@ -96,10 +100,9 @@ MAX_WAIT_S = 300.0
 SIGNAL_GRACE_S = 30.0
 
 # The service accepts client events up to 15 MiB; base64 and JSON framing add a
-# third, so both directions allow 24 MiB rather than trio-websocket's 1 MiB.
+# third, so both directions allow 24 MiB (trio-websocket, the emulator's, defaults to 1 MiB).
+# One read takes up to this much: every whole frame in it is parsed at once.
 MAX_MESSAGE_BYTES = 24 * 1024 * 1024
-# One parsed message in flight per connection: backpressure on a fast server.
-MESSAGE_QUEUE_SIZE = 8
 RECEIVE_BUFFER_BYTES = 64 * 1024
 
 # Audio is appended in 2 s chunks (96 KB of PCM16, 128 KB as base64): batch work

@@ -27,6 +27,7 @@ Every failure is classified once, where it happens, into one of three branches::
         ├── DialectRefused        the service no longer speaks the beta dialect
         ├── ConfigurationRejected the service refused the session configuration
         ├── HandshakeRefused      the upgrade was refused with another 4xx
+        ├── EndpointUnreachable   nothing accepts connections at the endpoint
         ├── OutputFailed          a result, transcript or audio file cannot be written
         └── InternalError         an unexpected exception of rtbatch's own (a bug)
 
@@ -41,6 +42,13 @@ Outside it, errors a command or a module handles itself (never a job's fate)::
     ├── MergeError                rtbatch.shards.merge: shard result files cannot be merged
     ├── ResultFileError           rtbatch.evals.records: a result file cannot be read for evaluation
     ├── ModelUnusable             rtbatch.runner: the run's transcription model cannot be used
+    ├── WebSocketError            rtbatch.websocket: the client's WebSocket failed (translated
+    │   │                         once, by rtbatch.transport)
+    │   ├── ConnectTimeout        ... no open WebSocket within the connect timeout
+    │   ├── HandshakeFailed       ... the answer to the upgrade was no WebSocket's
+    │   ├── Rejected              ... the upgrade was answered with another HTTP status
+    │   ├── Closed                ... the connection closed or broke
+    │   └── CloseTimeout          ... the peer did not answer the close
     ├── ClientError               rtbatch.emulator.errors: the emulator's answer to a bad event
     │   └── FatalClientError      ... after which it closes the connection
     └── ValueError
@@ -248,6 +256,12 @@ class HandshakeRefused(RunFatalError):
     """Raised when the WebSocket upgrade was refused with a 4xx other than 429."""
 
     kind = "handshake_refused"
+
+
+class EndpointUnreachable(RunFatalError):
+    """Raised when nothing accepted a TCP connection at the endpoint for the run's patience."""
+
+    kind = "unreachable"
 
 
 class OutputFailed(RunFatalError):

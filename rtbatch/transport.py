@@ -2,29 +2,30 @@
 
 Only failures of the network are network failures: connecting (TCP, TLS, the HTTP
 upgrade), reading, sending and closing. :func:`translate` turns each exception
-trio-websocket (or the socket under it) raises into an :mod:`rtbatch.errors`
-class; :data:`WS_ERRORS` lists every class it maps, and a test fails if
-trio-websocket ever exports one that is missing. Nothing above this module and
-:mod:`rtbatch.session` sees a WebSocket type.
+:mod:`rtbatch.websocket` (or the socket under it) raises into an
+:mod:`rtbatch.errors` class; :data:`WS_ERRORS` lists every class it maps, and a
+test fails if the WebSocket module ever defines one that is missing. Nothing above
+this module and :mod:`rtbatch.session` sees a WebSocket type.
 """
 
 from __future__ import annotations
 
+import os
 import ssl
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from urllib.parse import urlsplit
 
 import trio
-import trio_websocket as tw
 
 from rtbatch import errors
+from rtbatch import websocket as ws_
 from rtbatch.config import Timeouts
-from rtbatch.defaults import MAX_MESSAGE_BYTES, MESSAGE_QUEUE_SIZE, RECEIVE_BUFFER_BYTES
+from rtbatch.defaults import MAX_MESSAGE_BYTES, RECEIVE_BUFFER_BYTES, UNREACHABLE_FIRST_PAUSE_S
 from rtbatch.retry import classify_close, classify_status
 
-Headers = list[tuple[bytes, bytes]]
-Connection = tw.WebSocketConnection
+Headers = ws_.Headers
+Connection = ws_.WebSocket
 #: How a session opens its socket: the test seam (an emulator in a fixture, a proxy
 #: that drops the link) and the production default, :func:`connect_websocket`.
 ConnectFn = Callable[
@@ -32,14 +33,14 @@ ConnectFn = Callable[
     AbstractAsyncContextManager[Connection],
 ]
 
-#: Every exception class trio-websocket exports (and the socket errors under it),
-#: each mapped by :func:`translate`. Order matters: subclasses first.
+#: Every exception class :mod:`rtbatch.websocket` defines (and the socket errors of
+#: a connect), each mapped by :func:`translate`.
 WS_ERRORS: tuple[type[BaseException], ...] = (
-    tw.ConnectionRejected,
-    tw.ConnectionTimeout,
-    tw.DisconnectionTimeout,
-    tw.ConnectionClosed,
-    tw.HandshakeError,
+    ws_.Rejected,
+    ws_.ConnectTimeout,
+    ws_.CloseTimeout,
+    ws_.Closed,
+    ws_.HandshakeFailed,
     OSError,
 )
 
@@ -47,37 +48,35 @@ WS_ERRORS: tuple[type[BaseException], ...] = (
 def connect_websocket(
     url: str, headers: Headers, timeouts: Timeouts, ssl_context: ssl.SSLContext | None
 ) -> AbstractAsyncContextManager[Connection]:
-    """The default connect function: trio-websocket with limits fit for audio events."""
-    return tw.open_websocket_url(
+    """The default connect function: :mod:`rtbatch.websocket` with limits fit for audio events."""
+    return ws_.open_websocket(
         url,
-        ssl_context,
-        extra_headers=headers,
-        message_queue_size=MESSAGE_QUEUE_SIZE,
-        max_message_size=MAX_MESSAGE_BYTES,
-        receive_buffer_size=RECEIVE_BUFFER_BYTES,
-        connect_timeout=timeouts.connect_s,
-        disconnect_timeout=timeouts.close_s,
+        headers,
+        ssl_context=ssl_context,
+        connect_timeout_s=timeouts.connect_s,
+        close_timeout_s=timeouts.close_s,
+        max_message_bytes=MAX_MESSAGE_BYTES,
+        receive_bytes=RECEIVE_BUFFER_BYTES,
     )
 
 
 def translate(exc: BaseException) -> errors.RtbatchError:
-    """The rtbatch error for a trio-websocket or socket failure.
+    """The rtbatch error for a WebSocket or socket failure.
 
     Raises:
         TypeError: ``exc`` is not one of :data:`WS_ERRORS` (a bug: only network
             failures may be translated).
     """
-    if isinstance(exc, tw.ConnectionRejected):
-        retry_after = dict(exc.headers or ()).get(b"retry-after")
+    if isinstance(exc, ws_.Rejected):
+        retry_after = dict(exc.headers).get(b"retry-after")
         return classify_status(exc.status_code, retry_after.decode() if retry_after else None)
-    if isinstance(exc, tw.ConnectionTimeout):
+    if isinstance(exc, ws_.ConnectTimeout):
         return errors.ResponseTimeout("timed out opening the WebSocket", code="connect_timeout")
-    if isinstance(exc, tw.DisconnectionTimeout):
+    if isinstance(exc, ws_.CloseTimeout):
         return errors.ConnectionLost("timed out closing the WebSocket", code="close_timeout")
-    if isinstance(exc, tw.ConnectionClosed):
-        reason = exc.reason
-        return classify_close(reason.code if reason else None, reason.reason if reason else None)
-    if isinstance(exc, tw.HandshakeError | OSError):
+    if isinstance(exc, ws_.Closed):
+        return classify_close(exc.code, exc.reason)
+    if isinstance(exc, ws_.HandshakeFailed | OSError):
         cause = exc.__cause__ or exc
         return errors.ConnectionLost(f"could not connect: {cause}", code="connect_failed")
     raise TypeError(f"no translation for {type(exc).__name__}") from exc
@@ -122,32 +121,82 @@ async def ping(ws: Connection, timeout_s: float) -> None:
         raise errors.ConnectionLost("no answer to a ping", code="ping_timeout")
 
 
-async def check_tls(url: str, ssl_context: ssl.SSLContext | None, timeout_s: float) -> None:
-    """Fail fast, and clearly, when a ``wss://`` server's certificate is not trusted.
+async def check_endpoint(
+    url: str, ssl_context: ssl.SSLContext | None, timeout_s: float, patience_s: float
+) -> None:
+    """Fail fast, and clearly, where the endpoint cannot serve any job of the run.
 
-    trio-websocket reports a failed TLS handshake only as a connect timeout, which
-    would look transient and be retried; so a run first completes one TLS
-    handshake of its own. Other failures are left to the workers' connects.
+    Before the workers dial, one TCP connection is made to the URL's host and port.
+    Where nothing accepts it (refused, no such host, no route), it is tried again
+    with a doubling pause for ``patience_s``, which covers a service restarting, and
+    then the run stops: every worker would otherwise retry its jobs against nothing
+    until their attempts ran out, for minutes, and fail them. For ``wss://``, the
+    TLS handshake follows: a failed one breaks the WebSocket's upgrade, which looks
+    like a lost connection and would be retried too. Other failures (a connect that
+    times out, a reset) are left to the workers' connects.
 
     Raises:
+        EndpointUnreachable: nothing accepted a connection for ``patience_s`` (run-fatal).
         HandshakeRefused: the certificate failed verification (run-fatal).
     """
     parts = urlsplit(url)
-    if parts.scheme != "wss" or not parts.hostname:
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
         return
-    context = ssl_context or ssl.create_default_context()
+    host = parts.hostname
+    port = parts.port or (443 if parts.scheme == "wss" else 80)
+    give_up = trio.current_time() + patience_s
+    pause = UNREACHABLE_FIRST_PAUSE_S
+    while True:
+        try:
+            with trio.fail_after(timeout_s):
+                stream = await trio.open_tcp_stream(host, port)
+        except trio.TooSlowError:
+            return
+        except OSError as exc:
+            now = trio.current_time()
+            if now >= give_up:
+                reason = _reason(exc)
+                raise errors.EndpointUnreachable(
+                    f"nothing accepts connections at {host}:{port} ({reason}),"
+                    f" tried for {patience_s:g} s: check --url",
+                    code="unreachable",
+                ) from exc
+            await trio.sleep(min(pause, give_up - now))
+            pause *= 2
+            continue
+        break
+    async with stream:
+        if parts.scheme == "wss":
+            await _check_certificate(stream, host, ssl_context, timeout_s)
+
+
+def _reason(exc: OSError) -> str:
+    """The socket's own words: trio's connect wraps each address's error in a group."""
+    cause = exc.__cause__
+    if isinstance(cause, BaseExceptionGroup):
+        first = cause.exceptions[0]
+        if isinstance(first, OSError) and first.errno and first.errno > 0:
+            return os.strerror(first.errno)  # "Connection refused", without the address again
+    return exc.strerror or str(exc)  # a failed lookup: "Name or service not known"
+
+
+async def _check_certificate(
+    stream: trio.SocketStream, host: str, ssl_context: ssl.SSLContext | None, timeout_s: float
+) -> None:
+    tls = trio.SSLStream(
+        stream,
+        ssl_context or ssl.create_default_context(),
+        server_hostname=host,
+        https_compatible=True,
+    )
     try:
         with trio.fail_after(timeout_s):
-            stream = await trio.open_ssl_over_tcp_stream(
-                parts.hostname, parts.port or 443, ssl_context=context, https_compatible=True
-            )
-            async with stream:
-                await stream.do_handshake()
+            await tls.do_handshake()
     except trio.BrokenResourceError as exc:
         cause = exc.__cause__
         if isinstance(cause, ssl.SSLCertVerificationError):
             raise errors.HandshakeRefused(
-                f"TLS certificate of {parts.hostname} not trusted: {cause.verify_message}"
+                f"TLS certificate of {host} not trusted: {cause.verify_message}"
                 " (to trust a private CA, set SSL_CERT_FILE)",
                 code="tls_certificate",
             ) from exc

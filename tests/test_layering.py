@@ -79,6 +79,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "rtbatch.tool_rounds",
             "rtbatch.conversation",
             "rtbatch.transport",
+            "rtbatch.websocket",
             "rtbatch.retry",
         ),
     ),

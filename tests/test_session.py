@@ -7,37 +7,36 @@ import inspect
 import pytest
 import trio
 import trio_websocket as tw
-from trio_websocket import CloseReason
 
 from rtbatch import errors
+from rtbatch import websocket as ws_
 from rtbatch.transport import translate
 
 
-def _exported_exceptions() -> list[type[BaseException]]:
+def _defined_exceptions() -> list[type[BaseException]]:
     return [
         obj
-        for name in dir(tw)
-        if not name.startswith("_")
-        for obj in [getattr(tw, name)]
+        for name in ws_.__all__
+        for obj in [getattr(ws_, name)]
         if inspect.isclass(obj) and issubclass(obj, BaseException)
     ]
 
 
-# One instance of every exception class trio-websocket exports, built as it builds them.
+# One instance of every exception class rtbatch.websocket raises.
 _INSTANCES: dict[str, BaseException] = {
-    "ConnectionRejected": tw.ConnectionRejected(429, ((b"retry-after", b"1"),), None),
-    "ConnectionTimeout": tw.ConnectionTimeout(),
-    "DisconnectionTimeout": tw.DisconnectionTimeout(),
-    "ConnectionClosed": tw.ConnectionClosed(CloseReason(1006, None)),
-    "HandshakeError": tw.HandshakeError(),
+    "Rejected": ws_.Rejected(429, [(b"retry-after", b"1")], b""),
+    "ConnectTimeout": ws_.ConnectTimeout("slow"),
+    "CloseTimeout": ws_.CloseTimeout("slow"),
+    "Closed": ws_.Closed(1006, None),
+    "HandshakeFailed": ws_.HandshakeFailed("not a WebSocket"),
 }
 
 
-def test_every_exported_trio_websocket_exception_is_mapped() -> None:
-    """A trio-websocket upgrade that adds an exception class fails here first."""
-    exported = _exported_exceptions()
-    assert exported
-    for cls in exported:
+def test_every_websocket_exception_is_mapped() -> None:
+    """A WebSocket failure class added without a translation fails here first."""
+    defined = [cls for cls in _defined_exceptions() if cls is not ws_.WebSocketError]
+    assert defined
+    for cls in defined:
         instance = _INSTANCES.get(cls.__name__)
         assert instance is not None, f"{cls.__name__}: add an instance here and a translation"
         assert isinstance(translate(instance), errors.RtbatchError), cls.__name__
@@ -52,16 +51,16 @@ def test_translate_refuses_what_is_not_a_network_failure() -> None:
 @pytest.mark.parametrize(
     ("exc", "expected"),
     [
-        (tw.ConnectionRejected(429, ((b"retry-after", b"3"),), None), errors.HandshakeRetryable),
-        (tw.ConnectionRejected(503, (), b"{}"), errors.HandshakeRetryable),
-        (tw.ConnectionRejected(401, (), None), errors.AuthenticationFailed),
-        (tw.ConnectionRejected(403, (), None), errors.HandshakeRefused),
-        (tw.ConnectionTimeout(), errors.ResponseTimeout),
-        (tw.DisconnectionTimeout(), errors.ConnectionLost),
-        (tw.ConnectionClosed(CloseReason(1006, None)), errors.ConnectionLost),
-        (tw.ConnectionClosed(CloseReason(3000, "invalid_api_key")), errors.AuthenticationFailed),
-        (tw.ConnectionClosed(None), errors.ConnectionLost),
-        (tw.HandshakeError(), errors.ConnectionLost),
+        (ws_.Rejected(429, [(b"retry-after", b"3")], b""), errors.HandshakeRetryable),
+        (ws_.Rejected(503, [], b"{}"), errors.HandshakeRetryable),
+        (ws_.Rejected(401, [], b""), errors.AuthenticationFailed),
+        (ws_.Rejected(403, [], b""), errors.HandshakeRefused),
+        (ws_.ConnectTimeout("slow"), errors.ResponseTimeout),
+        (ws_.CloseTimeout("slow"), errors.ConnectionLost),
+        (ws_.Closed(1006, None), errors.ConnectionLost),
+        (ws_.Closed(3000, "invalid_api_key"), errors.AuthenticationFailed),
+        (ws_.Closed(1002, "a masked frame from the server"), errors.ConnectionLost),
+        (ws_.HandshakeFailed("not a WebSocket"), errors.ConnectionLost),
         (ConnectionRefusedError(111, "refused"), errors.ConnectionLost),
     ],
 )
@@ -69,9 +68,9 @@ def test_translate(exc: BaseException, expected: type[errors.RtbatchError]) -> N
     """Each failure becomes the most specific rtbatch error, with its context."""
     out = translate(exc)
     assert type(out) is expected
-    if isinstance(exc, tw.ConnectionRejected):
+    if isinstance(exc, ws_.Rejected):
         assert out.status == exc.status_code
-    if isinstance(exc, tw.ConnectionRejected) and exc.status_code == 429:
+    if isinstance(exc, ws_.Rejected) and exc.status_code == 429:
         assert out.retry_after_s == 3.0
 
 

@@ -66,7 +66,7 @@ from rtbatch.run.worker import Crew, Outcomes, work
 from rtbatch.session import JobReply
 from rtbatch.silences import Silences
 from rtbatch.summary import Summary
-from rtbatch.transport import ConnectFn, check_tls, connect_websocket
+from rtbatch.transport import ConnectFn, check_endpoint, connect_websocket
 
 log = logging.getLogger("rtbatch.run")
 
@@ -168,7 +168,7 @@ class Run:
             self._nursery = outer
             outer.start_soon(self._write_results, out_recv)
             try:
-                await self._check_tls()
+                await self._check_endpoint()
                 self._check_audio_out()
                 if self.handle_signals:
                     outer.start_soon(self._watch_signals)
@@ -206,9 +206,12 @@ class Run:
             resets_in = max(0.0, later.resets_at - trio.current_time())
         return RunReport(s, self.stop.stops, resets_in, fail_on_check=self.config.fail_on_check)
 
-    async def _check_tls(self) -> None:
+    async def _check_endpoint(self) -> None:
+        timeouts = self.config.timeouts
         try:
-            await check_tls(self.config.url, self.ssl_context, self.config.timeouts.connect_s)
+            await check_endpoint(
+                self.config.url, self.ssl_context, timeouts.connect_s, timeouts.unreachable_s
+            )
         except errors.RunFatalError as exc:
             self.fail_run(exc)
 
