@@ -29,7 +29,7 @@ Variants, to show where the time goes:
   shape midway.
 - ``pcm``: ``iter_pcm``, the one filter graph (read, decode, resample), PCM out.
 - ``segmented_pcm``: ``iter_segmented`` in 2 s chunks (``defaults.AUDIO_CHUNK_MS``,
-  what the session sends): the graph, plus ``silencedetect`` and the cutting.
+  what the session sends): the graph, plus silence detection and the cutting.
 - ``segmented``: the same, plus base64 and JSON for every chunk.
 - ``ffmpeg_cli``: FFmpeg's own command line converting the same file,
   ``ffmpeg -i IN -ac 1 -ar 24000 -f s16le -`` into a pipe: its CPU (user + system,

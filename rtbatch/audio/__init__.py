@@ -8,7 +8,7 @@ One concept per module:
 - :mod:`~rtbatch.audio.framewise`: the frame-by-frame decoding fallback, for
   streams that change rate or layout midway;
 - :mod:`~rtbatch.audio.g711`: G.711 μ-law/A-law encoding (``audioop``);
-- :mod:`~rtbatch.audio.silence`: FFmpeg's ``silencedetect`` over PCM16 blocks;
+- :mod:`~rtbatch.audio.silence`: FFmpeg's ``silencedetect`` rule over PCM16 blocks;
 - :mod:`~rtbatch.audio.segments`: a long file cut at silences into segments;
 - :mod:`~rtbatch.audio.bridge`: decoding in a worker thread, received in trio;
 - :mod:`~rtbatch.audio.wav`: output audio streamed to a WAV file;

@@ -11,8 +11,9 @@ segments, each committed as its own item, cut where someone pauses:
 - :func:`open_segment_stream` is its async twin, decoding in a worker thread
   (:mod:`rtbatch.audio.bridge`).
 
-The rule, in one pass with no lookahead: the decoded audio flows through
-FFmpeg's ``silencedetect`` (:mod:`rtbatch.audio.silence`) while chunks go out.
+The rule, in one pass with no lookahead: the decoded audio flows through a
+silence detector with FFmpeg's ``silencedetect`` rule (:mod:`rtbatch.audio.silence`)
+while chunks go out.
 Once a segment is ``max_segment_ms - tolerance_ms`` long, the first silence the
 detector reports from there on ends it, with the cut in the middle of the part
 of that silence seen so far, not yet sent and within the limit. A segment that

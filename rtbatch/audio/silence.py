@@ -1,28 +1,38 @@
-"""Where the silences are: FFmpeg's ``silencedetect`` over a stream of PCM16 blocks.
+"""Where the silences are: FFmpeg's ``silencedetect`` rule over a stream of PCM16 blocks.
 
-The detector is FFmpeg's, through PyAV's filter graph (``abuffer →
-silencedetect → abuffersink``), fed the session-rate PCM16 that is being sent,
-so it costs one pass over samples already in memory (about 1 CPU s per audio
-hour at 24 kHz) and its positions are in the samples the segments are cut from.
+The rule is FFmpeg's (``af_silencedetect``, as PyAV's FFmpeg runs it on mono s16):
+a sample is silent when its magnitude is under the threshold, ``noise`` dBFS
+taken to a ratio (FFmpeg's ``exp2(log2(10) * dB / 20)``), times 32,767 and
+truncated to a whole sample value; a silence is a run of at least ``d`` seconds
+of silent samples (``d × rate`` rounded, as FFmpeg rescales it), from its first
+silent sample to the first sample that is not. The segmenter reads the
+session-rate PCM16 that is being sent, so the positions are in the samples the
+segments are cut from.
 
-``silencedetect`` reports by tagging frames: ``lavfi.silence_start`` on the frame
-where a silence has lasted ``d`` seconds, ``lavfi.silence_end`` on the frame
-where it ends, each as a time in seconds. Two details make those tags exact:
-
-- Every frame goes in with a timestamp of 0, so each time is relative to its own
-  frame: under a second, which the filter prints with six significant digits,
-  well under one sample at 24 kHz. (With real timestamps, an hour into a file
-  the printed times would be 10 ms coarse.)
-- No frame is longer than ``d``, so a frame holds at most one start and one end
-  (a new silence is confirmed at least ``d`` after the last one ended); the tags
-  of a frame cannot overwrite each other.
+Why not the filter itself (``abuffer → silencedetect → abuffersink``, which this
+module ran until issue 20): it spends about 5 ns on every sample (a branch and a
+modulo per sample, in C), and each block had to be copied into a new
+``AudioFrame`` to reach it, which made it an eighth of the client's CPU on an
+MP3. Here ``audioop.max`` (C, one pass with no branch per sample that matters)
+looks at windows of half the shortest silence; only the windows at the edges of
+a silent stretch are searched for the exact sample, by halving. Any silence is
+at least two windows long, so one lying across a window edge contains a whole
+silent window, and nothing shorter needs an exact edge.
+``tests/audio/test_silence.py`` holds this to FFmpeg's filter, sample for sample.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass
-from fractions import Fraction
-from typing import Any, Final, final
+from typing import Final, final
+
+# Python 3.11 and 3.12 warn on import that audioop is deprecated; rtbatch.audio.g711
+# says why that does not apply to us (audioop-lts takes over on 3.13).
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import audioop
 
 SILENCE_NOISE_DB: Final = -35.0
 """dBFS: samples quieter than this count as silence. Speech is recorded at about
@@ -34,8 +44,7 @@ SILENCE_MIN_MS: Final = 500
 (plosives, breaths: 50-250 ms), the length of a pause between sentences or
 speakers. A cut there does not split a word."""
 
-_START: Final = "lavfi.silence_start"
-_END: Final = "lavfi.silence_end"
+_INT16_MAX: Final = 32_767
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +56,11 @@ class Silence:
     end: int
     #: True when the silence had not ended at ``end`` (the detector's position then).
     ongoing: bool
+
+
+def noise_threshold(noise_db: float) -> int:
+    """The smallest sample magnitude that is not silent at ``noise_db`` dBFS, as FFmpeg has it."""
+    return int(math.exp2(math.log2(10) * (noise_db / 20)) * _INT16_MAX)
 
 
 @final
@@ -75,12 +89,13 @@ class SilenceDetector:
             raise ValueError(
                 f"min_silence_ms must be a positive whole number, got {min_silence_ms!r}"
             )
-        self._rate = rate
-        self._noise = f"{noise_db}dB"
-        self._seconds = f"{min_silence_ms / 1000}"
-        self._frame_samples = max(1, rate * min_silence_ms // 1000)
-        self._graph: Any = None
-        self._ongoing: int | None = None
+        self._loud = noise_threshold(noise_db)
+        # FFmpeg rescales d (microseconds) to samples rounding to nearest, halves up.
+        self._shortest = max(1, (min_silence_ms * rate + 500) // 1000)
+        # Half a silence, rounded up: a run that fills no window lies in at most two,
+        # so it is at most 2 * window - 2 samples, shorter than any silence.
+        self._window = (self._shortest + 1) // 2
+        self._run_start = 0  # where the silent run the samples end in began (or position)
         self.position = 0
         """Samples pushed so far."""
 
@@ -96,58 +111,49 @@ class SilenceDetector:
             ``end`` = :attr:`position`), if any. A silence that goes on is reported
             again by each push, growing, until it ends.
         """
-        if self._graph is None:
-            self._graph = self._make_graph()
+        loud, shortest, step = self._loud, self._shortest, 2 * self._window
+        peak = audioop.max
         found: list[Silence] = []
-        step = self._frame_samples * 2
-        for offset in range(0, len(pcm), step):
-            piece = pcm[offset : offset + step]
-            found.extend(self._frame(piece))
-        if self._ongoing is not None:
-            found.append(Silence(self._ongoing, self.position, True))
+        origin = self.position
+        run_start = self._run_start
+        # The last loud window, while the start of the run after it is not needed yet.
+        pending: memoryview | None = None
+        pending_at = 0
+        with memoryview(pcm) as samples:
+            for offset in range(0, len(samples), step):
+                window = samples[offset : offset + step]
+                if peak(window, 2) < loud:
+                    if pending is not None:
+                        run_start = pending_at + _loud_edge(pending, loud, last=True) + 1
+                        pending = None
+                    continue
+                at = origin + offset // 2
+                if pending is None:
+                    # The run before this window may be long enough to be a silence.
+                    end = at + _loud_edge(window, loud, last=False)
+                    if end - run_start >= shortest:
+                        found.append(Silence(run_start, end, False))
+                pending, pending_at = window, at
+            if pending is not None:
+                run_start = pending_at + _loud_edge(pending, loud, last=True) + 1
+        self.position = origin + len(pcm) // 2
+        self._run_start = run_start
+        if self.position - run_start >= shortest:
+            found.append(Silence(run_start, self.position, True))
         return found
 
-    def _frame(self, piece: bytes) -> list[Silence]:
-        import av
 
-        samples = len(piece) // 2
-        frame = av.AudioFrame(format="s16", layout="mono", samples=samples)
-        frame.planes[0].update(piece)
-        frame.sample_rate = self._rate
-        frame.time_base = Fraction(1, self._rate)
-        frame.pts = 0  # see the module docstring: times relative to this frame
-        self._graph.push(frame)
-        tags = self._graph.pull().metadata
-        origin = self.position
-        self.position += samples
-        start_tag, end_tag = tags.get(_START), tags.get(_END)
-        ended: list[Silence] = []
-        start = None if start_tag is None else origin + round(float(start_tag) * self._rate)
-        if end_tag is not None:
-            end = origin + round(float(end_tag) * self._rate)
-            began = start if start is not None and start < end else self._ongoing
-            if began is not None:
-                ended.append(Silence(began, end, False))
-            self._ongoing = None
-            if start is not None and start > end:
-                self._ongoing = start
-        elif start is not None:
-            self._ongoing = start
-        return ended
+def _loud_edge(window: memoryview, loud: int, *, last: bool) -> int:
+    """The index of the first (or ``last``) sample of ``window`` at or over ``loud``.
 
-    def _make_graph(self) -> Any:
-        from av.filter import Graph
-
-        graph = Graph()
-        source = graph.add(
-            "abuffer",
-            sample_rate=str(self._rate),
-            sample_fmt="s16",
-            channel_layout="mono",
-            time_base=f"1/{self._rate}",
-        )
-        detect = graph.add("silencedetect", noise=self._noise, d=self._seconds)
-        sink = graph.add("abuffersink")
-        graph.link_nodes(source, detect, sink)
-        graph.configure()
-        return graph
+    ``window`` has one; halving keeps it inside ``[lo, hi)``.
+    """
+    lo, hi = 0, len(window) // 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        half = window[2 * mid : 2 * hi] if last else window[2 * lo : 2 * mid]
+        if (audioop.max(half, 2) >= loud) == last:
+            lo = mid
+        else:
+            hi = mid
+    return lo
