@@ -176,6 +176,7 @@ class FrameReader:
             chunk = bytes(data)
         messages: list[str | bytes] = []
         pos, end = 0, len(chunk)
+        self._need = 2  # a header's first two bytes, until a frame says it needs more
         try:
             while end - pos >= 2 and self.closed is None:
                 first, second = chunk[pos], chunk[pos + 1]
@@ -184,6 +185,7 @@ class FrameReader:
                 if size == 126:
                     head = 4
                     if end - pos < head:
+                        self._need = head
                         break
                     size = int.from_bytes(chunk[pos + 2 : pos + 4], "big")
                     if size < 126:
@@ -191,6 +193,7 @@ class FrameReader:
                 elif size == 127:
                     head = 10
                     if end - pos < head:
+                        self._need = head
                         break
                     size = int.from_bytes(chunk[pos + 2 : pos + 10], "big")
                     if size < 65536 or size >> 63:
@@ -209,8 +212,6 @@ class FrameReader:
                 pos = stop
                 if message is not None:
                     messages.append(message)
-            else:
-                self._need = 2
         finally:
             if self.closed is None and pos < end:
                 rest += chunk[pos:]

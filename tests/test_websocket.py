@@ -150,6 +150,16 @@ def test_a_server_breaking_the_protocol_fails_with_its_code(wire: bytes, code: i
     assert caught.value.code == code
 
 
+def test_a_long_frame_then_a_cut_header_waits_only_for_the_header() -> None:
+    """After a long frame, a header cut inside its extended length waits for 4 bytes only."""
+    server = FrameProtocol(client=False, extensions=[])
+    long, short = bytes(server.send_data("x" * 70_000)), bytes(server.send_data("y" * 200))
+    reader = FrameReader(MAX)
+    assert reader.feed(long[:1000]) == []
+    assert reader.feed(long[1000:] + short[:3]) == ["x" * 70_000]
+    assert reader.feed(short[3:]) == ["y" * 200]
+
+
 def test_a_close_ends_reading_and_is_echoed() -> None:
     """The messages before a close are kept, nothing after it is read, the code echoed."""
     server = FrameProtocol(client=False, extensions=[])
