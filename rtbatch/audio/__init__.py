@@ -19,6 +19,7 @@ Every failure to read a file is :class:`~rtbatch.errors.BadAudio`, naming the fi
 
 from rtbatch.audio.bridge import (
     BUFFER_CHUNKS,
+    HandOffStatistics,
     ThreadStream,
     open_chunk_stream,
     open_thread_stream,
@@ -59,6 +60,7 @@ __all__ = [
     "SILENCE_NOISE_DB",
     "Cut",
     "CutKind",
+    "HandOffStatistics",
     "SegmentMismatch",
     "Silence",
     "SilenceDetector",

@@ -113,11 +113,11 @@ async def test_thread_stream_applies_backpressure(tmp_path: Path) -> None:
         # fill the buffer. Once it waits in send it cannot make a 5th, however
         # long we leave it: that state is the back-pressure, seen, not timed.
         for _ in range(5_000):
-            if items.statistics().tasks_waiting_send == 1:
+            if items.statistics().producer_waiting:
                 break
             await trio.sleep(0.001)  # the thread's hand-off is not a trio event
         stats = items.statistics()
-        assert (stats.current_buffer_used, stats.tasks_waiting_send) == (3, 1)
+        assert (stats.buffered, stats.size, stats.producer_waiting) == (3, 3, True)
         assert watch.produced == 4 and not watch.fifth.is_set()
         assert len(await items.receive()) == 24_000  # room for one more ...
         assert await trio.to_thread.run_sync(watch.fifth.wait, 5)  # ... and only then the 5th
