@@ -31,6 +31,11 @@ def plane_bytes(frame: Any) -> bytes:
         return bytes(view[: frame.samples * 2])
 
 
+def plane_view(frame: Any) -> memoryview:
+    """:func:`plane_bytes` without the copy: a view that keeps the frame alive."""
+    return memoryview(frame.planes[0])[: frame.samples * 2]
+
+
 def iter_frame_blocks(
     container: Any, stream: Any, rate: int, block_samples: int
 ) -> Iterator[bytes]:

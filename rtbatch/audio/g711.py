@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, TypeAlias
 
 # Python 3.11 and 3.12 warn on import that audioop is deprecated; the warning is
 # for code that has no replacement lined up, and ours has (audioop-lts).
@@ -23,9 +23,11 @@ with warnings.catch_warnings():
     import audioop
 
 G711Format = Literal["g711_ulaw", "g711_alaw"]
+Encode: TypeAlias = Callable[[bytes | memoryview], bytes]
+"""PCM16 in, what the session sends out: ``bytes`` itself for pcm16, or a G.711 encoder."""
 
 
-def g711_encoder(fmt: G711Format) -> Callable[[bytes], bytes]:
+def g711_encoder(fmt: G711Format) -> Encode:
     """The encoder for ``fmt``: native-endian PCM16 (any rate) in, one byte per sample out.
 
     FFmpeg's s16 is native-endian, which is what ``audioop`` reads.

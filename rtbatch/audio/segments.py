@@ -31,15 +31,15 @@ chunk and one decoded block, whatever the file's length.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import AsyncIterator, Generator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
 from rtbatch.audio.bridge import BUFFER_CHUNKS, ThreadStream, open_thread_stream
-from rtbatch.audio.decode import check_committable, iter_pcm
-from rtbatch.audio.g711 import g711_encoder
+from rtbatch.audio.decode import check_committable, pcm_blocks, take
+from rtbatch.audio.g711 import Encode, g711_encoder
 from rtbatch.audio.silence import Silence, SilenceDetector
 from rtbatch.audio.wire import (
     CHUNK_MS,
@@ -160,7 +160,7 @@ def iter_segmented(
             f"max_segment_ms - tolerance_ms must be at least {2 * MIN_COMMIT_MS} ms, got "
             f"{max_segment_ms} - {tolerance_ms}"
         )
-    encode: Callable[[bytes], bytes] = bytes if fmt == "pcm16" else g711_encoder(fmt)
+    encode: Encode = bytes if fmt == "pcm16" else g711_encoder(fmt)
     segmenter = _Segmenter(
         Path(path),
         rate=rate,
@@ -195,7 +195,7 @@ class _Segmenter:
         longest: int,
         shortest: int,
         start_sample: int,
-        encode: Callable[[bytes], bytes],
+        encode: Encode,
     ) -> None:
         self._path = path
         self._rate = rate
@@ -216,7 +216,7 @@ class _Segmenter:
 
     def run(self) -> Generator[bytes | Cut, None, None]:
         detector = SilenceDetector(self._rate)
-        for block in iter_pcm(self._path, self._rate, self._chunk):
+        for block in pcm_blocks(self._path, self._rate, self._chunk):
             found = detector.push(block)
             # An ongoing silence is reported again, grown, by every push.
             kept = [s for s in self._silences if not s.ongoing and s.end > self._sent]
@@ -279,8 +279,9 @@ class _Segmenter:
             if end > self._sent:
                 taken = (end - self._sent) * 2
                 if self._start >= self._skip_to:
-                    yield self._encode(bytes(self._pending[:taken]))
-                del self._pending[:taken]
+                    yield take(self._pending, taken, self._encode)
+                else:
+                    del self._pending[:taken]
                 self._sent = end
             plan = self._plan
             if plan is not None and self._sent == plan.at:

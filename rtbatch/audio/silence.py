@@ -99,7 +99,7 @@ class SilenceDetector:
         self.position = 0
         """Samples pushed so far."""
 
-    def push(self, pcm: bytes) -> list[Silence]:
+    def push(self, pcm: bytes | memoryview) -> list[Silence]:
         """Feed the next native-endian mono PCM16 samples.
 
         Args:
