@@ -33,7 +33,7 @@ Variants, to show where the time goes:
 - ``segmented``: the same, plus base64 and JSON for every chunk.
 - ``ffmpeg_cli``: FFmpeg's own command line converting the same file,
   ``ffmpeg -i IN -ac 1 -ar 24000 -f s16le -`` into a pipe: its CPU (user + system,
-  from ``wait4``, less its start-up) is the yardstick of issue 12, whose target is at most
+  from ``wait4``, less its start-up) is the yardstick of issues 12 and 20, whose target is at most
   :data:`TARGET_FFMPEG_RATIO` times it for MP3 and Opus. The CLI is the system's
   (Debian's ``ffmpeg`` package; PyAV bundles its own, newer, FFmpeg); without it on
   PATH these cases are left out and ``ffmpeg_side_by_side`` says why.

@@ -13,8 +13,10 @@ into a pipe this process drains (as ``bench_audio``'s ``ffmpeg_cli`` case does):
 Both are measured on the long file and on a one-minute file of the same kind;
 the difference (start-up removed, on both sides alike) is scaled to one audio
 hour, and each figure is the least of :data:`REPEATS` runs (a shared machine
-moves one run's CPU by a tenth or more). Target (issue 12): rtbatch's marginal
-CPU at most ``TARGET_FFMPEG_RATIO`` × FFmpeg's, for mp3 and opus. Without an
+moves one run's CPU by a tenth or more). The four commands take turns, one
+round of each at a time, so that the machine's speed drifting over the minute a
+case takes moves both sides alike rather than one. Target (issue 20): rtbatch's
+marginal CPU at most ``TARGET_FFMPEG_RATIO`` × FFmpeg's, for mp3 and opus. Without an
 ``ffmpeg`` on ``PATH`` (Debian: ``apt-get install ffmpeg``) the ratio is skipped
 and the result says why; rtbatch's own figures are still measured.
 
@@ -44,7 +46,7 @@ from bench.bench_audio import CACHE_DIR, FFMPEG_MISSING, TARGET_FFMPEG_RATIO, _r
 #: Long-file length for the CPU comparison (the figures are scaled to one hour).
 MINUTES = 20
 #: Runs of each measured command in the CPU comparison; the least CPU is kept.
-REPEATS = 3
+REPEATS = 5
 #: Audio hours of the two flat-memory runs.
 HOURS = (1, 10)
 #: A peak RSS within this of the one-hour run's counts as flat.
@@ -180,9 +182,8 @@ def _ffmpeg(source: Path) -> dict[str, Any]:
     return _run_ffmpeg(source, [])
 
 
-def _least(measure: Any, *args: Any) -> dict[str, Any]:
-    """The run of :data:`REPEATS` with the least CPU."""
-    runs = [measure(*args) for _ in range(REPEATS)]
+def _least(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the least CPU."""
     return min(runs, key=lambda r: float(r["cpu_s"]))
 
 
@@ -200,8 +201,14 @@ def _cpu_case(
     minutes: int,
     tmp: Path,
 ) -> dict[str, Any]:
-    ours_short = _least(_transcribe, emulator, short, tmp)
-    ours_long = _least(_transcribe, emulator, long, tmp)
+    rounds: dict[str, list[dict[str, Any]]] = {"ours": [], "ours_1": [], "ff": [], "ff_1": []}
+    for _ in range(REPEATS):
+        rounds["ours_1"].append(_transcribe(emulator, short, tmp))
+        rounds["ours"].append(_transcribe(emulator, long, tmp))
+        if ffmpeg is not None:
+            rounds["ff_1"].append(_ffmpeg(short))
+            rounds["ff"].append(_ffmpeg(long))
+    ours_short, ours_long = _least(rounds["ours_1"]), _least(rounds["ours"])
     case: dict[str, Any] = {
         "source": label,
         "minutes": minutes,
@@ -210,12 +217,14 @@ def _cpu_case(
         "rtbatch_one_minute": ours_short,
         "rtbatch_cpu_s_per_audio_hour": round(_per_hour(ours_long, ours_short, minutes), 2),
         "rtbatch_whole_cpu_s_per_audio_hour": round(ours_long["cpu_s"] * 60 / minutes, 2),
+        # Every run's CPU, in the order run: how far one run strays from the least.
+        "cpu_s_runs": {name: [r["cpu_s"] for r in runs] for name, runs in rounds.items()},
     }
     if ffmpeg is None:
         case["ratio"] = None
         case["skipped"] = FFMPEG_MISSING
         return case
-    theirs_short, theirs_long = _least(_ffmpeg, short), _least(_ffmpeg, long)
+    theirs_short, theirs_long = _least(rounds["ff_1"]), _least(rounds["ff"])
     theirs = _per_hour(theirs_long, theirs_short, minutes)
     case["ffmpeg"] = theirs_long
     case["ffmpeg_one_minute"] = theirs_short
