@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 
 from rtbatch import audio
 from rtbatch.errors import BadAudio
@@ -138,6 +139,39 @@ async def test_thread_stream_cleans_up_on_cancellation(tmp_path: Path) -> None:
             pytest.fail("not cancelled")
     assert scope.cancelled_caught
     assert watch.closed.is_set()
+    assert no_audio_threads()
+
+
+async def test_a_consumer_cancelled_while_it_waits_leaves_cleanly() -> None:
+    """Cancelled while waiting for an item, receive raises Cancelled and the thread ends."""
+    release = threading.Event()
+    closed = threading.Event()
+
+    def slow() -> Iterator[int]:
+        try:
+            yield 1
+            release.wait(5)  # the consumer waits in receive meanwhile
+            yield 2
+        finally:
+            closed.set()
+
+    async with (
+        trio.open_nursery() as nursery,
+        audio.open_thread_stream(slow(), name="t", buffer_chunks=1) as items,
+    ):
+        assert await items.receive() == 1
+        with trio.CancelScope() as scope:
+
+            async def cancel_once_waiting() -> None:
+                await trio.testing.wait_all_tasks_blocked()
+                scope.cancel()
+
+            nursery.start_soon(cancel_once_waiting)
+            await items.receive()
+            pytest.fail("not cancelled")
+        assert scope.cancelled_caught
+        release.set()
+    assert closed.is_set()
     assert no_audio_threads()
 
 
