@@ -150,21 +150,19 @@ async def check_endpoint(
         try:
             with trio.fail_after(timeout_s):
                 stream = await trio.open_tcp_stream(host, port)
+            break
         except trio.TooSlowError:
             return
         except OSError as exc:
             now = trio.current_time()
             if now >= give_up:
-                reason = _reason(exc)
                 raise errors.EndpointUnreachable(
-                    f"nothing accepts connections at {host}:{port} ({reason}),"
+                    f"nothing accepts connections at {host}:{port} ({_reason(exc)}),"
                     f" tried for {patience_s:g} s: check --url",
                     code="unreachable",
                 ) from exc
             await trio.sleep(min(pause, give_up - now))
             pause *= 2
-            continue
-        break
     async with stream:
         if parts.scheme == "wss":
             await _check_certificate(stream, host, ssl_context, timeout_s)

