@@ -185,6 +185,13 @@ def _rows_throughput(r: dict[str, Any]) -> list[Row]:
         )
         if "peer_fraction" in c:
             value += f"; SDK {c['peer_fraction']:.2f} ({c['peer_run_wall_s']:.2f} s)"
+        if "replay_fraction" in c:
+            value += f"; client alone (replayed frames) {c['replay_fraction']:.2f}"
+        if "setup_s" in c:
+            value += (
+                f"; once per run {c['setup_s']:.2f} s, per round {c['per_round_s']:.3f} s"
+                f" (ceiling {c['ceiling_with_setup']:.2f})"
+            )
         if (c["concurrency"], c["latency_s"]) in targets:
             ok = _verdict(c["fraction"] >= r["target"])
             rows.append(_row("throughput", name, value, f">= {r['target']}", ok))

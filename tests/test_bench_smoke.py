@@ -29,6 +29,10 @@ def test_target_cell_gets_a_verdict() -> None:
         "emulator_cpu_util": 0.1,
         "peer_fraction": 0.81,
         "peer_run_wall_s": 12.3,
+        "setup_s": 0.26,
+        "per_round_s": 1.021,
+        "ceiling_with_setup": 0.975,
+        "replay_fraction": 0.99,
     }
     other = {**cell, "concurrency": 10, "fraction": 0.5}
     short = {**cell, "concurrency": 500, "fraction": 0.9}
@@ -45,6 +49,8 @@ def test_target_cell_gets_a_verdict() -> None:
     text = render(rows)
     assert text.splitlines()[0].startswith("section")
     assert "0.97" in text and "SDK 0.81" in text
+    assert "client alone (replayed frames) 0.99" in text
+    assert "once per run 0.26 s, per round 1.021 s (ceiling 0.97)" in text
 
 
 def test_unreadable_result_does_not_crash_the_table() -> None:
