@@ -34,6 +34,10 @@ CONNECT_TIMEOUT_S = 30.0
 # long (a service restarting), pausing 0.5 s, then twice as long each time, then stops.
 UNREACHABLE_PATIENCE_S = 30.0
 UNREACHABLE_FIRST_PAUSE_S = 0.5
+# A run looks the service's name up once and reuses the answer this long
+# (rtbatch/resolver.py), not once per connection. A CDN's records live minutes; a
+# minute keeps a day-long run following DNS while -c 500 costs one lookup.
+DNS_CACHE_S = 60.0
 SESSION_TIMEOUT_S = 30.0
 JOB_TIMEOUT_S = 300.0
 # A job's server goes silent for no longer than this between two events before the

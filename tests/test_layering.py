@@ -80,6 +80,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "rtbatch.conversation",
             "rtbatch.transport",
             "rtbatch.websocket",
+            "rtbatch.resolver",
             "rtbatch.retry",
         ),
     ),

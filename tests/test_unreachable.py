@@ -22,6 +22,7 @@ import trio.testing
 
 from rtbatch import errors
 from rtbatch.config import Timeouts
+from rtbatch.defaults import UNREACHABLE_PATIENCE_S
 from rtbatch.emulator import EmulatorConfig, serve
 from rtbatch.exitcodes import EXIT_FATAL, EXIT_OK
 from tests.harness import Harness, by_id, prompt_jobs, start_emulator, write_jobs
@@ -81,3 +82,9 @@ async def test_a_service_that_comes_up_within_the_patience_is_waited_for(
     # The check's fourth try, at 0.5 + 1 + 2 s, is the first to connect; the jobs
     # (an emulator with no latency) take no virtual time after it.
     assert trio.current_time() - start == pytest.approx(3.5)
+
+
+def test_the_readme_states_the_code_s_patience() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert "the run tries again\nfor 30 s" in readme
+    assert UNREACHABLE_PATIENCE_S == 30.0

@@ -43,6 +43,7 @@ import trio
 from rtbatch import errors
 from rtbatch.budget import Budget
 from rtbatch.config import RunConfig
+from rtbatch.defaults import DNS_CACHE_S
 from rtbatch.estimate import Estimator
 from rtbatch.idindex import IdIndex
 from rtbatch.jobs import Job, JobProblem
@@ -55,6 +56,7 @@ from rtbatch.output.writing import writing
 from rtbatch.pacing import Pacer, Share, Ticket
 from rtbatch.progress import Snapshot
 from rtbatch.protocol import SessionKind
+from rtbatch.resolver import cached_resolution
 from rtbatch.retry import decide, is_refusal
 from rtbatch.run.health import RecentTries
 from rtbatch.run.ledger import Attempt
@@ -153,7 +155,8 @@ class Run:
         """
         self._started = trio.current_time()
         try:
-            await self._run()
+            with cached_resolution(DNS_CACHE_S):
+                await self._run()
         except* errors.RtbatchError as group:
             first = _first(group)
             assert isinstance(first, errors.RtbatchError)

@@ -1,0 +1,103 @@
+"""A run resolves the service's name once, not once per connection.
+
+trio's ``open_tcp_stream`` looks a hostname up for every connection, each lookup in
+a worker thread (at most 40 at once, trio's default). A run opens ``-c``
+connections at its start and a new one for every dropped or stalled link, so at
+``-c 500`` that was 500 lookups at once through 40 threads, and under Kubernetes'
+``ndots: 5`` each lookup of ``api.openai.com`` is a dozen DNS queries (the search
+domains first, A and AAAA each). :class:`CachingResolver` answers repeated
+lookups from memory for :data:`~rtbatch.defaults.DNS_CACHE_S`, and lookups that
+arrive while one is under way wait for it rather than ask again. A failed lookup
+is not kept: the next connection asks again.
+
+It is trio's own hook (:func:`trio.socket.set_custom_hostname_resolver`), so
+happy eyeballs, IDNA and the TLS server name are trio's as before; numeric hosts
+never reach it.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import trio
+
+__all__ = ["CachingResolver", "cached_resolution"]
+
+_Key = tuple[bytes | str | None, bytes | str | int | None, int, int, int, int]
+
+
+class CachingResolver(trio.abc.HostnameResolver):
+    """``getaddrinfo`` answered from memory for ``ttl_s`` of trio's clock after a lookup.
+
+    Args:
+        ttl_s: how long an answer is reused; the next lookup after it asks again.
+    """
+
+    def __init__(self, ttl_s: float) -> None:
+        self._ttl_s = ttl_s
+        self._answers: dict[_Key, tuple[float, list[Any]]] = {}
+        self._under_way: dict[_Key, trio.Event] = {}
+        #: Lookups that reached the system resolver (the rest were answered from memory).
+        self.lookups = 0
+
+    async def getaddrinfo(
+        self,
+        host: bytes | None,
+        port: bytes | str | int | None,
+        family: int = 0,
+        type: int = 0,
+        proto: int = 0,
+        flags: int = 0,
+    ) -> list[Any]:
+        key: _Key = (host, port, family, type, proto, flags)
+        while True:
+            answer = self._answers.get(key)
+            if answer is not None and trio.current_time() < answer[0]:
+                await trio.lowlevel.checkpoint()
+                return answer[1]
+            under_way = self._under_way.get(key)
+            if under_way is None:
+                break
+            # Answered or failed, the loop looks again: a failure is not kept, so
+            # a waiter then asks for itself.
+            await under_way.wait()
+        done = self._under_way[key] = trio.Event()
+        self.lookups += 1
+        try:
+            result = await trio.to_thread.run_sync(
+                socket.getaddrinfo, host, port, family, type, proto, flags, abandon_on_cancel=True
+            )
+        finally:
+            del self._under_way[key]
+            done.set()
+        self._answers[key] = (trio.current_time() + self._ttl_s, result)
+        return result
+
+    async def getnameinfo(
+        self, sockaddr: tuple[str, int] | tuple[str, int, int, int], flags: int
+    ) -> tuple[str, str]:
+        return await trio.to_thread.run_sync(
+            socket.getnameinfo, sockaddr, flags, abandon_on_cancel=True
+        )
+
+
+@contextmanager
+def cached_resolution(ttl_s: float) -> Iterator[CachingResolver | None]:
+    """Install a :class:`CachingResolver` for the body, in the current trio run.
+
+    A program that embeds the run and installed its own resolver keeps it (None is
+    yielded then): how it resolves names is its business.
+    """
+    resolver = CachingResolver(ttl_s)
+    previous = trio.socket.set_custom_hostname_resolver(resolver)
+    if previous is not None:
+        trio.socket.set_custom_hostname_resolver(previous)
+        yield None
+        return
+    try:
+        yield resolver
+    finally:
+        trio.socket.set_custom_hostname_resolver(None)

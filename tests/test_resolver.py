@@ -1,0 +1,121 @@
+"""One lookup of the service's name per run, not one per connection (rtbatch/resolver.py).
+
+The system resolver is counted where it is called, ``socket.getaddrinfo`` (the
+standard library's), and still answers: no lookup result is made up.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from rtbatch.config import RetryPolicy
+from rtbatch.defaults import DNS_CACHE_S
+from rtbatch.resolver import CachingResolver, cached_resolution
+from tests.harness import prompt_jobs, start_emulator, write_jobs
+
+
+@pytest.fixture
+def lookups(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Hosts the system resolver was asked for by name (not trio's numeric-only tries)."""
+    asked: list[Any] = []
+    real: Callable[..., Any] = socket.getaddrinfo
+
+    def counting(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        flags = args[3] if len(args) > 3 else kwargs.get("flags", 0)
+        if not flags & socket.AI_NUMERICHOST:
+            asked.append(host)
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", counting)
+    return asked
+
+
+async def test_lookups_at_once_share_one_and_a_later_one_reuses_it(lookups: list[Any]) -> None:
+    resolver = CachingResolver(60.0)
+    answers: list[Any] = []
+
+    async def ask() -> None:
+        answers.append(await resolver.getaddrinfo(b"localhost", 443, type=socket.SOCK_STREAM))
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(50):
+            nursery.start_soon(ask)
+    await ask()
+    assert lookups == [b"localhost"]
+    assert answers[0] and all(a == answers[0] for a in answers)
+
+
+async def test_an_answer_is_asked_again_after_its_time(
+    autojump_clock: Any, lookups: list[Any]
+) -> None:
+    resolver = CachingResolver(60.0)
+    await resolver.getaddrinfo(b"localhost", 443)
+    await trio.sleep(59.9)
+    await resolver.getaddrinfo(b"localhost", 443)
+    assert len(lookups) == 1
+    await trio.sleep(0.2)
+    await resolver.getaddrinfo(b"localhost", 443)
+    assert len(lookups) == 2
+
+
+async def test_a_failed_lookup_is_not_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = socket.getaddrinfo
+    calls: list[Any] = []
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args[0])
+        if len(calls) == 1:
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", flaky)
+    resolver = CachingResolver(60.0)
+    with pytest.raises(socket.gaierror):
+        await resolver.getaddrinfo(b"localhost", 443)
+    assert await resolver.getaddrinfo(b"localhost", 443)
+    assert len(calls) == 2
+
+
+async def test_a_resolver_the_embedding_program_installed_is_kept() -> None:
+    theirs = CachingResolver(1.0)
+    trio.socket.set_custom_hostname_resolver(theirs)
+    try:
+        with cached_resolution(60.0) as ours:
+            assert ours is None
+            assert trio.socket.set_custom_hostname_resolver(theirs) is theirs
+    finally:
+        trio.socket.set_custom_hostname_resolver(None)
+
+
+async def test_a_run_with_drops_looks_the_name_up_once(
+    nursery: trio.Nursery, tmp_path: Path, lookups: list[Any]
+) -> None:
+    """Eight connections and the reconnections after 20 % drops: one lookup of the host.
+
+    On the real clock: trio's virtual one would jump past the connect deadline
+    while the lookup's thread runs.
+    """
+    assert DNS_CACHE_S >= 10  # the run below lasts well under that
+    h = await start_emulator(nursery, tmp_path, faults={"drop": 0.2}, seed=3)
+    url = h.emulator.url.replace("127.0.0.1", "localhost")
+    assert "localhost" in url
+    jobs = write_jobs(tmp_path / "jobs.jsonl", prompt_jobs(40))
+    retry = RetryPolicy(max_attempts=20, initial_s=0.01, max_s=0.1)
+    _, results = await h.run(jobs, url=url, concurrency=8, retry=retry)
+    assert sorted(r["id"] for r in results) == sorted(j["id"] for j in prompt_jobs(40))
+    assert {r["status"] for r in results} == {"completed"}
+    reconnections = len(h.emulator.connections) - 8
+    assert reconnections > 0  # the drops did make the run dial again
+    assert lookups == [b"localhost"]
+
+
+def test_the_readme_states_the_code_s_lifetime() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert "looked up once a minute" in readme
+    assert DNS_CACHE_S == 60.0
