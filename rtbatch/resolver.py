@@ -8,7 +8,9 @@ connections at its start and a new one for every dropped or stalled link, so at
 domains first, A and AAAA each). :class:`CachingResolver` answers repeated
 lookups from memory for :data:`~rtbatch.defaults.DNS_CACHE_S`, and lookups that
 arrive while one is under way wait for it rather than ask again. A failed lookup
-is not kept: the next connection asks again.
+is not kept: the next connection asks again. Each answer from memory is turned one
+address further (:func:`rotated`), as a round-robin DNS server turns its records,
+so a gateway behind several addresses still gets the run's connections spread.
 
 It is trio's own hook (:func:`trio.socket.set_custom_hostname_resolver`), so
 happy eyeballs, IDNA and the TLS server name are trio's as before; numeric hosts
@@ -17,6 +19,7 @@ never reach it.
 
 from __future__ import annotations
 
+import itertools
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +27,7 @@ from typing import Any
 
 import trio
 
-__all__ = ["CachingResolver", "cached_resolution"]
+__all__ = ["CachingResolver", "cached_resolution", "rotated"]
 
 _Key = tuple[bytes | str | None, bytes | str | int | None, int, int, int, int]
 
@@ -40,6 +43,7 @@ class CachingResolver(trio.abc.HostnameResolver):
         self._ttl_s = ttl_s
         self._answers: dict[_Key, tuple[float, list[Any]]] = {}
         self._under_way: dict[_Key, trio.Event] = {}
+        self._turns = itertools.count(1)
         #: Lookups that reached the system resolver (the rest were answered from memory).
         self.lookups = 0
 
@@ -57,7 +61,7 @@ class CachingResolver(trio.abc.HostnameResolver):
             answer = self._answers.get(key)
             if answer is not None and trio.current_time() < answer[0]:
                 await trio.lowlevel.checkpoint()
-                return answer[1]
+                return rotated(answer[1], next(self._turns))
             under_way = self._under_way.get(key)
             if under_way is None:
                 break
@@ -82,6 +86,19 @@ class CachingResolver(trio.abc.HostnameResolver):
         return await trio.to_thread.run_sync(
             socket.getnameinfo, sockaddr, flags, abandon_on_cancel=True
         )
+
+
+def rotated(addresses: list[Any], turn: int) -> list[Any]:
+    """``addresses`` with each family's own entries turned by ``turn``, families in place.
+
+    The system resolver ordered the families by preference (RFC 6724: IPv4 first
+    where IPv6 has no route); only the order within a family is the DNS server's.
+    """
+    by_family: dict[int, list[Any]] = {}
+    for address in addresses:
+        by_family.setdefault(address[0], []).append(address)
+    turned = {f: iter(a[turn % len(a) :] + a[: turn % len(a)]) for f, a in by_family.items()}
+    return [next(turned[address[0]]) for address in addresses]
 
 
 @contextmanager

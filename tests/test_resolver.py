@@ -16,7 +16,7 @@ import trio
 
 from rtbatch.config import RetryPolicy
 from rtbatch.defaults import DNS_CACHE_S
-from rtbatch.resolver import CachingResolver, cached_resolution
+from rtbatch.resolver import CachingResolver, cached_resolution, rotated
 from tests.harness import prompt_jobs, start_emulator, write_jobs
 
 
@@ -48,7 +48,27 @@ async def test_lookups_at_once_share_one_and_a_later_one_reuses_it(lookups: list
             nursery.start_soon(ask)
     await ask()
     assert lookups == [b"localhost"]
-    assert answers[0] and all(a == answers[0] for a in answers)
+    first = answers[0]
+    assert first and all(sorted(a) == sorted(first) for a in answers)
+
+
+def test_each_family_is_turned_in_its_own_places() -> None:
+    """Round-robin within a family; the system's preference between families stays."""
+    v6 = [
+        (socket.AF_INET6, socket.SOCK_STREAM, 6, "", (f"2001:db8::{i}", 443, 0, 0)) for i in (1, 2)
+    ]
+    v4 = [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (f"192.0.2.{i}", 443)) for i in (1, 2, 3)]
+    addresses = [v4[0], v6[0], v4[1], v6[1], v4[2]]
+    assert rotated(addresses, 0) == addresses
+    assert rotated(addresses, 1) == [v4[1], v6[1], v4[2], v6[0], v4[0]]
+    assert rotated(addresses, 3) == [v4[0], v6[1], v4[1], v6[0], v4[2]]
+
+
+async def test_answers_from_memory_are_turned(lookups: list[Any]) -> None:
+    resolver = CachingResolver(60.0)
+    answers = [await resolver.getaddrinfo(b"localhost", 443) for _ in range(3)]
+    assert lookups == [b"localhost"]
+    assert answers[1] == rotated(answers[0], 1) and answers[2] == rotated(answers[0], 2)
 
 
 async def test_an_answer_is_asked_again_after_its_time(
