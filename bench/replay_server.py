@@ -11,7 +11,8 @@ to every connection: ``session.created`` on open, ``session.updated`` for a
 fresh event ids and the request's ``job_id`` echoed in its metadata.
 
 It handles only what a text job needs (no audio, no tools, no faults, no
-limits): a benchmark peer, not a second emulator. Run as a child by
+limits; whole, masked frames; job ids without escaped quotes): a benchmark peer,
+not a second emulator. Run as a child by
 :class:`bench.common.Emulator` (``program``), pinned to the emulator's core; it
 takes ``rtbatch serve``'s benchmark options and prints the same listening line.
 """
@@ -98,7 +99,9 @@ def _unmask(payload: bytes, mask: bytes) -> bytes:
 class Replay:
     """The recorded frames and the counter that makes their event ids unique."""
 
-    def __init__(self, created: bytes, updated: bytes, response: list[bytes], latency_s: float):
+    def __init__(
+        self, created: bytes, updated: bytes, response: list[bytes], latency_s: float
+    ) -> None:
         self.created, self.updated, self.response = created, updated, response
         self.latency_s = latency_s
         self._ids = itertools.count()
@@ -108,7 +111,17 @@ class Replay:
         return _frame(template.replace(_EVENT_ID, event_id).replace(_JOB_ID, job_id))
 
     async def serve(self, stream: trio.SocketStream) -> None:
-        """One connection: the upgrade, then frames until the client closes."""
+        """One connection: the upgrade, then frames until the client closes.
+
+        A link that breaks ends its connection only: an error out of a handler
+        would stop ``serve_listeners``, and with it every later cell's replay.
+        """
+        try:
+            await self._serve(stream)
+        except* (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # inside the connection's nursery it comes as a group
+
+    async def _serve(self, stream: trio.SocketStream) -> None:
         head = b""
         while b"\r\n\r\n" not in head:
             data = await stream.receive_some(_MAX_HEAD)
@@ -140,10 +153,7 @@ class Replay:
                             await stream.send_all(_frame(payload, 0xA))
                     elif opcode == _TEXT:
                         await self._answer(nursery, stream, lock, payload)
-                try:
-                    data = await stream.receive_some(_MAX_HEAD)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    data = b""
+                data = await stream.receive_some(_MAX_HEAD)
                 if not data:
                     nursery.cancel_scope.cancel()
                     return
@@ -152,7 +162,11 @@ class Replay:
     async def _answer(
         self, nursery: trio.Nursery, stream: trio.SocketStream, lock: trio.Lock, text: bytes
     ) -> None:
-        kind = orjson.loads(text).get("type")
+        try:
+            event = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return  # not an event: the emulator would answer an error; a peer ignores it
+        kind = event.get("type") if isinstance(event, dict) else None
         if kind == "session.update":
             async with lock:
                 await stream.send_all(self.stamp(self.updated))

@@ -1,4 +1,4 @@
-"""A run resolves the service's name once, not once per connection.
+"""A run resolves the service's name once a minute, not once per connection.
 
 trio's ``open_tcp_stream`` looks a hostname up for every connection, each lookup in
 a worker thread (at most 40 at once, trio's default). A run opens ``-c``
@@ -14,7 +14,9 @@ so a gateway behind several addresses still gets the run's connections spread.
 
 It is trio's own hook (:func:`trio.socket.set_custom_hostname_resolver`), so
 happy eyeballs, IDNA and the TLS server name are trio's as before; numeric hosts
-never reach it.
+never reach it. The hook serves every lookup of the trio run while a batch runs
+(a program embedding the run included, unless it installed its own resolver, which
+is then left alone), and the answers go with the run.
 """
 
 from __future__ import annotations
@@ -29,7 +31,18 @@ import trio
 
 __all__ = ["CachingResolver", "cached_resolution", "rotated"]
 
-_Key = tuple[bytes | str | None, bytes | str | int | None, int, int, int, int]
+_Key = tuple[bytes | None, bytes | str | int | None, int, int, int, int]
+
+
+class _Lookup:
+    """A lookup under way: what it ends with, for every caller that waited for it."""
+
+    __slots__ = ("addresses", "done", "error")
+
+    def __init__(self) -> None:
+        self.done = trio.Event()
+        self.addresses: list[Any] | None = None
+        self.error: OSError | None = None
 
 
 class CachingResolver(trio.abc.HostnameResolver):
@@ -42,7 +55,7 @@ class CachingResolver(trio.abc.HostnameResolver):
     def __init__(self, ttl_s: float) -> None:
         self._ttl_s = ttl_s
         self._answers: dict[_Key, tuple[float, list[Any]]] = {}
-        self._under_way: dict[_Key, trio.Event] = {}
+        self._under_way: dict[_Key, _Lookup] = {}
         self._turns = itertools.count(1)
         #: Lookups that reached the system resolver (the rest were answered from memory).
         self.lookups = 0
@@ -65,20 +78,30 @@ class CachingResolver(trio.abc.HostnameResolver):
             under_way = self._under_way.get(key)
             if under_way is None:
                 break
-            # Answered or failed, the loop looks again: a failure is not kept, so
-            # a waiter then asks for itself.
-            await under_way.wait()
-        done = self._under_way[key] = trio.Event()
+            await under_way.done.wait()
+            # Its failure is every waiter's (500 connections must not retry a DNS
+            # timeout one after another); a lookup cancelled with its caller ended
+            # with neither, and the loop starts another.
+            if under_way.error is not None:
+                error = under_way.error
+                raise error.__class__(*error.args) from error
+            if under_way.addresses is not None:
+                return rotated(under_way.addresses, next(self._turns))
+        lookup = self._under_way[key] = _Lookup()
         self.lookups += 1
         try:
-            result = await trio.to_thread.run_sync(
+            addresses = await trio.to_thread.run_sync(
                 socket.getaddrinfo, host, port, family, type, proto, flags, abandon_on_cancel=True
             )
+            self._answers[key] = (trio.current_time() + self._ttl_s, addresses)
+            lookup.addresses = addresses
+            return addresses
+        except OSError as exc:
+            lookup.error = exc  # shared with those waiting now, not kept for later ones
+            raise
         finally:
             del self._under_way[key]
-            done.set()
-        self._answers[key] = (trio.current_time() + self._ttl_s, result)
-        return result
+            lookup.done.set()
 
     async def getnameinfo(
         self, sockaddr: tuple[str, int] | tuple[str, int, int, int], flags: int
@@ -117,4 +140,7 @@ def cached_resolution(ttl_s: float) -> Iterator[CachingResolver | None]:
     try:
         yield resolver
     finally:
-        trio.socket.set_custom_hostname_resolver(None)
+        # The hook is the whole trio run's: another may have been put in meanwhile.
+        current = trio.socket.set_custom_hostname_resolver(None)
+        if current is not resolver:
+            trio.socket.set_custom_hostname_resolver(current)

@@ -31,7 +31,7 @@ def test_target_cell_gets_a_verdict() -> None:
         "peer_run_wall_s": 12.3,
         "setup_s": 0.26,
         "per_round_s": 1.021,
-        "ceiling_with_setup": 0.975,
+        "ceiling_with_setup": 0.974,
         "replay_fraction": 0.99,
     }
     other = {**cell, "concurrency": 10, "fraction": 0.5}

@@ -7,12 +7,14 @@ standard library's), and still answers: no lookup result is made up.
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
+import trio.testing
 
 from rtbatch.config import RetryPolicy
 from rtbatch.defaults import DNS_CACHE_S
@@ -84,22 +86,84 @@ async def test_an_answer_is_asked_again_after_its_time(
     assert len(lookups) == 2
 
 
-async def test_a_failed_lookup_is_not_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+def _gated(monkeypatch: pytest.MonkeyPatch, first: Callable[[], Any]) -> threading.Event:
+    """The system resolver's first call waits for the returned gate, then does ``first()``.
+
+    Later calls are the real resolver's. The gate is how a test holds a lookup
+    under way while other callers arrive; nothing sleeps.
+    """
     real = socket.getaddrinfo
+    gate = threading.Event()
     calls: list[Any] = []
 
-    def flaky(*args: Any, **kwargs: Any) -> Any:
+    def system(*args: Any, **kwargs: Any) -> Any:
         calls.append(args[0])
         if len(calls) == 1:
-            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+            gate.wait(30)
+            return first()
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(socket, "getaddrinfo", flaky)
+    monkeypatch.setattr(socket, "getaddrinfo", system)
+    gate.calls = calls  # type: ignore[attr-defined]
+    return gate
+
+
+async def test_a_failure_is_every_waiter_s_and_not_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ten callers of a lookup that fails get its error at once; the next one asks again."""
+
+    def fail() -> Any:
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    gate = _gated(monkeypatch, fail)
     resolver = CachingResolver(60.0)
-    with pytest.raises(socket.gaierror):
-        await resolver.getaddrinfo(b"localhost", 443)
+    errors: list[BaseException] = []
+
+    async def ask() -> None:
+        try:
+            await resolver.getaddrinfo(b"localhost", 443)
+        except socket.gaierror as exc:
+            errors.append(exc)
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(10):
+            nursery.start_soon(ask)
+        await trio.testing.wait_all_tasks_blocked()
+        gate.set()
+    assert len(errors) == 10 and all(e.errno == socket.EAI_AGAIN for e in errors)
     assert await resolver.getaddrinfo(b"localhost", 443)
-    assert len(calls) == 2
+    assert len(gate.calls) == 2  # type: ignore[attr-defined]
+
+
+async def test_a_lookup_cancelled_with_its_caller_leaves_the_others_an_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Five callers wait on a lookup whose caller is cancelled: one of them asks again."""
+    gate = _gated(monkeypatch, list)
+    resolver = CachingResolver(60.0)
+    answers: list[Any] = []
+    first = trio.CancelScope()
+
+    async def first_caller() -> None:
+        with first:
+            await resolver.getaddrinfo(b"localhost", 443)
+
+    async def ask() -> None:
+        answers.append(await resolver.getaddrinfo(b"localhost", 443))
+
+    try:
+        # Waiters left waiting forever would hang the test: fail it instead.
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(first_caller)
+                await trio.testing.wait_all_tasks_blocked()  # its lookup held at the gate
+                for _ in range(5):
+                    nursery.start_soon(ask)
+                await trio.testing.wait_all_tasks_blocked()  # they wait for that lookup
+                first.cancel()
+    finally:
+        gate.set()  # the abandoned thread ends
+    assert len(answers) == 5 and all(answers)
+    assert gate.calls == [b"localhost", b"localhost"]  # type: ignore[attr-defined]
 
 
 async def test_a_resolver_the_embedding_program_installed_is_kept() -> None:
@@ -108,7 +172,18 @@ async def test_a_resolver_the_embedding_program_installed_is_kept() -> None:
     try:
         with cached_resolution(60.0) as ours:
             assert ours is None
-            assert trio.socket.set_custom_hostname_resolver(theirs) is theirs
+        assert trio.socket.set_custom_hostname_resolver(theirs) is theirs
+    finally:
+        trio.socket.set_custom_hostname_resolver(None)
+
+
+async def test_a_resolver_put_in_during_the_run_is_left_at_its_end() -> None:
+    theirs = CachingResolver(1.0)
+    try:
+        with cached_resolution(60.0) as ours:
+            assert ours is not None
+            assert trio.socket.set_custom_hostname_resolver(theirs) is ours
+        assert trio.socket.set_custom_hostname_resolver(None) is theirs
     finally:
         trio.socket.set_custom_hostname_resolver(None)
 
