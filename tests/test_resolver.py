@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -86,25 +87,39 @@ async def test_an_answer_is_asked_again_after_its_time(
     assert len(lookups) == 2
 
 
-def _gated(monkeypatch: pytest.MonkeyPatch, first: Callable[[], Any]) -> threading.Event:
-    """The system resolver's first call waits for the returned gate, then does ``first()``.
+@dataclass
+class Gate:
+    """Holds the system resolver's first call until opened; nothing sleeps."""
 
-    Later calls are the real resolver's. The gate is how a test holds a lookup
-    under way while other callers arrive; nothing sleeps.
+    opened: threading.Event = field(default_factory=threading.Event)
+    #: Set once the first call is inside the system resolver (a thread may start late).
+    entered: threading.Event = field(default_factory=threading.Event)
+    calls: list[Any] = field(default_factory=list)
+
+    async def wait_entered(self) -> None:
+        assert await trio.to_thread.run_sync(self.entered.wait, 10)
+
+
+def _gated(monkeypatch: pytest.MonkeyPatch, first: Callable[[], Any]) -> Gate:
+    """The system resolver's first call waits for the gate, then returns ``first()``.
+
+    Later calls are the real resolver's.
     """
     real = socket.getaddrinfo
-    gate = threading.Event()
-    calls: list[Any] = []
+    gate = Gate()
+    lock = threading.Lock()
 
     def system(*args: Any, **kwargs: Any) -> Any:
-        calls.append(args[0])
-        if len(calls) == 1:
-            gate.wait(30)
+        with lock:
+            gate.calls.append(args[0])
+            is_first = len(gate.calls) == 1
+        if is_first:
+            gate.entered.set()
+            gate.opened.wait(30)
             return first()
         return real(*args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", system)
-    gate.calls = calls  # type: ignore[attr-defined]
     return gate
 
 
@@ -125,13 +140,15 @@ async def test_a_failure_is_every_waiter_s_and_not_kept(monkeypatch: pytest.Monk
             errors.append(exc)
 
     async with trio.open_nursery() as nursery:
-        for _ in range(10):
+        nursery.start_soon(ask)
+        await gate.wait_entered()  # the first lookup is under way, held at the gate
+        for _ in range(9):
             nursery.start_soon(ask)
-        await trio.testing.wait_all_tasks_blocked()
-        gate.set()
+        await trio.testing.wait_all_tasks_blocked()  # they wait for that lookup
+        gate.opened.set()
     assert len(errors) == 10 and all(e.errno == socket.EAI_AGAIN for e in errors)
     assert await resolver.getaddrinfo(b"localhost", 443)
-    assert len(gate.calls) == 2  # type: ignore[attr-defined]
+    assert len(gate.calls) == 2
 
 
 async def test_a_lookup_cancelled_with_its_caller_leaves_the_others_an_answer(
@@ -155,15 +172,15 @@ async def test_a_lookup_cancelled_with_its_caller_leaves_the_others_an_answer(
         with trio.fail_after(10):
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(first_caller)
-                await trio.testing.wait_all_tasks_blocked()  # its lookup held at the gate
+                await gate.wait_entered()  # its lookup held at the gate
                 for _ in range(5):
                     nursery.start_soon(ask)
                 await trio.testing.wait_all_tasks_blocked()  # they wait for that lookup
                 first.cancel()
     finally:
-        gate.set()  # the abandoned thread ends
+        gate.opened.set()  # the abandoned thread ends
     assert len(answers) == 5 and all(answers)
-    assert gate.calls == [b"localhost", b"localhost"]  # type: ignore[attr-defined]
+    assert gate.calls == [b"localhost", b"localhost"]
 
 
 async def test_a_resolver_the_embedding_program_installed_is_kept() -> None:
