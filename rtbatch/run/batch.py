@@ -68,7 +68,7 @@ from rtbatch.run.worker import Crew, Outcomes, work
 from rtbatch.session import JobReply
 from rtbatch.silences import Silences
 from rtbatch.summary import Summary
-from rtbatch.transport import ConnectFn, check_endpoint, connect_websocket
+from rtbatch.transport import ConnectFn, check_endpoint, connect_websocket, tls_context
 
 log = logging.getLogger("rtbatch.run")
 
@@ -155,6 +155,7 @@ class Run:
         """
         self._started = trio.current_time()
         try:
+            self.ssl_context = tls_context(self.config.url, self.ssl_context)
             with cached_resolution(DNS_CACHE_S):
                 await self._run()
         except* errors.RtbatchError as group:
