@@ -4,7 +4,7 @@
     python -m bench --quick         # smaller sizes, one repetition (about a minute and a half)
     python -m bench --only peer     # one section (repeatable); merged into results.json
 
-Sections: startup, throughput, cpu, peer, memory, validate, connections, audio, audio_send,
+Sections: startup, throughput, tls, cpu, peer, memory, validate, connections, audio, audio_send,
 resume, shards, goodput, transcribe, faults.
 Each runs on its own; one that fails (or whose module does not exist yet) is
 recorded with its error and the others go on. The driver itself imports only
@@ -30,6 +30,12 @@ Row = tuple[str, str, str, str, str]  # section, metric, value, target, verdict
 
 
 # -- sections ------------------------------------------------------------------
+
+
+def _tls(quick: bool) -> dict[str, Any]:
+    from bench import bench_tls
+
+    return bench_tls.run(quick=quick)
 
 
 def _startup(quick: bool) -> dict[str, Any]:
@@ -124,6 +130,7 @@ def _faults(quick: bool) -> dict[str, Any]:
 SECTIONS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "startup": _startup,
     "throughput": _throughput,
+    "tls": _tls,
     "cpu": _cpu,
     "peer": _peer,
     "memory": _memory,
@@ -198,6 +205,25 @@ def _rows_throughput(r: dict[str, Any]) -> list[Row]:
         else:
             rows.append(_row("throughput", name, value))
     return rows
+
+
+def _rows_tls(r: dict[str, Any]) -> list[Row]:
+    if "skipped" in r:
+        return [_row("tls", "wss:// / ws://", f"skipped: {r['skipped']}")]
+    return [_tls_row(r, cell) for cell in r["cells"]]
+
+
+def _tls_row(r: dict[str, Any], c: dict[str, Any]) -> Row:
+    name = f"L={r['latency_s']:g}s C={c['concurrency']} J={c['jobs']}: wss:// / ws:// wall"
+    if "ratio" not in c:
+        return _row("tls", name, "error", "", "MISS")
+    ws, wss = c["ws"], c["wss"]
+    value = (
+        f"{c['ratio']:.2f} ({wss['run_wall_s']:.2f} s vs {ws['run_wall_s']:.2f} s; limit/ours "
+        f"{wss['fraction']:.2f} vs {ws['fraction']:.2f}; client CPU {wss['cpu_s']:.1f} vs "
+        f"{ws['cpu_s']:.1f} s; {r['bundle_bytes'] / 1024:.0f} KiB CA bundle)"
+    )
+    return _row("tls", name, value, f"<= {r['ratio_max']}", _verdict(c["ratio"] <= r["ratio_max"]))
 
 
 def _rows_cpu(r: dict[str, Any]) -> list[Row]:
@@ -516,6 +542,7 @@ def _rows_faults(r: dict[str, Any]) -> list[Row]:
 ROWS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "startup": _rows_startup,
     "throughput": _rows_throughput,
+    "tls": _rows_tls,
     "cpu": _rows_cpu,
     "peer": _rows_peer,
     "memory": _rows_memory,

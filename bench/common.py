@@ -38,7 +38,7 @@ PYTHON = sys.executable
 MIB = 1024 * 1024
 #: Any non-empty key: the emulator is started without ``--api-key``.
 API_KEY = "sk-bench-local"
-LISTENING = re.compile(r"listening on (ws://\S+)")
+LISTENING = re.compile(r"listening on (wss?://\S+)")
 #: Clock ticks per second, for /proc/<pid>/stat CPU times.
 _TICKS = os.sysconf("SC_CLK_TCK")
 #: Where children cache bytecode (see :func:`child_env`).
@@ -323,9 +323,12 @@ def run_rtbatch(
     concurrency: int,
     *,
     extra: Sequence[str] = (),
+    env: dict[str, str] | None = None,
     timeout_s: float = 600.0,
 ) -> dict[str, Any]:
     """``rtbatch run`` as a measured child (client core); figures plus its summary.
+
+    ``env`` adds to the child's environment (:func:`child_env`).
 
     The result file is removed first (a rerun would resume and skip everything).
     ``run_wall_s`` is the summary's ``wall_s``: the run itself, without interpreter
@@ -354,7 +357,7 @@ def run_rtbatch(
         *extra,
     ]
     emu_before = emulator.cpu_s()
-    res = run_child(argv, cpus=client_cpus, timeout_s=timeout_s)
+    res = run_child(argv, cpus=client_cpus, env=child_env(**(env or {})), timeout_s=timeout_s)
     emu_cpu = emulator.cpu_s() - emu_before
     figures = res.figures()
     figures["emulator_cpu_s"] = round(emu_cpu, 3)

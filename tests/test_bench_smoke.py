@@ -75,3 +75,20 @@ def test_run_child_measures_cpu_and_rss() -> None:
     assert res.returncode == 0
     assert res.peak_rss_mib >= 40
     assert res.cpu_s > 0
+
+
+def test_tls_rows_judge_the_ratio_and_say_why_when_skipped() -> None:
+    """wss:// over ws:// wall is judged against its bound; no openssl: a row says so."""
+    side = {"run_wall_s": 5.0, "cpu_s": 2.5, "completed": 2000, "fraction": 0.8}
+    cell = {"concurrency": 500, "jobs": 2000, "ws": side, "wss": {**side, "run_wall_s": 6.0}}
+    result = {
+        "cells": [{**cell, "ratio": 1.2}, {**cell, "concurrency": 100, "ratio": 1.7}],
+        "latency_s": 1.0,
+        "bundle_bytes": 219_597,
+        "ratio_max": 1.5,
+    }
+    rows = table_rows({"tls": result})
+    assert [r[4] for r in rows] == ["pass", "MISS"]
+    assert rows[0][2].startswith("1.20 (6.00 s vs 5.00 s;") and "214 KiB CA bundle" in rows[0][2]
+    skipped = table_rows({"tls": {"skipped": "no openssl command to make the certificates"}})
+    assert skipped[0][2] == "skipped: no openssl command to make the certificates"
