@@ -7,8 +7,9 @@ connections at its start and a new one for every dropped or stalled link, so at
 ``ndots: 5`` each lookup of ``api.openai.com`` is a dozen DNS queries (the search
 domains first, A and AAAA each). :class:`CachingResolver` answers repeated
 lookups from memory for :data:`~rtbatch.defaults.DNS_CACHE_S`, and lookups that
-arrive while one is under way wait for it rather than ask again. A failed lookup
-is not kept: the next connection asks again. Each answer from memory is turned one
+arrive while one is under way wait for it rather than ask again, and share its
+failure too (500 connections must not retry a DNS timeout one after another). A
+failure is not kept: the next connection asks again. Each answer from memory is turned one
 address further (:func:`rotated`), as a round-robin DNS server turns its records,
 so a gateway behind several addresses still gets the run's connections spread.
 
