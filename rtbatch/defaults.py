@@ -105,8 +105,8 @@ SIGNAL_GRACE_S = 30.0
 
 # The service accepts client events up to 15 MiB; base64 and JSON framing add a
 # third, so both directions allow 24 MiB (trio-websocket, the emulator's, defaults to 1 MiB).
-# One read takes up to this much: every whole frame in it is parsed at once.
 MAX_MESSAGE_BYTES = 24 * 1024 * 1024
+# One read takes up to this much: every whole frame in it is parsed at once.
 RECEIVE_BUFFER_BYTES = 64 * 1024
 
 # Audio is appended in 2 s chunks (96 KB of PCM16, 128 KB as base64): batch work

@@ -158,6 +158,8 @@ async def check_endpoint(
     host = parts.hostname
     port = parts.port or (443 if parts.scheme == "wss" else 80)
     give_up = trio.current_time() + patience_s
+    # Not retry.backoff_s: no jitter here (one preflight, no crowd to spread), so
+    # the stop comes exactly at the patience and a late service is met on time.
     pause = UNREACHABLE_FIRST_PAUSE_S
     while True:
         try:
@@ -177,8 +179,9 @@ async def check_endpoint(
             await trio.sleep(min(pause, give_up - now))
             pause *= 2
     async with stream:
-        if parts.scheme == "wss":
-            await _check_certificate(stream, host, ssl_context, timeout_s)
+        context = tls_context(url, ssl_context)
+        if context is not None:
+            await _check_certificate(stream, host, context, timeout_s)
 
 
 def _reason(exc: OSError) -> str:
@@ -192,11 +195,11 @@ def _reason(exc: OSError) -> str:
 
 
 async def _check_certificate(
-    stream: trio.SocketStream, host: str, ssl_context: ssl.SSLContext | None, timeout_s: float
+    stream: trio.SocketStream, host: str, ssl_context: ssl.SSLContext, timeout_s: float
 ) -> None:
     tls = trio.SSLStream(
         stream,
-        ssl_context or ssl.create_default_context(),
+        ssl_context,
         server_hostname=host,
         https_compatible=True,
     )

@@ -118,15 +118,12 @@ class _Violation(Exception):
 _XOR_TABLES = [bytes(value ^ key for value in range(256)) for key in range(256)]
 
 
-def _mask(payload: bytes, key: bytes) -> bytes:
-    masked = bytearray(payload)
-    for offset, key_byte in enumerate(key):
-        masked[offset::4] = masked[offset::4].translate(_XOR_TABLES[key_byte])
-    return bytes(masked)
+def encode_frame(opcode: int, payload: bytes) -> bytearray:
+    """One final, masked client frame (a client must mask every frame, section 5.3).
 
-
-def encode_frame(opcode: int, payload: bytes) -> bytes:
-    """One final, masked client frame (a client must mask every frame, section 5.3)."""
+    Built in one buffer and masked in place: an audio chunk is copied once, not
+    three times (into a buffer, back to bytes, then after the header).
+    """
     size = len(payload)
     if size < 126:
         head = bytes((0x80 | opcode, 0x80 | size))
@@ -135,7 +132,13 @@ def encode_frame(opcode: int, payload: bytes) -> bytes:
     else:
         head = bytes((0x80 | opcode, 0xFF)) + size.to_bytes(8, "big")
     key = os.urandom(4)
-    return head + key + _mask(payload, key)
+    frame = bytearray(head + key)
+    start = len(frame)
+    frame += payload
+    for offset, key_byte in enumerate(key):
+        lane = slice(start + offset, None, 4)
+        frame[lane] = frame[lane].translate(_XOR_TABLES[key_byte])
+    return frame
 
 
 def _close_payload(code: int, reason: str = "") -> bytes:
@@ -157,7 +160,7 @@ class FrameReader:
         self._fragments: list[bytes] | None = None
         self._fragment_opcode = _TEXT
         self._fragment_size = 0
-        self._replies: list[bytes] = []
+        self._replies: list[bytes | bytearray] = []
         self.pongs: set[bytes] = set()
         #: The peer's close (code, reason), once its close frame came.
         self.closed: tuple[int, str | None] | None = None
@@ -361,7 +364,7 @@ class WebSocket:
         finally:
             await trio.aclose_forcefully(self._stream)
 
-    async def _send(self, frame: bytes) -> None:
+    async def _send(self, frame: bytes | bytearray) -> None:
         if self._closed is not None:
             raise self._closed
         try:
@@ -396,20 +399,23 @@ class WebSocket:
             self._pending.extend(reader.feed(data))
         except _Violation as exc:
             self._closed = Closed(exc.code, exc.reason)
-            await self._reply(encode_frame(_CLOSE, _close_payload(exc.code, exc.reason)))
+            await self._last_words(encode_frame(_CLOSE, _close_payload(exc.code, exc.reason)))
             return
         replies = reader.take_replies()
         if reader.closed is not None:
             self._closed = Closed(*reader.closed)
-            if not self._close_sent:
-                await self._reply(replies)
+            await self._last_words(replies)  # the echo of the peer's close
             return
         if replies:
             await self._send(replies)
 
-    async def _reply(self, frames: bytes) -> None:
-        # Best effort: the connection is over either way.
-        self._close_sent = True
+    async def _last_words(self, frames: bytes | bytearray) -> None:
+        """Frames ending in our close frame, unless ours went out already (one per connection).
+
+        Best effort: the connection is over either way.
+        """
+        if self._close_sent:
+            return
         with suppress(trio.BrokenResourceError, OSError):
             await self._stream.send_all(frames)
 
@@ -509,8 +515,14 @@ async def open_websocket(
     secure = parts.scheme == "wss"
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
         raise ValueError(f"not a WebSocket URL: {url!r}")
-    port = parts.port or (443 if secure else 80)
-    host = parts.hostname if port in (80, 443) else f"{parts.hostname}:{port}"
+    if secure and ssl_context is None:
+        # A default context per connection parses the system's CA bundle each time
+        # (18 ms): the caller builds one and shares it (rtbatch.transport.tls_context).
+        raise ValueError("a wss:// URL needs an ssl_context")
+    default_port = 443 if secure else 80
+    port = parts.port or default_port
+    name = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname  # IPv6
+    host = name if port == default_port else f"{name}:{port}"
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     stream: trio.abc.Stream
     with trio.move_on_after(connect_timeout_s) as connecting:
@@ -518,7 +530,7 @@ async def open_websocket(
             stream = await trio.open_ssl_over_tcp_stream(
                 parts.hostname,
                 port,
-                ssl_context=ssl_context or ssl.create_default_context(),
+                ssl_context=ssl_context,
                 https_compatible=True,
             )
         else:
@@ -539,7 +551,6 @@ async def open_websocket(
         await trio.aclose_forcefully(stream)
         raise
     with trio.move_on_after(close_timeout_s) as closing:
-        await ws.aclose()
+        await ws.aclose()  # closes the stream however it ends
     if closing.cancelled_caught:
-        await trio.aclose_forcefully(stream)
         raise CloseTimeout(f"no close frame within {close_timeout_s:g} s")

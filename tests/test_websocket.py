@@ -185,6 +185,11 @@ def test_an_empty_close_reads_as_no_status() -> None:
     reader = FrameReader(MAX)
     reader.feed(_head(0x88, 0))
     assert reader.closed == (1005, None)
+    echo = FrameProtocol(client=False, extensions=[])
+    echo.receive_bytes(reader.take_replies())
+    (frame,) = list(echo.received_frames())
+    assert frame.opcode is Opcode.CLOSE
+    assert frame.payload[0] == 1000  # 1005 may not be sent on the wire (section 7.4.1)
 
 
 # -- over a socket -------------------------------------------------------------
@@ -297,10 +302,6 @@ async def _raw_server(nursery: trio.Nursery, answer: bytes | None) -> int:
             b"Sec-WebSocket-Accept: " + base64.b64encode(b"x" * 20) + b"\r\n\r\n",
             id="wrong-accept",
         ),
-        pytest.param(
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n",
-            id="another-protocol",
-        ),
         pytest.param(b"", id="closed-at-once"),
     ],
 )
@@ -312,6 +313,91 @@ async def test_an_answer_that_is_no_websockets_fails_the_handshake(
     with pytest.raises(ws_.HandshakeFailed):
         async with _open(port):
             pass  # pragma: no cover
+
+
+def _switching(request: bytes, headers: bytes = b"Upgrade: websocket\r\n") -> bytes:
+    """A 101 with the right accept token for ``request``'s key, and ``headers``."""
+    match = re.search(rb"(?i)sec-websocket-key: *(\S+)", request)
+    assert match is not None
+    token = base64.b64encode(hashlib.sha1(match.group(1) + ws_._GUID).digest())
+    return (
+        b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+        + headers
+        + b"Sec-WebSocket-Accept: "
+        + token
+        + b"\r\n\r\n"
+    )
+
+
+async def _upgrading_server(
+    nursery: trio.Nursery,
+    headers: bytes,
+    then: Callable[[trio.SocketStream], Awaitable[None]] | None = None,
+) -> int:
+    """Answers the upgrade with a correct token and ``headers``, then runs ``then``."""
+
+    async def handle(stream: trio.SocketStream) -> None:
+        request = b""
+        while b"\r\n\r\n" not in request:
+            request += await stream.receive_some(4096)
+        await stream.send_all(_switching(request, headers))
+        if then is not None:
+            await then(stream)
+
+    listeners = await nursery.start(partial(trio.serve_tcp, handle, 0, host="127.0.0.1"))
+    return int(listeners[0].socket.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param(b"Upgrade: h2c\r\n", id="another-protocol"),
+        pytest.param(
+            b"Upgrade: websocket\r\nSec-WebSocket-Extensions: permessage-deflate\r\n",
+            id="an-extension-not-offered",
+        ),
+    ],
+)
+async def test_a_switch_to_what_was_not_asked_fails_the_handshake(
+    nursery: trio.Nursery, headers: bytes
+) -> None:
+    """The right accept token is not enough: the protocol and extensions must be ours."""
+    port = await _upgrading_server(nursery, headers)
+    with pytest.raises(ws_.HandshakeFailed):
+        async with _open(port):
+            pass  # pragma: no cover
+
+
+async def test_a_violation_while_closing_sends_no_second_close(nursery: trio.Nursery) -> None:
+    """Our close is out; the peer answers with a bad frame: no second close frame follows."""
+    received = bytearray()
+    done = trio.Event()
+
+    async def misbehave(stream: trio.SocketStream) -> None:
+        try:
+            while data := await stream.receive_some(4096):
+                received.extend(data)
+                await stream.send_all(_head(0x83, 0))  # a reserved opcode: a violation
+        except trio.BrokenResourceError:
+            pass  # the client is gone: what it sent is all in ``received``
+        finally:
+            done.set()
+
+    port = await _upgrading_server(nursery, b"Upgrade: websocket\r\n", misbehave)
+    async with _open(port):
+        pass
+    await done.wait()
+    # Read by hand: wsproto's decoder stops at the first close and would hide a second.
+    frames, at = [], 0
+    while at < len(received):
+        size = received[at + 1] & 0x7F
+        assert size < 126  # close frames are short
+        payload = bytes(
+            b ^ received[at + 2 + i % 4] for i, b in enumerate(received[at + 6 : at + 6 + size])
+        )
+        frames.append((received[at] & 0x0F, int.from_bytes(payload[:2], "big")))
+        at += 6 + size
+    assert frames == [(0x8, 1000)]
 
 
 async def test_a_silent_server_is_a_connect_timeout(
