@@ -33,7 +33,7 @@ QUICK_ROUNDS = 2
 SYSTEM_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 #: A TLS run may take at most this much longer than the same run over ws://: the
 #: handshakes' own cost on both cores (the emulator signs each with RSA-2048), about
-#: 1.2 at C = 500; a context built per connection made it about 4 (9 s of start-up).
+#: 1.2 at C = 500; a context built per connection made it 3.5 (19 s against 5 s).
 RATIO_MAX = 1.5
 
 

@@ -24,7 +24,11 @@ EXIT_CODES: tuple[tuple[int, str], ...] = (
     (EXIT_OK, "all jobs completed"),
     (EXIT_FAILED, "some jobs failed, or with --fail-on-check a line failed its checks"),
     (EXIT_USAGE, "bad usage or bad input (nothing sent)"),
-    (EXIT_FATAL, "stopped by a run-fatal error (bad key, a model the service refuses, quota)"),
+    (
+        EXIT_FATAL,
+        "stopped by a run-fatal error (bad key, a model the service refuses, quota,"
+        " no endpoint, an untrusted certificate)",
+    ),
     (EXIT_BUDGET, "stopped at --max-cost"),
     (EXIT_INTERNAL, "internal error"),
     (EXIT_TRY_LATER, "try later (a rate limit resets later than --max-wait; rerun to resume)"),

@@ -58,8 +58,6 @@ class CachingResolver(trio.abc.HostnameResolver):
         self._answers: dict[_Key, tuple[float, list[Any]]] = {}
         self._under_way: dict[_Key, _Lookup] = {}
         self._turns = itertools.count(1)
-        #: Lookups that reached the system resolver (the rest were answered from memory).
-        self.lookups = 0
 
     async def getaddrinfo(
         self,
@@ -89,7 +87,6 @@ class CachingResolver(trio.abc.HostnameResolver):
             if under_way.addresses is not None:
                 return rotated(under_way.addresses, next(self._turns))
         lookup = self._under_way[key] = _Lookup()
-        self.lookups += 1
         try:
             addresses = await trio.to_thread.run_sync(
                 socket.getaddrinfo, host, port, family, type, proto, flags, abandon_on_cancel=True

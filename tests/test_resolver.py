@@ -22,6 +22,8 @@ from rtbatch.defaults import DNS_CACHE_S
 from rtbatch.resolver import CachingResolver, cached_resolution, rotated
 from tests.harness import prompt_jobs, start_emulator, write_jobs
 
+AUDIO = Path(__file__).resolve().parent.parent / "jobs" / "audio"
+
 
 @pytest.fixture
 def lookups(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
@@ -217,17 +219,22 @@ async def test_a_run_with_drops_looks_the_name_up_once(
     h = await start_emulator(nursery, tmp_path, faults={"drop": 0.2}, seed=3)
     url = h.emulator.url.replace("127.0.0.1", "localhost")
     assert "localhost" in url
-    jobs = write_jobs(tmp_path / "jobs.jsonl", prompt_jobs(40))
+    # Both kinds of session: a transcription session dials its own URL.
+    listed = prompt_jobs(40) + [
+        {"id": f"t-{i}", "audio": str(AUDIO / "hello.wav"), "task": "transcribe"} for i in range(6)
+    ]
+    jobs = write_jobs(tmp_path / "jobs.jsonl", listed)
     retry = RetryPolicy(max_attempts=20, initial_s=0.01, max_s=0.1)
     _, results = await h.run(jobs, url=url, concurrency=8, retry=retry)
-    assert sorted(r["id"] for r in results) == sorted(j["id"] for j in prompt_jobs(40))
+    assert sorted(r["id"] for r in results) == sorted(j["id"] for j in listed)
     assert {r["status"] for r in results} == {"completed"}
+    assert {c.intent for c in h.emulator.connections} == {"realtime", "transcription"}
     reconnections = len(h.emulator.connections) - 8
     assert reconnections > 0  # the drops did make the run dial again
     assert lookups == [b"localhost"]
 
 
 def test_the_readme_states_the_code_s_lifetime() -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    assert "looked up once a minute" in readme
+    readme = " ".join((Path(__file__).resolve().parent.parent / "README.md").read_text().split())
+    assert "name is looked up once a minute" in readme
     assert DNS_CACHE_S == 60.0

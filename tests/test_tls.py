@@ -22,6 +22,8 @@ from rtbatch.output.results import ResultFile
 from rtbatch.run import Run, RunReport
 from tests.harness import Harness, by_id, prompt_jobs, read_results, start_emulator, write_jobs
 
+AUDIO = Path(__file__).resolve().parent.parent / "jobs" / "audio"
+
 
 @pytest.fixture
 def certificate(tmp_path: Path) -> tuple[Path, Path]:
@@ -124,10 +126,15 @@ async def test_every_connection_of_a_run_shares_one_tls_context(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(ssl, "create_default_context", counting)
-    jobs = write_jobs(tmp_path / "jobs.jsonl", prompt_jobs(30))
+    # Both kinds of session: a transcription session dials its own URL.
+    listed = prompt_jobs(30) + [
+        {"id": f"t-{i}", "audio": str(AUDIO / "hello.wav"), "task": "transcribe"} for i in range(6)
+    ]
+    jobs = write_jobs(tmp_path / "jobs.jsonl", listed)
     retry = RetryPolicy(max_attempts=20, initial_s=0.01, max_s=0.1)
     report, results = await h.run(jobs, concurrency=4, retry=retry)
     assert report.exit_code == EXIT_OK
-    assert len(by_id(results)) == 30
+    assert {r["id"] for r in results if r["status"] == "completed"} == {j["id"] for j in listed}
+    assert {c.intent for c in h.emulator.connections} == {"realtime", "transcription"}
     assert len(h.emulator.connections) > 4  # the drops made the run dial again
     assert len(built) == 1
