@@ -277,13 +277,18 @@ async def test_a_refused_upgrade_carries_status_headers_and_body(nursery: trio.N
     assert caught.value.body == b'{"error":1}'
 
 
+async def _read_request(stream: trio.SocketStream) -> bytes:
+    request = b""
+    while b"\r\n\r\n" not in request:
+        request += await stream.receive_some(4096)
+    return request
+
+
 async def _raw_server(nursery: trio.Nursery, answer: bytes | None) -> int:
     """A TCP server that reads the request and answers ``answer`` (None: nothing, ever)."""
 
     async def handle(stream: trio.SocketStream) -> None:
-        request = b""
-        while b"\r\n\r\n" not in request:
-            request += await stream.receive_some(4096)
+        await _read_request(stream)
         if answer is None:
             await trio.sleep_forever()
         await stream.send_all(answer)
@@ -337,10 +342,7 @@ async def _upgrading_server(
     """Answers the upgrade with a correct token and ``headers``, then runs ``then``."""
 
     async def handle(stream: trio.SocketStream) -> None:
-        request = b""
-        while b"\r\n\r\n" not in request:
-            request += await stream.receive_some(4096)
-        await stream.send_all(_switching(request, headers))
+        await stream.send_all(_switching(await _read_request(stream), headers))
         if then is not None:
             await then(stream)
 
@@ -419,23 +421,12 @@ async def test_a_peer_that_never_answers_the_close_is_a_close_timeout(
     accepted = trio.Event()
 
     async def deaf(stream: trio.SocketStream) -> None:
-        # Upgrades by hand, then reads and never answers: no wsproto to echo the close.
-        request = b""
-        while b"\r\n\r\n" not in request:
-            request += await stream.receive_some(4096)
-        match = re.search(rb"(?i)sec-websocket-key: *(\S+)", request)
-        assert match is not None
-        token = base64.b64encode(hashlib.sha1(match.group(1) + ws_._GUID).digest())
-        await stream.send_all(
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-            b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + token + b"\r\n\r\n"
-        )
+        # Reads and never answers: no wsproto to echo the close.
         accepted.set()
         while await stream.receive_some(4096):
             pass
 
-    listeners = await nursery.start(partial(trio.serve_tcp, deaf, 0, host="127.0.0.1"))
-    port = int(listeners[0].socket.getsockname()[1])
+    port = await _upgrading_server(nursery, b"Upgrade: websocket\r\n", deaf)
     start = 0.0
     with pytest.raises(ws_.CloseTimeout):
         async with _open(port, close_timeout_s=2.0):
