@@ -128,6 +128,7 @@ class _HandOff(Generic[T]):
 
         Raises:
             trio.EndOfChannel: The producer ended and every item was taken.
+            trio.BusyResourceError: Another task is waiting in it (one consumer only).
         """
         await trio.lowlevel.checkpoint_if_cancelled()
         waited = False
@@ -138,6 +139,9 @@ class _HandOff(Generic[T]):
                     break
                 if self._ended:
                     raise trio.EndOfChannel
+                if self._parked is not None:
+                    # One parked task is all a wake-up reaches: a second would hang.
+                    raise trio.BusyResourceError("another task is already receiving")
                 self._parked = trio.lowlevel.current_task()
             waited = True
             await trio.lowlevel.wait_task_rescheduled(self._abort)
@@ -168,7 +172,7 @@ class _HandOff(Generic[T]):
 
 @final
 class ThreadStream(Generic[T]):
-    """The receiving end of :func:`open_thread_stream`: an async iterator of items.
+    """The receiving end of :func:`open_thread_stream`: an async iterator of items, for one task.
 
     After the last item, ``async for`` ends; if the producer failed, its exception
     (BadAudio, for audio) is raised to the consumer instead, unwrapped, after the

@@ -20,7 +20,7 @@ from typing import Literal, TypeAlias
 # for code that has no replacement lined up, and ours has (audioop-lts).
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
-    import audioop
+    import audioop as audioop  # named for rtbatch.audio.silence too
 
 G711Format = Literal["g711_ulaw", "g711_alaw"]
 Encode: TypeAlias = Callable[[bytes | memoryview], bytes]

@@ -15,24 +15,19 @@ modulo per sample, in C), and each block had to be copied into a new
 ``AudioFrame`` to reach it, which made it an eighth of the client's CPU on an
 MP3. Here ``audioop.max`` (C, one pass with no branch per sample that matters)
 looks at windows of half the shortest silence; only the windows at the edges of
-a silent stretch are searched for the exact sample, by halving. Any silence is
-at least two windows long, so one lying across a window edge contains a whole
-silent window, and nothing shorter needs an exact edge.
+a silent stretch are searched for the exact sample, by halving. A window is half
+the shortest silence, rounded up, so any silence lying across window edges still
+fills a whole window, and nothing shorter needs an exact edge.
 ``tests/audio/test_silence.py`` holds this to FFmpeg's filter, sample for sample.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Final, final
 
-# Python 3.11 and 3.12 warn on import that audioop is deprecated; rtbatch.audio.g711
-# says why that does not apply to us (audioop-lts takes over on 3.13).
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", DeprecationWarning)
-    import audioop
+from rtbatch.audio.g711 import audioop  # imported there without its deprecation warning
 
 SILENCE_NOISE_DB: Final = -35.0
 """dBFS: samples quieter than this count as silence. Speech is recorded at about

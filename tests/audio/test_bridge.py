@@ -171,7 +171,34 @@ async def test_a_consumer_cancelled_while_it_waits_leaves_cleanly() -> None:
             pytest.fail("not cancelled")
         assert scope.cancelled_caught
         release.set()
+        assert await items.receive() == 2  # a later receive is woken for the next item
     assert closed.is_set()
+    assert no_audio_threads()
+
+
+async def test_a_second_task_receiving_at_once_is_refused() -> None:
+    """One consumer: a second task waiting beside it would never be woken, so it is refused."""
+    release = threading.Event()
+
+    def slow() -> Iterator[int]:
+        release.wait(5)
+        yield 1
+
+    got: list[int] = []
+    async with audio.open_thread_stream(slow(), name="t", buffer_chunks=1) as items:
+
+        async def first() -> None:
+            got.append(await items.receive())
+
+        # A second waiter let in would leave one task never woken: fail, not hang.
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:  # closed before the stream is left
+                nursery.start_soon(first)
+                await trio.testing.wait_all_tasks_blocked()  # the first waits in receive
+                with pytest.raises(trio.BusyResourceError):
+                    await items.receive()
+                release.set()
+    assert got == [1]
     assert no_audio_threads()
 
 

@@ -45,8 +45,8 @@ def test_pauses_of_half_a_second_or_more_are_found_to_the_sample(block_samples: 
 
 
 def test_positions_stay_exact_half_an_hour_into_the_stream() -> None:
-    """Times are frame-relative, so the 100th pause is as exact as the first."""
-    voice = speech(RATE, repeats=45)  # 31 minutes: absolute times would be 10 ms coarse
+    """Positions are whole sample counts, so the 100th pause is as exact as the first."""
+    voice = speech(RATE, repeats=45)  # 31 minutes
     found = detect(voice.pcm, 48_000)
     long_pauses = [(a, b) for (a, b) in voice.pauses if b - a >= RATE // 2]
     assert [(s.start, s.end) for s in found] == long_pauses
@@ -195,6 +195,30 @@ def test_signals_on_the_threshold_give_what_ffmpeg_s_filter_gives(seed: int) -> 
         left -= n
     expected = filter_silences(pcm, rate, blocks, noise_db, min_ms)
     assert detector_silences(pcm, rate, blocks, noise_db, min_ms) == expected
+
+
+@pytest.mark.parametrize(
+    ("rate", "min_ms"),
+    [
+        pytest.param(8_000, 1, id="8-samples"),
+        pytest.param(44_100, 7, id="308.7-samples-rounded-up"),
+        pytest.param(24_000, 1, id="24-samples"),
+    ],
+)
+def test_a_silence_of_exactly_the_minimum_is_found_wherever_the_windows_fall(
+    rate: int, min_ms: int
+) -> None:
+    """Loud, then exactly the shortest silence (or one sample less), then loud, at every
+    offset against the detector's windows: what the filter finds, and it finds one."""
+    shortest = (min_ms * rate + 500) // 1000
+    loud, quiet = array.array("h", [20_000]), array.array("h", [0])
+    for length, silences in ((shortest, 1), (shortest - 1, 0)):
+        for offset in range(shortest + 2):
+            pcm = (loud * (shortest + offset) + quiet * length + loud * shortest).tobytes()
+            blocks = [len(pcm) // 2]
+            expected = filter_silences(pcm, rate, blocks, -35.0, min_ms)
+            assert sum(len(f) for f in expected) == silences, (length, offset)
+            assert detector_silences(pcm, rate, blocks, -35.0, min_ms) == expected, (length, offset)
 
 
 def test_the_threshold_is_ffmpeg_s() -> None:
